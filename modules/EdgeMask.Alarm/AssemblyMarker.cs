@@ -1,0 +1,1 @@
+namespace EdgeMask.Alarm; internal static class AssemblyMarker {}

@@ -1,0 +1,53 @@
+using System.Runtime.CompilerServices;
+
+namespace EdgeMask.Core.Geometry;
+
+/// <summary>An axis-aligned box in pixels, corners (x1, y1) top-left and (x2, y2) bottom-right.</summary>
+public readonly record struct BoxF(float X1, float Y1, float X2, float Y2)
+{
+    public float Width => X2 - X1;
+    public float Height => Y2 - Y1;
+    public float Area => Width > 0 && Height > 0 ? Width * Height : 0f;
+    public float CenterX => (X1 + X2) * 0.5f;
+    public float CenterY => (Y1 + Y2) * 0.5f;
+
+    /// <summary>The shorter side: the size that decides whether a face is "small" (datasets count faces by it).</summary>
+    public float ShortSide => MathF.Min(Width, Height);
+
+    public static BoxF FromCenter(float cx, float cy, float w, float h) =>
+        new(cx - w * 0.5f, cy - h * 0.5f, cx + w * 0.5f, cy + h * 0.5f);
+
+    /// <summary>Intersection over union; 0 for disjoint or empty boxes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float IoU(in BoxF other)
+    {
+        float ix1 = MathF.Max(X1, other.X1), iy1 = MathF.Max(Y1, other.Y1);
+        float ix2 = MathF.Min(X2, other.X2), iy2 = MathF.Min(Y2, other.Y2);
+        float iw = ix2 - ix1, ih = iy2 - iy1;
+        if (iw <= 0 || ih <= 0) return 0f;
+        float inter = iw * ih;
+        float union = Area + other.Area - inter;
+        return union <= 0 ? 0f : inter / union;
+    }
+
+    /// <summary>The box clipped to an image of <paramref name="width"/> × <paramref name="height"/> pixels.</summary>
+    public BoxF ClipTo(float width, float height) => new(
+        Math.Clamp(X1, 0, width), Math.Clamp(Y1, 0, height),
+        Math.Clamp(X2, 0, width), Math.Clamp(Y2, 0, height));
+
+    public BoxF Scale(float factor) => new(X1 * factor, Y1 * factor, X2 * factor, Y2 * factor);
+
+    /// <summary>The box grown about its centre by <paramref name="factor"/> on each side length.</summary>
+    public BoxF Expand(float factor) => FromCenter(CenterX, CenterY, Width * factor, Height * factor);
+
+    public bool Contains(float x, float y) => x >= X1 && x <= X2 && y >= Y1 && y <= Y2;
+
+    public override string ToString() => $"[{X1:0.#}, {Y1:0.#}, {X2:0.#}, {Y2:0.#}]";
+}
+
+/// <summary>A point in pixels.</summary>
+public readonly record struct PointF2(float X, float Y)
+{
+    public PointF2 Scale(float factor) => new(X * factor, Y * factor);
+    public PointF2 ClipTo(float width, float height) => new(Math.Clamp(X, 0, width), Math.Clamp(Y, 0, height));
+}

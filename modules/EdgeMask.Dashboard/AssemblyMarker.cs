@@ -1,0 +1,1 @@
+namespace EdgeMask.Dashboard; internal static class AssemblyMarker {}

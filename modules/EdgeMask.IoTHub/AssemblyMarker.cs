@@ -1,0 +1,1 @@
+namespace EdgeMask.IoTHub; internal static class AssemblyMarker {}

@@ -1,0 +1,1 @@
+namespace EdgeMask.Messaging; internal static class AssemblyMarker {}

@@ -1,0 +1,1 @@
+namespace EdgeMask.Training; internal static class AssemblyMarker {}
