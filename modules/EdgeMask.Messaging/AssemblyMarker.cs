@@ -1,1 +1,0 @@
-namespace EdgeMask.Messaging; internal static class AssemblyMarker {}

@@ -1,0 +1,187 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeMask.Messaging.Outbox;
+
+/// <summary>Retry timing of an <see cref="OutboxDrainer"/> (configuration section <c>Outbox:Drain</c>).</summary>
+public sealed record OutboxDrainerOptions
+{
+    /// <summary>First wait after a failed publish; doubled after each further failure. Default 200 ms.</summary>
+    public TimeSpan RetryMinDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Longest wait between retries. Default 30 s.</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often to look at <see cref="IOutboxTransport.IsConnected"/> while the transport is down. Default 250 ms.</summary>
+    public TimeSpan DisconnectedPollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Messages read from the file per query (they are still sent one at a time). Default 64.</summary>
+    public int ReadBatchSize { get; init; } = 64;
+
+    public void Validate(string section = "Outbox:Drain")
+    {
+        if (RetryMinDelay <= TimeSpan.Zero) throw new MessagingOptionsException($"{section}:RetryMinDelay", "must be positive.");
+        if (RetryMaxDelay < RetryMinDelay) throw new MessagingOptionsException($"{section}:RetryMaxDelay", "must not be below RetryMinDelay.");
+        if (DisconnectedPollInterval <= TimeSpan.Zero) throw new MessagingOptionsException($"{section}:DisconnectedPollInterval", "must be positive.");
+        if (ReadBatchSize is < 1 or > 10_000) throw new MessagingOptionsException($"{section}:ReadBatchSize", "must be between 1 and 10000.");
+    }
+}
+
+/// <summary>
+/// Drains one destination of a <see cref="SqliteOutbox"/> into its <see cref="IOutboxTransport"/>: strictly in sequence order,
+/// one message in flight (so per-camera order holds even across retries), the delivery row removed only after the transport
+/// acknowledged. Wakes as soon as something is enqueued; while the transport is down it waits; after a failure it backs off
+/// exponentially (bounded). The loop starts in the constructor and stops in <see cref="DisposeAsync"/>; it does not own the
+/// outbox or the transport.
+/// </summary>
+public sealed class OutboxDrainer : IAsyncDisposable
+{
+    private readonly SqliteOutbox _outbox;
+    private readonly IOutboxTransport _transport;
+    private readonly OutboxDrainerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private long _published, _rejected, _failures;
+
+    public OutboxDrainer(SqliteOutbox outbox, IOutboxTransport transport, OutboxDrainerOptions? options = null,
+        TimeProvider? timeProvider = null, ILogger<OutboxDrainer>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(outbox);
+        ArgumentNullException.ThrowIfNull(transport);
+        _options = options ?? new OutboxDrainerOptions();
+        _options.Validate();
+        if (!outbox.Destinations.Any(d => d.Name == transport.Destination))
+            throw new MessagingOptionsException("Outbox:Destinations",
+                $"has no destination '{transport.Destination}' for this transport (configured: {string.Join(", ", outbox.Destinations.Select(d => d.Name))}).");
+        _outbox = outbox;
+        _transport = transport;
+        _time = timeProvider ?? TimeProvider.System;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+    }
+
+    public string Destination => _transport.Destination;
+
+    /// <summary>Messages acknowledged by the transport and removed (since start).</summary>
+    public long Published => Interlocked.Read(ref _published);
+
+    /// <summary>Messages the transport refused for good and that were removed (since start).</summary>
+    public long Rejected => Interlocked.Read(ref _rejected);
+
+    /// <summary>Failed publish attempts that will be retried (since start).</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>Messages still waiting for this destination.</summary>
+    public long Depth => _outbox.GetDepth(_transport.Destination);
+
+    /// <summary>Raised on the drainer's thread after each acknowledged message (tests, live console). Keep handlers short.</summary>
+    public event Action<OutboxMessage>? MessagePublished;
+
+    /// <summary>Completes when the destination's depth is 0 (or throws on cancellation). Polls: for shutdown and tests.</summary>
+    public async Task WaitUntilDrainedAsync(CancellationToken cancellationToken)
+    {
+        while (_outbox.GetDepth(_transport.Destination) > 0)
+        {
+            if (_loop.IsCompleted) throw new InvalidOperationException($"The {Destination} drainer stopped.", _loop.Exception);
+            await Task.Delay(TimeSpan.FromMilliseconds(50), _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested) return;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The loop ends by cancellation; nothing to report.
+        }
+        _stop.Dispose();
+    }
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        var delay = _options.RetryMinDelay;
+        var failing = false;
+        while (!ct.IsCancellationRequested)
+        {
+            if (!_transport.IsConnected)
+            {
+                await Task.Delay(_options.DisconnectedPollInterval, _time, ct).ConfigureAwait(false);
+                continue;
+            }
+            IReadOnlyList<OutboxMessage> batch;
+            try
+            {
+                batch = _outbox.PeekPending(_transport.Destination, _options.ReadBatchSize);
+            }
+            catch (ObjectDisposedException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException ex)
+            {
+                Interlocked.Increment(ref _failures);
+                _logger.LogError(ex, "Outbox destination {Destination} cannot read the outbox: {Error}; retrying in {Delay}", Destination, ex.Message, _options.RetryMaxDelay);
+                await Task.Delay(_options.RetryMaxDelay, _time, ct).ConfigureAwait(false);
+                continue;
+            }
+            if (batch.Count == 0)
+            {
+                try
+                {
+                    await _outbox.WaitForPendingAsync(_transport.Destination, ct).ConfigureAwait(false);
+                }
+                catch (System.Threading.Channels.ChannelClosedException)
+                {
+                    return; // the outbox was disposed
+                }
+                continue;
+            }
+            foreach (var message in batch)
+            {
+                if (ct.IsCancellationRequested || !_transport.IsConnected) break;
+                try
+                {
+                    await _transport.PublishAsync(message, ct).ConfigureAwait(false);
+                    _outbox.Acknowledge(_transport.Destination, message.Sequence);
+                    Interlocked.Increment(ref _published);
+                    MessagePublished?.Invoke(message);
+                    if (failing)
+                    {
+                        _logger.LogInformation("Outbox destination {Destination} publishing again after {Failures} failed attempt(s)",
+                            Destination, Failures);
+                        failing = false;
+                    }
+                    delay = _options.RetryMinDelay;
+                }
+                catch (OutboxMessageRejectedException ex)
+                {
+                    _outbox.Reject(_transport.Destination, message.Sequence);
+                    Interlocked.Increment(ref _rejected);
+                    _logger.LogWarning(ex, "Outbox destination {Destination} rejected message {Sequence} ({Kind}, topic {Topic}): {Reason}; dropped it",
+                        Destination, message.Sequence, message.Kind, message.Topic, ex.Reason);
+                }
+                catch (Exception ex) when (!ct.IsCancellationRequested && ex is not ObjectDisposedException)
+                {
+                    // Any other failure is treated as transient: the message stays first in line and is retried after a backoff.
+                    Interlocked.Increment(ref _failures);
+                    if (!failing)
+                        _logger.LogWarning("Outbox destination {Destination} failed to publish message {Sequence}: {Error}; retrying with backoff up to {MaxDelay}",
+                            Destination, message.Sequence, ex.Message, _options.RetryMaxDelay);
+                    else
+                        _logger.LogDebug("Outbox destination {Destination} retry of message {Sequence} failed: {Error}", Destination, message.Sequence, ex.Message);
+                    failing = true;
+                    await Task.Delay(delay, _time, ct).ConfigureAwait(false);
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.RetryMaxDelay.Ticks));
+                    break;
+                }
+            }
+        }
+    }
+}
