@@ -1,0 +1,305 @@
+using System.Runtime.InteropServices;
+using EdgeMask.Core.Detection;
+using EdgeMask.Core.Geometry;
+using EdgeMask.Core.Tracking;
+
+namespace EdgeMask.Core.Policy;
+
+/// <summary>Makes the id of a violation episode; must be unique per device and camera over time.</summary>
+public delegate string EpisodeIdGenerator(string device, string camera, long trackId, DateTimeOffset startedAt);
+
+/// <summary>
+/// The violation policy of one camera: turns the per-frame evidence of tracks into violation episodes
+/// (start → updates → exactly one end). See <see cref="ViolationPolicyOptions"/> for the rules.
+/// </summary>
+/// <remarks>
+/// Not thread-safe: called by the camera's pipeline worker after each tracker step (only <see cref="Counters"/> may
+/// be read from elsewhere). Time comes from the observations' timestamps and the tracker step, never from a clock,
+/// so behaviour is reproducible. Steady state allocates nothing: per-track state is pooled and the decision lists
+/// are reused; only a start allocates (its episode and id).
+/// </remarks>
+public sealed class ViolationPolicy
+{
+    private readonly ViolationPolicyOptions _options;
+    private readonly string _device;
+    private readonly string _camera;
+    private readonly EpisodeIdGenerator _newEpisodeId;
+    private readonly Dictionary<long, TrackPolicyState> _states = new(64);
+    private readonly Stack<TrackPolicyState> _pool = new(64);
+    private readonly List<ViolationDecision> _decisions = new(16);
+    private readonly List<SnapshotRequest> _snapshots = new(16);
+    private readonly PointF2[][] _zonePixels;
+    private int _zoneFrameWidth = -1, _zoneFrameHeight = -1;
+    private int _frameWidth, _frameHeight;
+
+    public ViolationPolicy(ViolationPolicyOptions options, string device, string camera, EpisodeIdGenerator? episodeIds = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(device);
+        ArgumentException.ThrowIfNullOrWhiteSpace(camera);
+        _options = options.Validate();
+        _device = device;
+        _camera = camera;
+        _newEpisodeId = episodeIds ?? DefaultEpisodeId;
+        _zonePixels = new PointF2[options.Zones.Count][];
+        for (int z = 0; z < _zonePixels.Length; z++) _zonePixels[z] = new PointF2[options.Zones[z].Points.Count];
+    }
+
+    /// <summary><c>&lt;device&gt;-&lt;camera&gt;-&lt;trackId&gt;-&lt;start time in UTC ticks&gt;</c>: track ids restart with the process, times do not.</summary>
+    public static string DefaultEpisodeId(string device, string camera, long trackId, DateTimeOffset startedAt) =>
+        $"{device}-{camera}-{trackId}-{startedAt.UtcTicks}";
+
+    public ViolationPolicyOptions Options => _options;
+    public FaceCounters Counters { get; } = new();
+
+    /// <summary>Decisions of the last step, in order (ends of lost tracks first). Valid until the next call.</summary>
+    public ReadOnlySpan<ViolationDecision> Decisions => CollectionsMarshal.AsSpan(_decisions);
+
+    /// <summary>Snapshots the pipeline should take from the current frame. Valid until the next call.</summary>
+    public ReadOnlySpan<SnapshotRequest> SnapshotRequests => CollectionsMarshal.AsSpan(_snapshots);
+
+    /// <summary>Episodes currently open.</summary>
+    public int ActiveViolations { get; private set; }
+
+    /// <summary>Evaluates the tracker's last step (its tracks, removed tracks and timestamp).</summary>
+    public ReadOnlySpan<ViolationDecision> Evaluate(FaceTracker tracker, int frameWidth, int frameHeight)
+    {
+        ArgumentNullException.ThrowIfNull(tracker);
+        return Evaluate(tracker.Tracks, tracker.RemovedTracks, frameWidth, frameHeight, tracker.Timestamp);
+    }
+
+    /// <summary>
+    /// One step: ends the episodes of <paramref name="removed"/> tracks (reason lost), feeds this frame's classified
+    /// observations of <paramref name="tracks"/> into their windows, and decides starts, updates and ends.
+    /// </summary>
+    public ReadOnlySpan<ViolationDecision> Evaluate(ReadOnlySpan<FaceTrack> tracks, ReadOnlySpan<FaceTrack> removed,
+        int frameWidth, int frameHeight, DateTimeOffset now)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(frameWidth);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(frameHeight);
+        _decisions.Clear();
+        _snapshots.Clear();
+        _frameWidth = frameWidth;
+        _frameHeight = frameHeight;
+        if (_zonePixels.Length > 0 && (frameWidth != _zoneFrameWidth || frameHeight != _zoneFrameHeight))
+            ScaleZones(frameWidth, frameHeight);
+
+        foreach (FaceTrack track in removed)
+        {
+            if (!_states.Remove(track.Id, out TrackPolicyState? state)) continue;
+            if (state.Episode is { } episode)
+            {
+                // The person was last seen at the track's last match, not now (now is up to MaxAge later).
+                DateTimeOffset endedAt = track.LastSeenAt;
+                if (endedAt < episode.StartedAt) endedAt = episode.StartedAt;
+                End(state, ViolationEndReason.Lost, now, endedAt, state.LastClassified);
+            }
+            _pool.Push(state);
+        }
+
+        foreach (FaceTrack track in tracks)
+        {
+            if (track.IsObservedThisFrame)
+            {
+                TrackObservation obs = track.Observation;
+                Counters.AddFace(obs.IsClassified, obs.Classification is { Label: MaskLabel.NoMask });
+                if (obs.IsClassified) Observe(track, in obs, now);
+            }
+            if (_states.TryGetValue(track.Id, out TrackPolicyState? s) && s.Episode is { UpdatePending: true } e
+                && now - e.LastEventAt >= _options.UpdateMinInterval)
+            {
+                Emit(ViolationDecisionKind.Update, s, now, null, null, e.BestObservation);
+                Counters.Updated();
+            }
+        }
+        return Decisions;
+    }
+
+    /// <summary>
+    /// Ends every open episode with reason <c>shutdown</c> (call when the pipeline stops, then publish the
+    /// decisions). The tracks stay known, with a cooldown as after any end.
+    /// </summary>
+    public ReadOnlySpan<ViolationDecision> Flush(DateTimeOffset now)
+    {
+        _decisions.Clear();
+        _snapshots.Clear();
+        foreach (TrackPolicyState state in _states.Values)
+        {
+            if (state.Episode is not null)
+                End(state, ViolationEndReason.Shutdown, now, now, state.LastClassified);
+        }
+        // Decisions in start order, so a consumer sees the episodes close in the order they opened.
+        CollectionsMarshal.AsSpan(_decisions).Sort(static (a, b) => a.Episode.StartedAt.CompareTo(b.Episode.StartedAt) is var c && c != 0
+            ? c : a.TrackId.CompareTo(b.TrackId));
+        return Decisions;
+    }
+
+    private void Observe(FaceTrack track, in TrackObservation obs, DateTimeOffset now)
+    {
+        if (!_states.TryGetValue(track.Id, out TrackPolicyState? state))
+        {
+            state = _pool.Count > 0 ? _pool.Pop() : new TrackPolicyState();
+            state.Reset(track.Id, _options.WindowFrames);
+            _states.Add(track.Id, state);
+        }
+
+        MaskClassification c = obs.Classification!.Value;
+        float pNoMask = 1f - c.MaskProbability;
+        BoxF clipped = obs.Box.ClipTo(_frameWidth, _frameHeight);
+        bool eligible = clipped.ShortSide >= _options.MinFaceSize && InZone(clipped);
+        ViolationEpisode? episode = state.Episode;
+
+        state.LastClassified = obs;
+        state.ConsecutiveMasked = c.Label == MaskLabel.Mask ? state.ConsecutiveMasked + 1 : 0;
+        // Before a violation only frames that could start one count; during one every classified frame counts,
+        // because the question is then only whether the person is still unmasked.
+        if (eligible || episode is not null)
+        {
+            bool strong = c.Label == MaskLabel.NoMask && pNoMask >= _options.StartProbability;
+            bool weak = c.Label == MaskLabel.NoMask && pNoMask >= _options.EndProbability;
+            state.Push(strong, weak);
+        }
+
+        if (episode is null)
+        {
+            if (eligible && track.IsConfirmed && c.Label == MaskLabel.NoMask && pNoMask >= _options.StartProbability
+                && state.StrongCount >= _options.StartUnmaskedFrames
+                && (state.CooldownUntil is not { } until || now >= until))
+            {
+                Start(state, in obs, now, Quality(clipped, obs.Score, pNoMask));
+            }
+            return;
+        }
+
+        bool maskedLongEnough = _options.EndMaskedConsecutiveFrames > 0 && state.ConsecutiveMasked >= _options.EndMaskedConsecutiveFrames;
+        if (state.WeakCount <= _options.EndMaxUnmaskedFrames || maskedLongEnough)
+        {
+            End(state, ViolationEndReason.Masked, now, obs.Timestamp, obs);
+            return;
+        }
+
+        if (c.Label == MaskLabel.NoMask)
+        {
+            float quality = Quality(clipped, obs.Score, pNoMask);
+            if (quality >= episode.BestQuality * _options.SnapshotImprovementRatio && quality > episode.BestQuality)
+            {
+                episode.BestObservation = obs;
+                episode.BestQuality = quality;
+                episode.UpdatePending = true;
+                _snapshots.Add(new SnapshotRequest(episode, obs, quality, IsStart: false));
+            }
+        }
+    }
+
+    private void Start(TrackPolicyState state, in TrackObservation obs, DateTimeOffset now, float quality)
+    {
+        var episode = new ViolationEpisode(_newEpisodeId(_device, _camera, state.TrackId, obs.Timestamp), state.TrackId, obs.Timestamp)
+        {
+            BestObservation = obs,
+            BestQuality = quality,
+        };
+        state.Episode = episode;
+        ActiveViolations++;
+        Counters.Started();
+        _snapshots.Add(new SnapshotRequest(episode, obs, quality, IsStart: true));
+        Emit(ViolationDecisionKind.Start, state, now, null, null, obs);
+    }
+
+    private void End(TrackPolicyState state, ViolationEndReason reason, DateTimeOffset now, DateTimeOffset endedAt, in TrackObservation evidence)
+    {
+        ViolationEpisode episode = state.Episode!;
+        episode.EndedAt = endedAt;
+        episode.EndReason = reason;
+        episode.UpdatePending = false;
+        Emit(ViolationDecisionKind.End, state, now, endedAt, reason, evidence);
+        state.Episode = null;
+        state.CooldownUntil = now + _options.Cooldown;
+        ActiveViolations--;
+        Counters.Ended();
+    }
+
+    private void Emit(ViolationDecisionKind kind, TrackPolicyState state, DateTimeOffset now, DateTimeOffset? endedAt,
+        ViolationEndReason? reason, in TrackObservation evidence)
+    {
+        ViolationEpisode episode = state.Episode!;
+        _decisions.Add(new ViolationDecision(kind, episode, episode.EventCount, now, endedAt, reason, evidence,
+            state.Count, state.WeakCount, _frameWidth, _frameHeight));
+        episode.EventCount++;
+        episode.LastEventAt = now;
+        episode.UpdatePending = false;
+    }
+
+    /// <summary>Snapshot quality: bigger, more certainly a face, more certainly unmasked is better.</summary>
+    private static float Quality(in BoxF clipped, float score, float pNoMask) => clipped.ShortSide * score * pNoMask;
+
+    private bool InZone(in BoxF box)
+    {
+        if (_zonePixels.Length == 0) return true;
+        float x = box.CenterX;
+        float y = _options.ZoneAnchor == ZoneAnchor.BottomCenter ? box.Y2 : box.CenterY;
+        foreach (PointF2[] zone in _zonePixels)
+            if (PolygonZone.Contains(zone, x, y)) return true;
+        return false;
+    }
+
+    private void ScaleZones(int width, int height)
+    {
+        for (int z = 0; z < _zonePixels.Length; z++)
+        {
+            ZoneOptions zone = _options.Zones[z];
+            bool normalized = zone.Units == ZoneUnits.Normalized;
+            for (int p = 0; p < zone.Points.Count; p++)
+            {
+                PointF2 pt = zone.Points[p];
+                _zonePixels[z][p] = normalized ? new PointF2(pt.X * width, pt.Y * height) : pt;
+            }
+        }
+        _zoneFrameWidth = width;
+        _zoneFrameHeight = height;
+    }
+
+    /// <summary>What the policy remembers of one track: the K-of-N window as a ring of flags, and the open episode.</summary>
+    private sealed class TrackPolicyState
+    {
+        private const byte StrongFlag = 1, WeakFlag = 2;
+        private byte[] _ring = new byte[ViolationPolicyOptions.MaxWindowFrames];
+        private int _capacity, _head;
+
+        public long TrackId;
+        public int Count, StrongCount, WeakCount, ConsecutiveMasked;
+        public ViolationEpisode? Episode;
+        public DateTimeOffset? CooldownUntil;
+        public TrackObservation LastClassified;
+
+        public void Reset(long trackId, int window)
+        {
+            if (_ring.Length < window) _ring = new byte[window];
+            TrackId = trackId;
+            _capacity = window;
+            _head = 0;
+            Count = StrongCount = WeakCount = ConsecutiveMasked = 0;
+            Episode = null;
+            CooldownUntil = null;
+            LastClassified = default;
+        }
+
+        public void Push(bool strong, bool weak)
+        {
+            if (Count == _capacity)
+            {
+                byte old = _ring[_head];
+                if ((old & StrongFlag) != 0) StrongCount--;
+                if ((old & WeakFlag) != 0) WeakCount--;
+            }
+            else
+            {
+                Count++;
+            }
+            byte flags = (byte)((strong ? StrongFlag : 0) | (weak ? WeakFlag : 0));
+            _ring[_head] = flags;
+            _head = (_head + 1) % _capacity;
+            if (strong) StrongCount++;
+            if (weak) WeakCount++;
+        }
+    }
+}

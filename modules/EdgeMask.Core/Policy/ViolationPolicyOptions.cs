@@ -1,0 +1,152 @@
+using EdgeMask.Core.Geometry;
+using EdgeMask.Core.Tracking;
+
+namespace EdgeMask.Core.Policy;
+
+/// <summary>Which point of a face box must lie inside a zone for the face to count.</summary>
+public enum ZoneAnchor
+{
+    /// <summary>The centre of the face box. The default: a face half in a zone counts when its middle is in.</summary>
+    BoxCenter,
+
+    /// <summary>
+    /// The middle of the box's bottom edge (the chin), the closest a face box gets to a "foot point": use it when
+    /// zones are drawn as the floor area in front of a door or counter, where the face sits just above the line.
+    /// </summary>
+    BottomCenter,
+}
+
+/// <summary>How a zone's points are given.</summary>
+public enum ZoneUnits
+{
+    /// <summary>0..1 of the frame width and height (survives a change of stream resolution). The default.</summary>
+    Normalized,
+
+    /// <summary>Pixels of the frame as decoded.</summary>
+    Pixels,
+}
+
+/// <summary>
+/// A polygon zone (at least 3 points, any shape, edges may not need to be convex; the even-odd rule decides
+/// inside). A point exactly on an edge or vertex counts as inside.
+/// </summary>
+public sealed record ZoneOptions
+{
+    public string Name { get; init; } = "zone";
+    public IReadOnlyList<PointF2> Points { get; init; } = [];
+    public ZoneUnits Units { get; init; } = ZoneUnits.Normalized;
+}
+
+/// <summary>
+/// Options of <see cref="ViolationPolicy"/> (configuration section <c>Violation</c>). A track starts a violation
+/// when, among the last <see cref="WindowFrames"/> classified frames of the track, at least
+/// <see cref="StartUnmaskedFrames"/> say no_mask with p(no_mask) ≥ <see cref="StartProbability"/>, the current
+/// frame is one of them, the face is at least <see cref="MinFaceSize"/> px (short side) and inside a zone (when
+/// zones are set), and the track is not cooling down. It ends (hysteresis: a weaker test than the start, so a
+/// flickering classifier does not end and restart it) when at most <see cref="EndMaxUnmaskedFrames"/> of the
+/// window have p(no_mask) ≥ <see cref="EndProbability"/>, or after <see cref="EndMaskedConsecutiveFrames"/>
+/// frames in a row labelled mask, or when the track is lost.
+/// </summary>
+public sealed record ViolationPolicyOptions
+{
+    public const string SectionName = "Violation";
+    public const int MaxWindowFrames = 64;
+
+    /// <summary>N: the classified frames of a track the decision looks at.</summary>
+    public int WindowFrames { get; init; } = 8;
+
+    /// <summary>K: no_mask frames (at <see cref="StartProbability"/>) among the window needed to start.</summary>
+    public int StartUnmaskedFrames { get; init; } = 5;
+
+    /// <summary>p(no_mask) a frame needs to count towards a start.</summary>
+    public float StartProbability { get; init; } = 0.7f;
+
+    /// <summary>K_end: the violation ends when at most this many window frames still have p(no_mask) ≥ <see cref="EndProbability"/>.</summary>
+    public int EndMaxUnmaskedFrames { get; init; } = 2;
+
+    /// <summary>p(no_mask) that keeps a running violation alive; lower than <see cref="StartProbability"/> (hysteresis).</summary>
+    public float EndProbability { get; init; } = 0.5f;
+
+    /// <summary>M: frames in a row labelled mask that end a violation at once; 0 turns this rule off.</summary>
+    public int EndMaskedConsecutiveFrames { get; init; } = 4;
+
+    /// <summary>Minimum face size in pixels (shorter side of the box clipped to the frame) for a frame to count.</summary>
+    public float MinFaceSize { get; init; } = 24f;
+
+    /// <summary>After a violation ends (masked), the same track cannot start a new one for this long.</summary>
+    public TimeSpan Cooldown { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Minimum time between two events of one episode caused by better evidence (<c>violation.update</c>).</summary>
+    public TimeSpan UpdateMinInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// A frame is a better snapshot when its quality (face short side × detector score × p(no_mask)) is at least
+    /// this factor above the best so far; 1.25 means one snapshot per 25 % improvement, not one per frame of a
+    /// slowly approaching face.
+    /// </summary>
+    public float SnapshotImprovementRatio { get; init; } = 1.25f;
+
+    /// <summary>Only faces inside one of these zones count; empty = the whole frame.</summary>
+    public IReadOnlyList<ZoneOptions> Zones { get; init; } = [];
+
+    /// <summary>Which point of the face box is tested against the zones.</summary>
+    public ZoneAnchor ZoneAnchor { get; init; } = ZoneAnchor.BoxCenter;
+
+    /// <summary>Throws <see cref="InvalidOptionException"/> naming the first bad key.</summary>
+    public ViolationPolicyOptions Validate(string section = SectionName)
+    {
+        string K(string name) => section.Length == 0 ? name : section + ":" + name;
+        if (WindowFrames is < 1 or > MaxWindowFrames)
+            throw new InvalidOptionException(K(nameof(WindowFrames)), WindowFrames, $"must be between 1 and {MaxWindowFrames}.");
+        if (StartUnmaskedFrames < 1 || StartUnmaskedFrames > WindowFrames)
+            throw new InvalidOptionException(K(nameof(StartUnmaskedFrames)), StartUnmaskedFrames,
+                $"must be between 1 and {K(nameof(WindowFrames))} ({WindowFrames}).");
+        if (EndMaxUnmaskedFrames < 0 || EndMaxUnmaskedFrames >= StartUnmaskedFrames)
+            throw new InvalidOptionException(K(nameof(EndMaxUnmaskedFrames)), EndMaxUnmaskedFrames,
+                $"must be at least 0 and below {K(nameof(StartUnmaskedFrames))} ({StartUnmaskedFrames}), or a fresh violation would end at once.");
+        if (!(StartProbability >= 0.5f && StartProbability <= 1f))
+            throw new InvalidOptionException(K(nameof(StartProbability)), StartProbability,
+                "must be between 0.5 and 1 (a no_mask verdict has p(no_mask) ≥ 0.5).");
+        if (!(EndProbability >= 0f && EndProbability <= StartProbability))
+            throw new InvalidOptionException(K(nameof(EndProbability)), EndProbability,
+                $"must be between 0 and {K(nameof(StartProbability))} ({StartProbability}).");
+        if (EndMaskedConsecutiveFrames is < 0 or > 10_000)
+            throw new InvalidOptionException(K(nameof(EndMaskedConsecutiveFrames)), EndMaskedConsecutiveFrames,
+                "must be between 0 (off) and 10000.");
+        if (!(MinFaceSize >= 0f && float.IsFinite(MinFaceSize)))
+            throw new InvalidOptionException(K(nameof(MinFaceSize)), MinFaceSize, "must be a size in pixels, 0 or more.");
+        if (Cooldown < TimeSpan.Zero)
+            throw new InvalidOptionException(K(nameof(Cooldown)), Cooldown, "must not be negative.");
+        if (UpdateMinInterval < TimeSpan.Zero)
+            throw new InvalidOptionException(K(nameof(UpdateMinInterval)), UpdateMinInterval, "must not be negative.");
+        if (!(SnapshotImprovementRatio >= 1f && float.IsFinite(SnapshotImprovementRatio)))
+            throw new InvalidOptionException(K(nameof(SnapshotImprovementRatio)), SnapshotImprovementRatio, "must be 1 or more.");
+        if (!Enum.IsDefined(ZoneAnchor))
+            throw new InvalidOptionException(K(nameof(ZoneAnchor)), ZoneAnchor, "must be BoxCenter or BottomCenter.");
+        if (Zones is null)
+            throw new InvalidOptionException(K(nameof(Zones)), null, "must be a list (empty for the whole frame).");
+        for (int z = 0; z < Zones.Count; z++)
+        {
+            string zk = K($"{nameof(Zones)}:{z}");
+            ZoneOptions? zone = Zones[z] ?? throw new InvalidOptionException(zk, null, "must be a zone.");
+            if (!Enum.IsDefined(zone.Units))
+                throw new InvalidOptionException(zk + ":" + nameof(ZoneOptions.Units), zone.Units, "must be Normalized or Pixels.");
+            if (zone.Points is null || zone.Points.Count < 3)
+                throw new InvalidOptionException(zk + ":" + nameof(ZoneOptions.Points), zone.Points?.Count ?? 0,
+                    "a zone needs at least 3 points.");
+            for (int p = 0; p < zone.Points.Count; p++)
+            {
+                PointF2 pt = zone.Points[p];
+                string pk = $"{zk}:{nameof(ZoneOptions.Points)}:{p}";
+                if (!float.IsFinite(pt.X) || !float.IsFinite(pt.Y))
+                    throw new InvalidOptionException(pk, pt, "must be a finite point.");
+                if (zone.Units == ZoneUnits.Normalized && (pt.X is < 0f or > 1f || pt.Y is < 0f or > 1f))
+                    throw new InvalidOptionException(pk, pt, "normalized coordinates are between 0 and 1 (set Units to Pixels for pixels).");
+            }
+            if (MathF.Abs(PolygonZone.SignedArea(zone.Points)) <= 0f)
+                throw new InvalidOptionException(zk + ":" + nameof(ZoneOptions.Points), zone.Points.Count,
+                    "the polygon has no area (all points on one line).");
+        }
+        return this;
+    }
+}
