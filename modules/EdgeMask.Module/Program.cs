@@ -1,1 +1,3 @@
-return 0; // replaced by the command line
+using EdgeMask.Module.Cli;
+
+return await EdgeMaskCommandLine.RunAsync(args);

@@ -1,0 +1,226 @@
+using EdgeMask.Core.Detection;
+using EdgeMask.Inference.Models;
+using EdgeMask.Inference.Runtime;
+using Microsoft.ML.OnnxRuntime;
+using OpenCvSharp;
+
+namespace EdgeMask.Inference.Detection;
+
+/// <summary>Everything that decides how RetinaFace runs, apart from the model itself.</summary>
+public sealed record DetectorOptions
+{
+    public DetectionThresholds Thresholds { get; init; } = new();
+    public InputSizing Sizing { get; init; } = new();
+    /// <summary>How many distinct input sizes keep their buffers; a camera has one, a folder of photos many.</summary>
+    public int MaxCachedInputSizes { get; init; } = 4;
+
+    public void Validate()
+    {
+        Thresholds.Validate();
+        Sizing.Validate();
+        if (MaxCachedInputSizes < 1) throw new ArgumentException("maxCachedInputSizes must be at least 1.");
+    }
+}
+
+/// <summary>The detector input is larger than the configured bound.</summary>
+public sealed class InputTooLargeException(int width, int height, long maxPixels)
+    : Exception($"The detector input would be {width}×{height} ({width * (long)height / 1e6:0.#} MP), above the {maxPixels / 1e6:0.#} MP limit. " +
+                "Downscale with --target-long-side (e.g. 1920) or a smaller --scale.");
+
+/// <summary>
+/// RetinaFace on ONNX Runtime. Per input size it keeps, created once: the priors, a pinned input tensor and pinned
+/// output tensors wrapped as <see cref="OrtValue"/>s, and a resize buffer. A frame is preprocessed straight into the
+/// input tensor and the outputs are decoded from the pinned arrays, so a steady stream of same-sized frames allocates
+/// nothing per call. Not thread-safe: one detector per pipeline; the session may be shared.
+/// </summary>
+public sealed class RetinaFaceDetector : IDisposable
+{
+    private readonly OnnxModelSession _session;
+    private readonly bool _ownsSession;
+    private readonly PriorBoxConfig _priorConfig;
+    private readonly float _meanB, _meanG, _meanR;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+    private readonly RunOptions _runOptions = new();
+    // Most-recently used first; bounded by MaxCachedInputSizes.
+    private readonly List<SizeBuffers> _buffers = [];
+    private bool _disposed;
+
+    public DetectorOptions Options { get; }
+    public ExecutionProviderKind ActiveProvider => _session.ActiveProvider;
+    public string ModelPath => _session.ModelPath;
+
+    public RetinaFaceDetector(OnnxModelSession session, ModelEntry model, DetectorOptions options, bool shouldDispose = true)
+    {
+        options.Validate();
+        _session = session;
+        _ownsSession = shouldDispose;
+        Options = options;
+        _priorConfig = model.GetPriorBoxConfig();
+        if (!string.Equals(model.Input.ColorOrder, "BGR", StringComparison.OrdinalIgnoreCase) || model.Input.Mean.Count != 3)
+            throw new ModelContractException(session.ModelPath, "the RetinaFace contract is BGR input with a 3-value mean.");
+        (_meanB, _meanG, _meanR) = (model.Input.Mean[0], model.Input.Mean[1], model.Input.Mean[2]);
+        _inputNames = [model.Input.Name];
+        _outputNames = [model.OutputName("loc"), model.OutputName("conf"), model.OutputName("landmarks")];
+        CheckContract(session, _inputNames, _outputNames);
+    }
+
+    /// <summary>Opens the manifest's detector (or <paramref name="detectorFile"/>, a RetinaFace with the same contract) and its session.</summary>
+    public static RetinaFaceDetector Open(ModelStore store, DetectorOptions options, ExecutionProviderOptions providers,
+        Microsoft.Extensions.Logging.ILogger logger, string? detectorFile = null)
+    {
+        var entry = store.Manifest.GetByRole("detector");
+        string path;
+        if (detectorFile is null) path = store.GetVerifiedPath(entry);
+        else if (!File.Exists(detectorFile)) throw new ModelNotFoundException(detectorFile, "pass an existing RetinaFace ONNX file to --detector");
+        else path = detectorFile;
+        var session = OnnxSessionFactory.Create(path, providers, logger);
+        try
+        {
+            return new RetinaFaceDetector(session, entry, options, shouldDispose: true);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    private static void CheckContract(OnnxModelSession session, string[] inputs, string[] outputs)
+    {
+        var meta = session.Session.InputMetadata;
+        foreach (var name in inputs)
+            if (!meta.ContainsKey(name)) throw new ModelContractException(session.ModelPath, $"it has no input '{name}' (inputs: {string.Join(", ", meta.Keys)}).");
+        var outMeta = session.Session.OutputMetadata;
+        foreach (var name in outputs)
+            if (!outMeta.ContainsKey(name)) throw new ModelContractException(session.ModelPath, $"it has no output '{name}' (outputs: {string.Join(", ", outMeta.Keys)}).");
+    }
+
+    /// <summary>The input geometry this detector uses for an image of the given size (throws when over the pixel bound).</summary>
+    public InputGeometry GeometryFor(int width, int height)
+    {
+        var g = InputGeometry.For(width, height, Options.Sizing);
+        if ((long)g.InputWidth * g.InputHeight > Options.Sizing.MaxInputPixels)
+            throw new InputTooLargeException(g.InputWidth, g.InputHeight, Options.Sizing.MaxInputPixels);
+        return g;
+    }
+
+    /// <summary>Detects faces in an 8-bit BGR image; <paramref name="faces"/> is cleared and filled, best first.</summary>
+    public void Detect(Mat bgr, List<FaceDetection> faces)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (bgr.Type() != MatType.CV_8UC3) throw new ArgumentException($"Detect takes 8-bit BGR images (CV_8UC3), not {bgr.Type()}.", nameof(bgr));
+        var geometry = GeometryFor(bgr.Width, bgr.Height);
+        var buffers = BuffersFor(geometry.InputHeight, geometry.InputWidth);
+
+        Mat source = bgr;
+        if (geometry.InputWidth != bgr.Width || geometry.InputHeight != bgr.Height)
+        {
+            // Area averaging when shrinking avoids aliasing small faces away; linear when enlarging.
+            var interpolation = geometry.Scale < 1f ? InterpolationFlags.Area : InterpolationFlags.Linear;
+            Cv2.Resize(bgr, buffers.Resized, new Size(geometry.InputWidth, geometry.InputHeight), 0, 0, interpolation);
+            source = buffers.Resized;
+        }
+        WritePlanarInput(source, buffers.Input, _meanB, _meanG, _meanR);
+
+        _session.Session.Run(_runOptions, _inputNames, buffers.InputValues, _outputNames, buffers.OutputValues);
+
+        RetinaFaceDecoder.Decode(buffers.Loc, buffers.Conf, buffers.Landmarks, buffers.Priors,
+            _priorConfig.CenterVariance, _priorConfig.SizeVariance, geometry, Options.Thresholds, faces);
+    }
+
+    /// <summary>
+    /// Writes HWC BGR bytes as CHW float planes minus the mean. A plain loop rather than OpenCV split/convert calls:
+    /// OpenCvSharp allocates wrapper objects on each call, and this loop is one pass with no temporaries.
+    /// </summary>
+    internal static unsafe void WritePlanarInput(Mat bgr, float[] input, float meanB, float meanG, float meanR)
+    {
+        int h = bgr.Height, w = bgr.Width, plane = h * w;
+        long step = bgr.Step();
+        byte* basePtr = (byte*)bgr.DataPointer;
+        fixed (float* dst = input)
+        {
+            float* b = dst, g = dst + plane, r = dst + 2 * plane;
+            for (int y = 0; y < h; y++)
+            {
+                byte* row = basePtr + y * step;
+                int o = y * w;
+                for (int x = 0; x < w; x++, row += 3, o++)
+                {
+                    b[o] = row[0] - meanB;
+                    g[o] = row[1] - meanG;
+                    r[o] = row[2] - meanR;
+                }
+            }
+        }
+    }
+
+    /// <summary>The priors for an input size (from the cache when the size was seen).</summary>
+    public ReadOnlySpan<float> PriorsFor(int height, int width) => BuffersFor(height, width).Priors;
+
+    private SizeBuffers BuffersFor(int height, int width)
+    {
+        for (int i = 0; i < _buffers.Count; i++)
+        {
+            var b = _buffers[i];
+            if (b.Height == height && b.Width == width)
+            {
+                if (i != 0) { _buffers.RemoveAt(i); _buffers.Insert(0, b); }
+                return b;
+            }
+        }
+        var created = new SizeBuffers(height, width, PriorBoxes.Generate(_priorConfig, height, width));
+        _buffers.Insert(0, created);
+        if (_buffers.Count > Options.MaxCachedInputSizes)
+        {
+            _buffers[^1].Dispose();
+            _buffers.RemoveAt(_buffers.Count - 1);
+        }
+        return created;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var b in _buffers) b.Dispose();
+        _buffers.Clear();
+        _runOptions.Dispose();
+        if (_ownsSession) _session.Dispose();
+    }
+
+    /// <summary>Pinned tensors for one input size. The arrays live on the pinned object heap, so ONNX Runtime may keep pointers to them.</summary>
+    private sealed class SizeBuffers : IDisposable
+    {
+        public readonly int Height, Width;
+        public readonly float[] Priors, Input, Loc, Conf, Landmarks;
+        public readonly OrtValue[] InputValues, OutputValues;
+        public readonly Mat Resized = new();
+
+        public SizeBuffers(int height, int width, float[] priors)
+        {
+            Height = height;
+            Width = width;
+            Priors = priors;
+            int p = priors.Length / 4;
+            Input = GC.AllocateUninitializedArray<float>(3 * height * width, pinned: true);
+            Loc = GC.AllocateUninitializedArray<float>(p * 4, pinned: true);
+            Conf = GC.AllocateUninitializedArray<float>(p * 2, pinned: true);
+            Landmarks = GC.AllocateUninitializedArray<float>(p * 10, pinned: true);
+            InputValues = [OrtValue.CreateTensorValueFromMemory(Input, [1, 3, height, width])];
+            OutputValues =
+            [
+                OrtValue.CreateTensorValueFromMemory(Loc, [1, p, 4]),
+                OrtValue.CreateTensorValueFromMemory(Conf, [1, p, 2]),
+                OrtValue.CreateTensorValueFromMemory(Landmarks, [1, p, 10]),
+            ];
+        }
+
+        public void Dispose()
+        {
+            foreach (var v in InputValues) v.Dispose();
+            foreach (var v in OutputValues) v.Dispose();
+            Resized.Dispose();
+        }
+    }
+}

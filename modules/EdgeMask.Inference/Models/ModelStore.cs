@@ -1,0 +1,72 @@
+using System.Security.Cryptography;
+
+namespace EdgeMask.Inference.Models;
+
+/// <summary>
+/// Finds model files in a models folder and verifies them against the manifest before anything loads them.
+/// Folder resolution: an explicit folder, else <c>EDGEMASK_MODELS</c>, else <c>models/</c> beside the program
+/// (the container layout), else the nearest <c>models/</c> with a manifest.json above the working directory or
+/// the program (a checkout).
+/// </summary>
+public sealed class ModelStore
+{
+    public const string InstallCommand = "models/install.sh --from ../shared/models   (or: models/install.sh, to download from the public sources)";
+
+    public string Directory { get; }
+    public ModelManifest Manifest { get; }
+
+    public ModelStore(string directory, ModelManifest manifest)
+    {
+        Directory = Path.GetFullPath(directory);
+        Manifest = manifest;
+    }
+
+    /// <summary>Opens the models folder; its own manifest.json is used when present, else the embedded one.</summary>
+    public static ModelStore Open(string? explicitDirectory = null)
+    {
+        string directory = ResolveDirectory(explicitDirectory);
+        string manifestPath = Path.Combine(directory, "manifest.json");
+        var manifest = File.Exists(manifestPath) ? ModelManifest.Load(manifestPath) : ModelManifest.Embedded;
+        return new ModelStore(directory, manifest);
+    }
+
+    public static string ResolveDirectory(string? explicitDirectory)
+    {
+        if (!string.IsNullOrWhiteSpace(explicitDirectory)) return explicitDirectory;
+        var fromEnv = Environment.GetEnvironmentVariable("EDGEMASK_MODELS");
+        if (!string.IsNullOrWhiteSpace(fromEnv)) return fromEnv;
+        var besideProgram = Path.Combine(AppContext.BaseDirectory, "models");
+        if (File.Exists(Path.Combine(besideProgram, "manifest.json"))) return besideProgram;
+        foreach (var start in new[] { System.IO.Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "models");
+                if (File.Exists(Path.Combine(candidate, "manifest.json"))) return candidate;
+            }
+        }
+        return besideProgram;
+    }
+
+    /// <summary>The verified path of a manifest model: exists and has the pinned sha256, else a specific exception.</summary>
+    public string GetVerifiedPath(ModelEntry model)
+    {
+        string path = Path.Combine(Directory, model.File);
+        VerifyFile(path, model.Sha256);
+        return path;
+    }
+
+    public static void VerifyFile(string path, string expectedSha256)
+    {
+        if (!File.Exists(path)) throw new ModelNotFoundException(path, InstallCommand);
+        string actual = Sha256Of(path);
+        if (!string.Equals(actual, expectedSha256, StringComparison.OrdinalIgnoreCase))
+            throw new ModelChecksumException(path, expectedSha256, actual, InstallCommand);
+    }
+
+    public static string Sha256Of(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}

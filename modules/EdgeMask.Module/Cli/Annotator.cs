@@ -1,0 +1,40 @@
+using EdgeMask.Core.Detection;
+using OpenCvSharp;
+
+namespace EdgeMask.Module.Cli;
+
+/// <summary>Draws faces onto images for people to look at (annotated copies, videos, snapshots).</summary>
+public static class Annotator
+{
+    private static readonly Scalar Unknown = new(255, 200, 0);
+    private static readonly Scalar[] LandmarkColours =
+    [
+        new(255, 0, 0), new(0, 0, 255), new(0, 255, 255), new(255, 0, 255), new(0, 255, 0),
+    ];
+
+    public static void Draw(Mat image, IReadOnlyList<FaceDetection> faces, IReadOnlyList<string>? labels = null, IReadOnlyList<Scalar>? colours = null)
+    {
+        int thickness = Math.Max(1, Math.Min(image.Width, image.Height) / 300);
+        for (int i = 0; i < faces.Count; i++)
+        {
+            var f = faces[i];
+            var colour = colours is not null && i < colours.Count ? colours[i] : Unknown;
+            var rect = new Rect((int)f.Box.X1, (int)f.Box.Y1, Math.Max(1, (int)f.Box.Width), Math.Max(1, (int)f.Box.Height));
+            Cv2.Rectangle(image, rect, colour, thickness);
+            for (int m = 0; m < 5; m++)
+                Cv2.Circle(image, new Point((int)f.Landmarks[m].X, (int)f.Landmarks[m].Y), thickness + 1, LandmarkColours[m], -1);
+            string text = labels is not null && i < labels.Count ? labels[i] : $"{f.Score:0.00}";
+            double fontScale = Math.Max(0.35, thickness * 0.4);
+            var origin = new Point(rect.X, Math.Max(10, rect.Y - 3));
+            Cv2.PutText(image, text, origin, HersheyFonts.HersheySimplex, fontScale, Scalar.Black, thickness + 2, LineTypes.AntiAlias);
+            Cv2.PutText(image, text, origin, HersheyFonts.HersheySimplex, fontScale, colour, thickness, LineTypes.AntiAlias);
+        }
+    }
+
+    public static void Save(Mat image, IReadOnlyList<FaceDetection> faces, string path, IReadOnlyList<string>? labels = null, IReadOnlyList<Scalar>? colours = null)
+    {
+        using var copy = image.Clone();
+        Draw(copy, faces, labels, colours);
+        if (!Cv2.ImWrite(path, copy)) throw new IOException($"Could not write the annotated image {path}.");
+    }
+}

@@ -1,0 +1,174 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using EdgeMask.Core.Detection;
+using EdgeMask.Inference.Detection;
+using EdgeMask.Inference.Imaging;
+using EdgeMask.Inference.Models;
+using EdgeMask.Inference.Runtime;
+using Microsoft.Extensions.Logging;
+using OpenCvSharp;
+using Spectre.Console;
+
+namespace EdgeMask.Module.Cli;
+
+/// <summary><c>edgemask detect &lt;image|folder&gt;...</c>: faces (box, score, 5 landmarks) per image, as JSON lines or a table.</summary>
+internal static class DetectCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var inputs = new Argument<string[]>("inputs") { Description = "Image files or folders of images.", Arity = ArgumentArity.OneOrMore };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per image on its own line." };
+        var annotate = new Option<string?>("--annotate") { Description = "Write copies of the images with boxes, landmarks and scores drawn into this folder." };
+        var common = new ModelCliOptions();
+        var command = new Command("detect", "Detect faces with RetinaFace.") { inputs, json, annotate };
+        common.AddTo(command);
+        command.SetAction(r => Run(r.GetValue(inputs)!, r.GetValue(json), r.GetValue(annotate), common, r, stdout, stderr));
+        return command;
+    }
+
+    private static int Run(string[] inputs, bool json, string? annotateDir, ModelCliOptions common, ParseResult r,
+        TextWriter stdout, TextWriter stderr)
+    {
+        using var loggerFactory = common.Logging(r);
+        var logger = loggerFactory.CreateLogger("edgemask.detect");
+        RetinaFaceDetector detector;
+        try
+        {
+            var detectorOptions = common.Detection(r);
+            detectorOptions.Validate();
+            var store = ModelStore.Open(r.GetValue(common.Models));
+            detector = RetinaFaceDetector.Open(store, detectorOptions, common.Providers(r), logger, r.GetValue(common.Detector));
+        }
+        catch (Exception ex) when (ex is ModelException or ExecutionProviderUnavailableException or ArgumentException)
+        {
+            stderr.WriteLine($"error: {ex.Message}");
+            return EdgeMaskCommandLine.ExitFatal;
+        }
+
+        using (detector)
+        {
+            var files = ImageLoader.ExpandInputs(inputs, out var missing);
+            int failed = 0;
+            foreach (var m in missing)
+            {
+                stderr.WriteLine($"error: {m}: no such file or folder.");
+                if (json) WriteErrorJson(stdout, m, "no such file or folder");
+                failed++;
+            }
+            if (annotateDir is not null) Directory.CreateDirectory(annotateDir);
+
+            var results = new List<ImageResult>();
+            var faces = new List<FaceDetection>();
+            void ProcessOne(string file)
+            {
+                try
+                {
+                    using var image = ImageLoader.LoadBgr(file);
+                    var sw = Stopwatch.StartNew();
+                    detector.Detect(image, faces);
+                    sw.Stop();
+                    var result = new ImageResult(file, image.Width, image.Height, [.. faces], sw.Elapsed.TotalMilliseconds);
+                    if (json) WriteJson(stdout, result);
+                    else results.Add(result);
+                    if (annotateDir is not null) Annotator.Save(image, result.Faces, Path.Combine(annotateDir, Path.GetFileName(file)));
+                }
+                catch (Exception ex) when (ex is ImageLoadException or InputTooLargeException or OpenCVException)
+                {
+                    failed++;
+                    string message = ex is ImageLoadException ile ? ile.Reason : ex.Message;
+                    stderr.WriteLine($"error: {file}: {message}");
+                    if (json) WriteErrorJson(stdout, file, message);
+                }
+            }
+
+            bool showProgress = !json && files.Count > 1 && !Console.IsErrorRedirected;
+            if (showProgress)
+            {
+                var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+                console.Progress().AutoClear(true).Start(ctx =>
+                {
+                    var task = ctx.AddTask("Detecting faces", maxValue: files.Count);
+                    foreach (var file in files) { ProcessOne(file); task.Increment(1); }
+                });
+            }
+            else
+            {
+                foreach (var file in files) ProcessOne(file);
+            }
+
+            if (!json) WriteTable(stdout, results, detector.ActiveProvider);
+            if (files.Count == 0 && missing.Count == 0)
+            {
+                stderr.WriteLine("error: no image files found in the given inputs.");
+                return EdgeMaskCommandLine.ExitSomeFailed;
+            }
+            return failed > 0 ? EdgeMaskCommandLine.ExitSomeFailed : EdgeMaskCommandLine.ExitOk;
+        }
+    }
+
+    internal sealed record ImageResult(string Image, int Width, int Height, FaceDetection[] Faces, double Milliseconds);
+
+    private static void WriteJson(TextWriter stdout, ImageResult result)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("image", result.Image);
+            w.WriteNumber("width", result.Width);
+            w.WriteNumber("height", result.Height);
+            w.WriteStartArray("faces");
+            foreach (var f in result.Faces)
+            {
+                w.WriteStartObject();
+                w.WriteStartArray("box");
+                w.WriteNumberValue(Round(f.Box.X1)); w.WriteNumberValue(Round(f.Box.Y1));
+                w.WriteNumberValue(Round(f.Box.X2)); w.WriteNumberValue(Round(f.Box.Y2));
+                w.WriteEndArray();
+                w.WriteNumber("score", Math.Round(f.Score, 4));
+                w.WriteStartArray("landmarks");
+                for (int i = 0; i < 5; i++)
+                {
+                    var p = f.Landmarks[i];
+                    w.WriteStartArray();
+                    w.WriteNumberValue(Round(p.X)); w.WriteNumberValue(Round(p.Y));
+                    w.WriteEndArray();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        stdout.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
+    }
+
+    private static double Round(float v) => Math.Round(v, 2);
+
+    private static void WriteErrorJson(TextWriter stdout, string image, string error) =>
+        stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, string> { ["image"] = image, ["error"] = error }));
+
+    private static void WriteTable(TextWriter stdout, List<ImageResult> results, ExecutionProviderKind provider)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), ColorSystem = ColorSystemSupport.NoColors });
+        console.Profile.Width = Math.Max(console.Profile.Width, 140);
+        var table = new Table().Border(TableBorder.Simple)
+            .AddColumn("image").AddColumn("size").AddColumn(new TableColumn("face").RightAligned())
+            .AddColumn("box [x1, y1, x2, y2]").AddColumn(new TableColumn("score").RightAligned())
+            .AddColumn(new TableColumn("ms").RightAligned());
+        foreach (var r in results)
+        {
+            string name = Markup.Escape(r.Image), size = $"{r.Width}×{r.Height}", ms = $"{r.Milliseconds:0.0}";
+            if (r.Faces.Length == 0) table.AddRow(name, size, "-", "no face", "", ms);
+            for (int i = 0; i < r.Faces.Length; i++)
+            {
+                var f = r.Faces[i];
+                table.AddRow(i == 0 ? name : "", i == 0 ? size : "", (i + 1).ToString(), Markup.Escape(f.Box.ToString()), $"{f.Score:0.000}", i == 0 ? ms : "");
+            }
+        }
+        console.Write(table);
+        int faces = results.Sum(x => x.Faces.Length);
+        stdout.WriteLine($"{results.Count} image(s), {faces} face(s), execution provider {ExecutionProviderOptions.ToName(provider)}.");
+    }
+}

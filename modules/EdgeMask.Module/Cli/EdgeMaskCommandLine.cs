@@ -1,0 +1,27 @@
+using System.CommandLine;
+
+namespace EdgeMask.Module.Cli;
+
+/// <summary>The <c>edgemask</c> program's commands.</summary>
+public static class EdgeMaskCommandLine
+{
+    /// <summary>Exit codes: 0 everything worked; 1 some inputs failed (the rest were processed); 2 nothing could run.</summary>
+    public const int ExitOk = 0, ExitSomeFailed = 1, ExitFatal = 2;
+
+    public static RootCommand Build(TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("EdgeMask: face-mask compliance at the edge (RetinaFace + ResNet on ONNX Runtime).");
+        root.Add(DetectCommand.Create(stdout, stderr));
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    {
+        stdout ??= Console.Out;
+        stderr ??= Console.Error;
+        var root = Build(stdout, stderr);
+        var parse = root.Parse(args);
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr };
+        return await parse.InvokeAsync(config);
+    }
+}
