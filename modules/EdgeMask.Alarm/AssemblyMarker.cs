@@ -1,1 +1,0 @@
-namespace EdgeMask.Alarm; internal static class AssemblyMarker {}

@@ -1,0 +1,36 @@
+namespace EdgeMask.Alarm.Engine;
+
+/// <summary>At most N activations in any sliding window.</summary>
+internal sealed class RateLimiter(RateLimitOptions options)
+{
+    private readonly Queue<DateTimeOffset> _starts = new();
+
+    public bool Allows(DateTimeOffset now)
+    {
+        if (options.MaxActivations == 0)
+            return true;
+        Purge(now);
+        return _starts.Count < options.MaxActivations;
+    }
+
+    public void Record(DateTimeOffset now)
+    {
+        if (options.MaxActivations > 0)
+            _starts.Enqueue(now);
+    }
+
+    /// <summary>When the oldest activation leaves the window (the earliest a blocked activation can happen).</summary>
+    public DateTimeOffset? NextAllowed(DateTimeOffset now)
+    {
+        if (options.MaxActivations == 0)
+            return null;
+        Purge(now);
+        return _starts.Count < options.MaxActivations ? null : _starts.Peek() + options.Window;
+    }
+
+    private void Purge(DateTimeOffset now)
+    {
+        while (_starts.Count > 0 && _starts.Peek() + options.Window <= now)
+            _starts.Dequeue();
+    }
+}

@@ -1,0 +1,383 @@
+using EdgeMask.Alarm.Announcements;
+using EdgeMask.Alarm.Engine;
+using EdgeMask.Alarm.Gpio;
+using EdgeMask.Core.Events;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeMask.Alarm;
+
+/// <summary>
+/// The local alarm stage: violation events in, warning light / buzzer lines and the spoken announcement out.
+/// Complete after its constructor: options validated, every line opened at its off level. Thread-safe; events,
+/// heartbeats and timer ticks are serialized. Owns its GPIO controllers and lines; disposing turns every line off.
+/// </summary>
+public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
+{
+    // Re-evaluate at least this often, so a wall-clock step (NTP, a changed time zone) is caught without an event.
+    private static readonly TimeSpan MaxTimerPeriod = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan SafeStateLockWait = TimeSpan.FromMilliseconds(500);
+
+    private readonly AlarmOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly AlarmEngine _engine;
+    private readonly GpioLineBank _lines;
+    private readonly ITimer _timer;
+    private readonly Announcer? _announcer;
+    private readonly List<string> _tripped = [];
+    private readonly AlarmOutputReason[] _lastReasons;
+    private DateTimeOffset? _timerDueAt;
+    private bool _stopped;
+    private bool _disposed;
+
+    /// <summary>Builds the alarm on the real GPIO chips (libgpiod, sysfs fallback) and <c>aplay</c>.</summary>
+    public static LocalAlarm CreateForHardware(AlarmOptions options, TimeProvider? time = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        AlarmOptionsValidator.Validate(options);
+        var chips = new LinuxGpioChipProvider(options.Gpio, loggerFactory?.CreateLogger<LinuxGpioChipProvider>());
+        return new LocalAlarm(options, chips, new AplayAudioPlayer(options.Announcement.AlsaDevice), time, loggerFactory);
+    }
+
+    /// <param name="chips">Where the lines live: <see cref="LinuxGpioChipProvider"/>, or <see cref="DriverGpioChipProvider"/> over given drivers.</param>
+    /// <param name="player">Plays the announcement; null: <see cref="AplayAudioPlayer"/> on the configured ALSA device.</param>
+    /// <param name="renderer">Renders announcement text; null: espeak-ng caching in <see cref="AnnouncementOptions.CacheDirectory"/>.</param>
+    /// <exception cref="AlarmConfigurationException">The options are invalid, or name a chip or line that does not exist.</exception>
+    /// <exception cref="GpioLineUnavailableException">A line exists but cannot be opened (busy, permissions).</exception>
+    public LocalAlarm(AlarmOptions options, IGpioChipProvider chips, IAudioPlayer? player = null, TimeProvider? time = null,
+        ILoggerFactory? loggerFactory = null, EspeakNgRenderer? renderer = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(chips);
+        AlarmOptionsValidator.Validate(options);
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _logger = (ILogger?)loggerFactory?.CreateLogger<LocalAlarm>() ?? NullLogger.Instance;
+        var zone = options.QuietHours.TimeZone is { } id ? TimeZoneInfo.FindSystemTimeZoneById(id) : _time.LocalTimeZone;
+        _engine = new AlarmEngine(options, zone);
+        _lastReasons = new AlarmOutputReason[options.Outputs.Count];
+
+        // Lines are opened at their off level: the safe state at start, whatever a previous process left behind.
+        _lines = new GpioLineBank(options.Outputs, chips, _time, _logger);
+        bool ok = false;
+        try
+        {
+            if (options.Announcement.Enabled)
+            {
+                string cache = options.Announcement.CacheDirectory ?? Path.Combine(Path.GetTempPath(), "edgemask-announcements");
+                _announcer = new Announcer(options.Announcement, player ?? new AplayAudioPlayer(options.Announcement.AlsaDevice),
+                    renderer ?? new EspeakNgRenderer(cache), _time, _logger, OnAnnouncementPlaying);
+            }
+            _timer = _time.CreateTimer(_ => OnTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            // If the process dies on an unhandled exception, the kernel releases the lines but many GPIO controllers
+            // keep driving the last level: switch them off on the way down.
+            AppDomain.CurrentDomain.UnhandledException += OnProcessDying;
+            AppDomain.CurrentDomain.ProcessExit += OnProcessDying;
+            lock (_gate)
+                EvaluateAndApply();
+            ok = true;
+        }
+        finally
+        {
+            if (!ok)
+                _lines.Dispose();
+        }
+        LogStarted(_logger, options.Outputs.Count, options.Announcement.Enabled, options.QuietHours.Ranges.Count);
+    }
+
+    public AlarmOptions Options => _options;
+
+    /// <summary>Feeds one violation event (<c>violation.start</c>/<c>update</c>/<c>end</c>); other types are ignored.</summary>
+    public void Handle(MaskEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        lock (_gate)
+        {
+            if (_stopped)
+                return;
+            var now = _time.GetUtcNow();
+            bool newEpisode = _engine.OnEvent(e, now);
+            EvaluateAndApply();
+            if (newEpisode && _announcer is not null)
+            {
+                if (_engine.IsQuiet(now))
+                    _announcer.CountQuiet();
+                else
+                    _announcer.TryStart($"violation {e.Id} on {e.Camera}", ignoreInterval: false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The pipeline of <paramref name="camera"/> is alive. The first call arms the camera's watchdog: if heartbeats
+    /// then stop for <see cref="AlarmOptions.WatchdogTimeout"/>, its violations are dropped and its lines go off.
+    /// Cheap enough to call per frame.
+    /// </summary>
+    public void Heartbeat(string camera)
+    {
+        ArgumentNullException.ThrowIfNull(camera);
+        lock (_gate)
+        {
+            if (_stopped)
+                return;
+            var now = _time.GetUtcNow();
+            bool revived = _engine.Heartbeat(camera, now);
+            if (revived)
+                LogWatchdogRecovered(_logger, camera);
+            // Per-frame calls stay cheap: re-evaluate only when the timer would fire after this camera's deadline
+            // (its first heartbeat, or a timer parked far ahead).
+            if (revived || (_options.WatchdogTimeout > TimeSpan.Zero && (_timerDueAt is null || _timerDueAt > now + _options.WatchdogTimeout)))
+                EvaluateAndApply();
+        }
+    }
+
+    /// <summary>The pipeline of <paramref name="camera"/> ended (call from its finally): its violations are dropped now.</summary>
+    public void PipelineStopped(string camera)
+    {
+        ArgumentNullException.ThrowIfNull(camera);
+        lock (_gate)
+        {
+            if (_stopped)
+                return;
+            int dropped = _engine.DropCamera(camera);
+            LogPipelineStopped(_logger, camera, dropped);
+            EvaluateAndApply();
+        }
+    }
+
+    /// <summary>
+    /// Consumes an event stream until it ends. However it ends (completion, cancellation, an exception from the
+    /// pipeline), the violations it carried are dropped, so the lines they held go off.
+    /// </summary>
+    public async Task RunAsync(IAsyncEnumerable<MaskEvent> events, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        var cameras = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            await foreach (var e in events.WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                cameras.Add(e.Camera);
+                Handle(e);
+            }
+        }
+        finally
+        {
+            foreach (string camera in cameras)
+                PipelineStopped(camera);
+        }
+    }
+
+    /// <summary>
+    /// Test mode: every output runs its pattern for <paramref name="duration"/> (ignoring quiet hours, rate limits
+    /// and camera mapping), and the announcement plays once if enabled and <paramref name="announce"/>. Then the
+    /// outputs return to what the violations dictate. Behind <c>edgemask alarm test</c> and the <c>testAlarm</c> method.
+    /// </summary>
+    public async Task<AlarmTestResult> TestAsync(TimeSpan duration, bool announce = true, CancellationToken cancellationToken = default)
+    {
+        if (duration <= TimeSpan.Zero || duration > TimeSpan.FromMinutes(10))
+            throw new ArgumentOutOfRangeException(nameof(duration), duration, "a test lasts more than zero and at most 10 minutes");
+        AnnouncementOutcome? outcome = null;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_stopped, this);
+            _engine.StartTest(_time.GetUtcNow(), duration);
+            LogTestStarted(_logger, duration);
+            EvaluateAndApply();
+            if (announce && _announcer is not null)
+                outcome = _announcer.TryStart("test", ignoreInterval: true);
+        }
+        try
+        {
+            await Task.Delay(duration, _time, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _engine.EndTest();
+                if (!_stopped)
+                    EvaluateAndApply();
+            }
+        }
+        return new AlarmTestResult(_options.Outputs.Select(o => o.Name).ToArray(), duration, outcome);
+    }
+
+    /// <summary>
+    /// Renders (or checks) the announcement WAV now, so a missing espeak-ng or a broken file fails at start rather
+    /// than at the first violation. Returns the WAV path, or null when announcements are disabled.
+    /// </summary>
+    public async Task<string?> PrepareAnnouncementAsync(CancellationToken cancellationToken = default) =>
+        _announcer is null ? null : await _announcer.PrepareAsync(cancellationToken).ConfigureAwait(false);
+
+    /// <summary>The announcement in progress, as a task that completes when it ends (completed when none).</summary>
+    public Task CurrentAnnouncement => _announcer?.Current ?? Task.CompletedTask;
+
+    /// <summary>The state of every line, the watchdogs and the announcement, for metrics and reported properties.</summary>
+    public AlarmSnapshot Snapshot()
+    {
+        lock (_gate)
+        {
+            var now = _time.GetUtcNow();
+            var lines = new AlarmLineSnapshot[_lines.Count];
+            for (int i = 0; i < lines.Length; i++)
+            {
+                var slot = _lines[i];
+                var o = _engine.Outputs[i];
+                lines[i] = new AlarmLineSnapshot(slot.Options.Name, slot.Options.Kind, slot.Options.Chip, slot.Options.Line,
+                    slot.Options.ActiveLow, slot.On, slot.On ^ slot.Options.ActiveLow, o.ActiveSince is not null,
+                    _stopped ? AlarmOutputReason.Stopped : _engine.ShownReason(i, now), slot.ChangedAt, slot.Changes,
+                    o.Activations, o.RateLimited, o.QuietSuppressed, slot.Fault);
+            }
+            var cameras = _engine.Cameras
+                .Select(c => new AlarmCameraSnapshot(c.Camera, c.Armed, c.Tripped, c.LastSeen))
+                .OrderBy(c => c.Camera, StringComparer.Ordinal)
+                .ToArray();
+            return new AlarmSnapshot(now, _stopped, _engine.IsQuiet(now), _engine.TestActive(now), _engine.ActiveEpisodes,
+                lines, _announcer?.Snapshot(), cameras);
+        }
+    }
+
+    /// <summary>Normal shutdown: stops taking events, cancels a playing announcement, and turns every line off.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_stopped)
+            {
+                _stopped = true;
+                _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _lines.AllOff();
+                LogStopped(_logger);
+            }
+        }
+        if (_announcer is not null)
+            await _announcer.StopAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+            _lines.AllOff();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        DisposeCore();
+    }
+
+    public void Dispose()
+    {
+        // Lines go off first and synchronously; the announcement is cancelled and awaited briefly, since the
+        // player is a child process that is killed on cancellation.
+        lock (_gate)
+        {
+            _stopped = true;
+            _lines.AllOff();
+        }
+        if (_announcer is not null && !_announcer.StopAsync().Wait(TimeSpan.FromSeconds(5)))
+            LogAnnouncementDidNotStop(_logger);
+        DisposeCore();
+    }
+
+    private void DisposeCore()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+                return;
+            _disposed = true;
+            _stopped = true;
+            AppDomain.CurrentDomain.UnhandledException -= OnProcessDying;
+            AppDomain.CurrentDomain.ProcessExit -= OnProcessDying;
+            _timer.Dispose();
+            _lines.Dispose();
+        }
+    }
+
+    private void OnTimer()
+    {
+        lock (_gate)
+        {
+            if (!_stopped)
+                EvaluateAndApply();
+        }
+    }
+
+    private void OnAnnouncementPlaying(bool playing)
+    {
+        lock (_gate)
+        {
+            _engine.Announcing = playing;
+            if (!_stopped)
+                EvaluateAndApply();
+        }
+    }
+
+    private void OnProcessDying(object? sender, EventArgs e)
+    {
+        // Best effort on the way down: another thread may hold the lock forever if it is the one that crashed.
+        bool taken = _gate.TryEnter(SafeStateLockWait);
+        try
+        {
+            if (!_disposed)
+                _lines.AllOff();
+        }
+        finally
+        {
+            if (taken)
+                _gate.Exit();
+        }
+    }
+
+    /// <summary>Decides every output at the current instant, drives the lines, and arms the timer for the next change. Caller holds the lock.</summary>
+    private void EvaluateAndApply()
+    {
+        var now = _time.GetUtcNow();
+        _tripped.Clear();
+        var next = _engine.Evaluate(now, _tripped);
+        foreach (string camera in _tripped)
+            LogWatchdogTripped(_logger, camera, _options.WatchdogTimeout);
+        for (int i = 0; i < _lines.Count; i++)
+        {
+            var o = _engine.Outputs[i];
+            _lines.Set(i, o.Desired);
+            var reason = _engine.ShownReason(i, now);
+            if (reason != _lastReasons[i])
+            {
+                LogOutputState(_logger, o.Options.Name, reason);
+                _lastReasons[i] = reason;
+            }
+        }
+        var due = next is { } t ? t - now : MaxTimerPeriod;
+        if (due > MaxTimerPeriod)
+            due = MaxTimerPeriod;
+        if (due < TimeSpan.Zero)
+            due = TimeSpan.Zero;
+        _timerDueAt = now + due;
+        _timer?.Change(due, Timeout.InfiniteTimeSpan);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Alarm started with {Outputs} outputs, announcement {Announcement}, {QuietRanges} quiet-hours ranges")]
+    private static partial void LogStarted(ILogger logger, int outputs, bool announcement, int quietRanges);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Alarm output {Output}: {Reason}")]
+    private static partial void LogOutputState(ILogger logger, string output, AlarmOutputReason reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "No heartbeat from camera {Camera} for {Timeout}: its violations are dropped and its alarm lines released")]
+    private static partial void LogWatchdogTripped(ILogger logger, string camera, TimeSpan timeout);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Camera {Camera} sends heartbeats again")]
+    private static partial void LogWatchdogRecovered(ILogger logger, string camera);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline of camera {Camera} stopped; {Dropped} active violations dropped")]
+    private static partial void LogPipelineStopped(ILogger logger, string camera, int dropped);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Alarm test for {Duration}")]
+    private static partial void LogTestStarted(ILogger logger, TimeSpan duration);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Alarm stopped; every line is off")]
+    private static partial void LogStopped(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The announcement did not stop within 5 s of disposal")]
+    private static partial void LogAnnouncementDidNotStop(ILogger logger);
+}
