@@ -223,7 +223,7 @@ public sealed class FaceTracker
         // close to its face, greedy and optimal (Hungarian) assignment agree except in contrived ties; greedy needs
         // no cost matrix and no allocation.
         Span<MatchCandidate> pairs = _pairs.AsSpan(0, pairCount);
-        pairs.Sort(new MatchCandidateOrder());
+        SortDescending(pairs);
         foreach (ref readonly MatchCandidate p in pairs)
         {
             if (matched[p.Track] || used[p.Detection]) continue;
@@ -280,14 +280,25 @@ public sealed class FaceTracker
 
     private readonly record struct MatchCandidate(float IoU, int Track, int Detection);
 
-    private readonly struct MatchCandidateOrder : IComparer<MatchCandidate>
+    /// <summary>
+    /// Insertion sort, highest IoU first, ties by track then detection (deterministic). Only pairs above the IoU
+    /// gate get here, about one per track, so the list is short; and unlike Span.Sort with a comparer it cannot box.
+    /// </summary>
+    private static void SortDescending(Span<MatchCandidate> pairs)
     {
-        public int Compare(MatchCandidate a, MatchCandidate b)
+        for (int i = 1; i < pairs.Length; i++)
         {
-            int c = b.IoU.CompareTo(a.IoU);
-            if (c != 0) return c;
-            c = a.Track.CompareTo(b.Track);
-            return c != 0 ? c : a.Detection.CompareTo(b.Detection);
+            MatchCandidate item = pairs[i];
+            int j = i - 1;
+            while (j >= 0 && Before(item, pairs[j]))
+            {
+                pairs[j + 1] = pairs[j];
+                j--;
+            }
+            pairs[j + 1] = item;
         }
+
+        static bool Before(in MatchCandidate a, in MatchCandidate b) =>
+            a.IoU > b.IoU || (a.IoU == b.IoU && (a.Track < b.Track || (a.Track == b.Track && a.Detection < b.Detection)));
     }
 }
