@@ -155,7 +155,7 @@ internal static class DetectCommand
         console.Profile.Width = Math.Max(console.Profile.Width, 140);
         var table = new Table().Border(TableBorder.Simple)
             .AddColumn("image").AddColumn("size").AddColumn(new TableColumn("face").RightAligned())
-            .AddColumn("box [x1, y1, x2, y2]").AddColumn(new TableColumn("score").RightAligned())
+            .AddColumn("box [[x1, y1, x2, y2]]").AddColumn(new TableColumn("score").RightAligned())
             .AddColumn(new TableColumn("ms").RightAligned());
         foreach (var r in results)
         {
