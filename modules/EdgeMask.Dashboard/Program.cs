@@ -1,1 +1,4 @@
-return 0; // replaced by the dashboard host
+using EdgeMask.Dashboard;
+using EdgeMask.Dashboard.Options;
+
+return await DashboardCli.RunAsync(args, Console.In, Console.Out, Console.Error);

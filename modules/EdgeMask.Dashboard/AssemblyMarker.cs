@@ -1,1 +1,0 @@
-namespace EdgeMask.Dashboard; internal static class AssemblyMarker {}

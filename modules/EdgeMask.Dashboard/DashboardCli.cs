@@ -1,0 +1,67 @@
+using EdgeMask.Dashboard.Options;
+using EdgeMask.Dashboard.Security;
+
+namespace EdgeMask.Dashboard;
+
+/// <summary>
+/// <c>edgemask-dashboard [run] [--Dashboard:Key=value …]</c> serves the dashboard;
+/// <c>edgemask-dashboard hash-password</c> reads a password from standard input and prints its PBKDF2 hash;
+/// <c>edgemask-dashboard new-api-key</c> prints a new API key and the hash to configure.
+/// </summary>
+public static class DashboardCli
+{
+    public static async Task<int> RunAsync(string[] args, TextReader input, TextWriter output, TextWriter error)
+    {
+        var command = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "run";
+        var rest = args.Length > 0 && !args[0].StartsWith('-') ? args[1..] : args;
+        switch (command)
+        {
+            case "hash-password":
+                return HashPassword(input, output, error);
+            case "new-api-key":
+                var key = ApiKeyHasher.NewKey();
+                await output.WriteLineAsync($"API key (give to the client, X-Api-Key header): {key}");
+                await output.WriteLineAsync($"Configure Dashboard:Auth:ApiKeyHashes:0 = {ApiKeyHasher.Hash(key)}");
+                return 0;
+            case "run":
+                try
+                {
+                    await using var app = DashboardApp.Build(rest);
+                    await app.RunAsync();
+                    return 0;
+                }
+                catch (DashboardConfigurationException ex)
+                {
+                    await error.WriteLineAsync(ex.Message);
+                    return 2;
+                }
+            case "help" or "--help" or "-h":
+                await output.WriteLineAsync("usage: edgemask-dashboard [run] [--Dashboard:Key=value ...] | hash-password | new-api-key");
+                return 0;
+            default:
+                await error.WriteLineAsync($"Unknown command '{command}'. usage: edgemask-dashboard [run] | hash-password | new-api-key");
+                return 2;
+        }
+    }
+
+    private static int HashPassword(TextReader input, TextWriter output, TextWriter error)
+    {
+        if (!Console.IsInputRedirected && ReferenceEquals(input, Console.In))
+        {
+            error.Write("Password: ");
+        }
+        var password = input.ReadLine();
+        if (string.IsNullOrEmpty(password))
+        {
+            error.WriteLine("No password given on standard input.");
+            return 2;
+        }
+        if (password.Length < 10)
+        {
+            error.WriteLine("The password must have at least 10 characters.");
+            return 2;
+        }
+        output.WriteLine(PasswordHasher.Hash(password));
+        return 0;
+    }
+}

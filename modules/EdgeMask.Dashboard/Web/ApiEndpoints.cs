@@ -1,0 +1,87 @@
+using EdgeMask.Dashboard.Options;
+using EdgeMask.Dashboard.Storage;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace EdgeMask.Dashboard.Web;
+
+/// <summary>The JSON API: the same data as the pages, for scripts (X-Api-Key header) and signed-in browsers.</summary>
+internal static class ApiEndpoints
+{
+    public static void Map(WebApplication app)
+    {
+        var api = app.MapGroup("/api").WithTags("EdgeMask");
+        api.MapGet("/events", EventsAsync)
+            .WithName("GetEvents")
+            .WithSummary("Violation events, newest first, filtered and paged.")
+            .WithDescription("Query: device, camera, type (violation.start|violation.update|violation.end), from, to (ISO 8601, UTC when no offset), page (1-based), pageSize (1..500). Requires the X-Api-Key header or a signed-in session.");
+        api.MapGet("/stats", StatsAsync)
+            .WithName("GetStats")
+            .WithSummary("Faces seen, unmasked and violations per time bucket, and totals per camera.")
+            .WithDescription("Query: device, camera, bucket (minute|hour|day), from, to. Requires the X-Api-Key header or a signed-in session.");
+        api.MapGet("/devices", DevicesAsync)
+            .WithName("GetDevices")
+            .WithSummary("Devices (online/offline, last seen) and cameras (frames/s, execution provider, outbox depth).")
+            .WithDescription("Requires the X-Api-Key header or a signed-in session.");
+    }
+
+    private static async Task<Results<Ok<EventsResponse>, ProblemHttpResult>> EventsAsync(HttpContext context, IDashboardStore store, CancellationToken cancellationToken)
+    {
+        if (!EventFilter.TryParse(context.Request.Query, 100, out var filter, out var error))
+        {
+            return TypedResults.Problem(error, statusCode: 400);
+        }
+        var page = await store.QueryEventsAsync(filter.ToQuery(), cancellationToken);
+        return TypedResults.Ok(new EventsResponse(page.Total, filter.Page, filter.PageSize,
+            page.Items.Select(e => new EventItem(e.Id, e.Type, e.Sequence, e.Device, e.Camera, e.TrackId, e.StartedAt, e.At, e.EndedAt,
+                e.EndReason, e.Duration.TotalSeconds, e.Label, e.Probability, e.FramesObserved, e.FramesUnmasked, e.SnapshotId,
+                e.SnapshotId is { } s ? $"/snapshots/{Uri.EscapeDataString(s)}" : null, e.ReceivedAt)).ToList()));
+    }
+
+    private static async Task<Results<Ok<StatsResponse>, ProblemHttpResult>> StatsAsync(HttpContext context, IDashboardStore store, TimeProvider timeProvider,
+        CancellationToken cancellationToken)
+    {
+        if (!ComplianceFilter.TryParse(context.Request.Query, timeProvider.GetUtcNow(), out var filter, out var error))
+        {
+            return TypedResults.Problem(error, statusCode: 400);
+        }
+        var buckets = await store.QueryComplianceAsync(filter.ToQuery(), cancellationToken);
+        var cameras = await store.QueryCameraTotalsAsync(filter.From, filter.To, cancellationToken);
+        return TypedResults.Ok(new StatsResponse(filter.Bucket.ToString().ToLowerInvariant(), filter.From, filter.To, filter.Device, filter.Camera,
+            buckets.Select(b => new StatsBucket(b.Start, b.FacesSeen, b.FacesUnmasked, b.ComplianceRate, b.Violations)).ToList(),
+            cameras.Select(c => new CameraTotal(c.Device, c.Camera, c.FacesSeen, c.FacesUnmasked, c.ComplianceRate, c.Violations)).ToList()));
+    }
+
+    private static async Task<Ok<DevicesResponse>> DevicesAsync(IDashboardStore store, DashboardOptions options, TimeProvider timeProvider,
+        CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        var devices = await store.GetDevicesAsync(cancellationToken);
+        var cameras = await store.GetCamerasAsync(cancellationToken);
+        return TypedResults.Ok(new DevicesResponse(
+            devices.Select(d => new DeviceItem(d.Device, DeviceView.IsOnline(d, now, options.DeviceOfflineAfter), d.State, d.LastSeen, d.Version,
+                d.ExecutionProvider)).ToList(),
+            cameras.Select(c => new CameraItem(c.Device, c.Camera, now - c.LastSeen <= options.DeviceOfflineAfter, c.LastSeen, c.FramesPerSecond,
+                c.ExecutionProvider, c.OutboxDepth, c.Health, c.ComplianceRate, c.ActiveViolations, c.DroppedFrames)).ToList()));
+    }
+}
+
+public sealed record EventsResponse(long Total, int Page, int PageSize, IReadOnlyList<EventItem> Items);
+
+public sealed record EventItem(
+    string Id, string Type, int Sequence, string Device, string Camera, long TrackId, DateTimeOffset StartedAt, DateTimeOffset At,
+    DateTimeOffset? EndedAt, string? EndReason, double DurationSeconds, string Label, double Probability, int FramesObserved,
+    int FramesUnmasked, string? SnapshotId, string? SnapshotUrl, DateTimeOffset ReceivedAt);
+
+public sealed record StatsResponse(string Bucket, DateTimeOffset From, DateTimeOffset To, string? Device, string? Camera,
+    IReadOnlyList<StatsBucket> Series, IReadOnlyList<CameraTotal> Cameras);
+
+public sealed record StatsBucket(DateTimeOffset Start, long FacesSeen, long FacesUnmasked, double? ComplianceRate, long Violations);
+
+public sealed record CameraTotal(string Device, string Camera, long FacesSeen, long FacesUnmasked, double? ComplianceRate, long Violations);
+
+public sealed record DevicesResponse(IReadOnlyList<DeviceItem> Devices, IReadOnlyList<CameraItem> Cameras);
+
+public sealed record DeviceItem(string Device, bool Online, string State, DateTimeOffset LastSeen, string? Version, string? ExecutionProvider);
+
+public sealed record CameraItem(string Device, string Camera, bool Online, DateTimeOffset LastSeen, double? FramesPerSecond, string? ExecutionProvider,
+    long? OutboxDepth, string? Health, double? ComplianceRate, int? ActiveViolations, long? DroppedFrames);

@@ -1,0 +1,99 @@
+// EdgeMask dashboard front end: the live feed (Server-Sent Events) and the compliance chart (uPlot).
+// No framework: the pages are rendered by the server; this only adds what must happen in the browser.
+(function () {
+  "use strict";
+
+  function pad(n) { return String(n).padStart(2, "0"); }
+  function utc(iso) {
+    var d = new Date(iso);
+    return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " +
+      pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds());
+  }
+  function duration(seconds) {
+    return seconds < 60 ? seconds.toFixed(1) + " s" : Math.floor(seconds / 60) + " min " + Math.floor(seconds % 60) + " s";
+  }
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    (children || []).forEach(function (c) { node.append(c); });
+    return node;
+  }
+
+  // Builds the same row the server renders (Html.EventRow), with text nodes only: nothing from a message is parsed as HTML.
+  function eventRow(e) {
+    var snapshot = e.snapshotId
+      ? el("a", { href: "/snapshots/" + encodeURIComponent(e.snapshotId) }, [
+          el("img", { src: "/snapshots/" + encodeURIComponent(e.snapshotId), alt: "snapshot " + e.snapshotId })])
+      : el("span", { "class": "muted" }, ["—"]);
+    var shortType = e.type.indexOf("violation.") === 0 ? e.type.substring(10) : e.type;
+    var img = snapshot.querySelector && snapshot.querySelector("img");
+    if (img) {
+      // The JPEG may arrive a moment after its event: retry a few times before giving up.
+      var tries = 0;
+      img.addEventListener("error", function () {
+        if (tries++ < 5) { setTimeout(function () { img.src = img.src.split("?")[0] + "?r=" + tries; }, 1000); }
+      });
+    }
+    return el("tr", { "data-event-key": e.key, "data-device": e.device, "data-camera": e.camera, "data-type": e.type, "class": "fresh" }, [
+      el("td", { "class": "snap" }, [snapshot]),
+      el("td", {}, [el("time", { datetime: e.at }, [utc(e.at)])]),
+      el("td", {}, [e.device + " / ", el("b", {}, [e.camera])]),
+      el("td", {}, [el("span", { "class": "badge type-" + shortType }, [shortType])]),
+      el("td", { "class": "num" }, [duration(e.durationSeconds)]),
+      el("td", { "class": "num" }, [e.label + " " + e.probability.toFixed(2)]),
+      el("td", { "class": "num" }, [String(e.trackId)])
+    ]);
+  }
+
+  function startLive(table) {
+    var body = document.getElementById("feed-body");
+    var state = document.getElementById("live-state");
+    var source = new EventSource(table.getAttribute("data-stream"));
+    source.onopen = function () {
+      document.body.setAttribute("data-live", "connected");
+      state.textContent = "live";
+      state.className = "badge online";
+    };
+    source.onerror = function () {
+      document.body.setAttribute("data-live", "reconnecting");
+      state.textContent = "reconnecting…";
+      state.className = "badge offline";
+    };
+    source.addEventListener("violation", function (message) {
+      var e = JSON.parse(message.data);
+      if (body.querySelector('tr[data-event-key="' + CSS.escape(e.key) + '"]')) { return; }
+      body.prepend(eventRow(e));
+      while (body.rows.length > 200) { body.deleteRow(body.rows.length - 1); }
+    });
+  }
+
+  function startChart(container) {
+    var data = JSON.parse(document.getElementById("chart-data").textContent);
+    if (!data.t.length) {
+      container.append(el("p", { "class": "muted" }, ["No statistics in this range."]));
+      return;
+    }
+    var width = Math.max(320, container.clientWidth || 900);
+    var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.6, 60] }) : undefined;
+    new uPlot({
+      width: width,
+      height: 300,
+      scales: { x: { time: true } },
+      series: [
+        {},
+        { label: "Faces seen", stroke: "#1f7a4d", fill: "rgba(31,122,77,0.25)", width: 2, paths: bars },
+        { label: "Unmasked", stroke: "#c0392b", fill: "rgba(192,57,43,0.45)", width: 2, paths: bars },
+        { label: "Violations", stroke: "#2c5aa0", width: 2, points: { show: true } }
+      ],
+      axes: [{}, { label: "faces" }]
+    }, [data.t, data.seen, data.unmasked, data.violations], container);
+    container.setAttribute("data-rendered", "true");
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var feed = document.getElementById("feed");
+    if (feed) { startLive(feed); }
+    var chart = document.getElementById("chart");
+    if (chart && window.uPlot) { startChart(chart); }
+  });
+})();
