@@ -89,6 +89,16 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
 
     public AlarmOptions Options => _options;
 
+    /// <summary>When the alarm's timer is due next (null when stopped); lets tests step a fake clock from wake-up to wake-up.</summary>
+    internal DateTimeOffset? NextWakeUp
+    {
+        get
+        {
+            lock (_gate)
+                return _stopped ? null : _timerDueAt;
+        }
+    }
+
     /// <summary>Feeds one violation event (<c>violation.start</c>/<c>update</c>/<c>end</c>); other types are ignored.</summary>
     public void Handle(MaskEvent e)
     {
