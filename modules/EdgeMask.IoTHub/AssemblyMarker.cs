@@ -1,1 +1,0 @@
-namespace EdgeMask.IoTHub; internal static class AssemblyMarker {}
