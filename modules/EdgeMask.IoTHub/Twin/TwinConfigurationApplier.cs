@@ -92,30 +92,29 @@ public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
                 errors[""] = $"the desired properties are {size} bytes, more than the twin limit of {_limits.MaxDocumentBytes}.";
             }
 
-            CheckLimits(clean, "", 1, errors);
+            // Values breaking the twin limits are reported at their key and removed, so the validator still judges
+            // (and reports) every other key in the same pass; the document as a whole is rejected either way.
+            Sanitize(clean, "", 1, errors);
+            using var doc = JsonDocument.Parse(clean.ToJsonString());
+            TwinValidationResult<TOptions> result;
+            try
+            {
+                result = _validator(doc.RootElement);
+            }
+            catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or ArgumentException or KeyNotFoundException)
+            {
+                // A validator that trips over a document it did not expect is still a rejected document, not a crash.
+                result = TwinValidationResult<TOptions>.Invalid(new Dictionary<string, string> { [""] = $"validation failed: {e.Message}" });
+            }
+
+            foreach (var (key, message) in result.Errors)
+            {
+                errors.TryAdd(key, message);
+            }
+
             if (errors.Count == 0)
             {
-                using var doc = JsonDocument.Parse(clean.ToJsonString());
-                TwinValidationResult<TOptions> result;
-                try
-                {
-                    result = _validator(doc.RootElement);
-                }
-                catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or ArgumentException or KeyNotFoundException)
-                {
-                    // A validator that trips over a document it did not expect is still a rejected document, not a crash.
-                    result = TwinValidationResult<TOptions>.Invalid(new Dictionary<string, string> { [""] = $"validation failed: {e.Message}" });
-                }
-
-                foreach (var (key, message) in result.Errors)
-                {
-                    errors[key] = message;
-                }
-
-                if (errors.Count == 0)
-                {
-                    accepted = result.Options ?? throw new InvalidOperationException("The twin validator returned neither options nor errors.");
-                }
+                accepted = result.Options ?? throw new InvalidOperationException("The twin validator returned neither options nor errors.");
             }
         }
 
@@ -150,8 +149,8 @@ public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
     /// <summary>
     /// The reported-properties patch: a <c>configuration</c> section (status, applied and last desired version, errors
     /// per key) plus the host's own status sections (execution provider, models, camera health …). Error keys that
-    /// were reported before and are gone now are sent as <c>null</c>, because a twin patch merges objects and only a
-    /// null member deletes one.
+    /// were reported before and are gone now are sent as <c>null</c> (or the whole <c>errors</c> member when none is
+    /// left), because a twin patch merges objects and only a null member deletes one.
     /// </summary>
     public JsonObject BuildReported(IReadOnlyDictionary<string, JsonNode?>? statusSections = null)
     {
@@ -169,11 +168,15 @@ public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
                 }
             }
 
-            foreach (var old in _reportedErrorKeys)
+            // With no errors left the whole member is deleted (null); otherwise stale keys are nulled one by one.
+            if (keys.Count > 0)
             {
-                if (!keys.Contains(old))
+                foreach (var old in _reportedErrorKeys)
                 {
-                    errors[old] = null;
+                    if (!keys.Contains(old))
+                    {
+                        errors[old] = null;
+                    }
                 }
             }
 
@@ -225,7 +228,8 @@ public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
         return Truncate(sb.ToString(), 256);
     }
 
-    private void CheckLimits(JsonNode? node, string path, int depth, IDictionary<string, string> errors)
+    /// <summary>Removes (and reports) strings over the size limit and objects nested too deep; returns false to drop <paramref name="node"/>.</summary>
+    private bool Sanitize(JsonNode? node, string path, int depth, IDictionary<string, string> errors)
     {
         switch (node)
         {
@@ -233,30 +237,39 @@ public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
                 if (depth > _limits.MaxDepth)
                 {
                     errors[path] = $"nested deeper than the twin limit of {_limits.MaxDepth} levels.";
-                    return;
+                    return false;
                 }
 
-                foreach (var (name, child) in obj)
+                foreach (var name in obj.Select(p => p.Key).ToArray())
                 {
-                    CheckLimits(child, TwinPath.Join(path, name), depth + 1, errors);
+                    if (!Sanitize(obj[name], TwinPath.Join(path, name), depth + 1, errors))
+                    {
+                        obj.Remove(name);
+                    }
                 }
 
-                break;
+                return true;
             case JsonArray array:
-                for (var i = 0; i < array.Count; i++)
+                for (var i = array.Count - 1; i >= 0; i--)
                 {
-                    CheckLimits(array[i], TwinPath.Join(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, errors);
+                    if (!Sanitize(array[i], TwinPath.Join(path, i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1, errors))
+                    {
+                        array.RemoveAt(i);
+                    }
                 }
 
-                break;
+                return true;
             case JsonValue value when value.GetValueKind() == JsonValueKind.String:
                 var bytes = Encoding.UTF8.GetByteCount(value.GetValue<string>());
                 if (bytes > _limits.MaxStringBytes)
                 {
                     errors[path] = $"string of {bytes} bytes is longer than the twin limit of {_limits.MaxStringBytes}.";
+                    return false;
                 }
 
-                break;
+                return true;
+            default:
+                return true;
         }
     }
 
