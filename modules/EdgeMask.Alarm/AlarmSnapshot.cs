@@ -15,7 +15,29 @@ public sealed record AlarmSnapshot(
     int ActiveViolations,
     IReadOnlyList<AlarmLineSnapshot> Lines,
     AnnouncementSnapshot? Announcement,
-    IReadOnlyList<AlarmCameraSnapshot> Cameras);
+    IReadOnlyList<AlarmCameraSnapshot> Cameras)
+{
+    /// <summary>
+    /// The slowly changing part for the twin's reported properties: no blink phase, timestamps or counters, so it
+    /// only changes when an output starts, stops or faults. Report it when its JSON differs from the last one sent.
+    /// </summary>
+    public AlarmReportedState ToReported() => new(
+        Stopped,
+        QuietHours,
+        TestActive,
+        Lines.Select(l => new AlarmReportedLine(l.Name, l.Chip, l.Line, l.ActiveLow, l.Active, l.Reason, l.Fault)).ToArray(),
+        Cameras.Where(c => c.WatchdogTripped).Select(c => c.Camera).ToArray());
+}
+
+/// <summary>See <see cref="AlarmSnapshot.ToReported"/>.</summary>
+public sealed record AlarmReportedState(
+    bool Stopped,
+    bool QuietHours,
+    bool TestActive,
+    IReadOnlyList<AlarmReportedLine> Lines,
+    IReadOnlyList<string> WatchdogTripped);
+
+public sealed record AlarmReportedLine(string Name, int Chip, int Line, bool ActiveLow, bool Active, AlarmOutputReason Reason, string? Fault);
 
 /// <summary>
 /// One output line. <see cref="On"/>: the load is energized now (false during the dark phase of a blink);
@@ -63,4 +85,5 @@ public sealed record AlarmTestResult(IReadOnlyList<string> Outputs, TimeSpan Dur
     UseStringEnumConverter = true)]
 [JsonSerializable(typeof(AlarmSnapshot))]
 [JsonSerializable(typeof(AlarmTestResult))]
+[JsonSerializable(typeof(AlarmReportedState))]
 public sealed partial class AlarmJsonContext : JsonSerializerContext;

@@ -494,4 +494,46 @@ public sealed class LightSequenceTests
         Assert.Contains("\"reason\":\"MinOnHold\"", json);
         Assert.Contains("\"levelHigh\":true", json);
     }
+
+    [Fact]
+    public void ToReported_DuringBlink_SameJsonInOnAndOffPhases()
+    {
+        var f = new AlarmFixture();
+        using var alarm = f.Create(With(Light() with { PatternMs = [500, 500] }));
+        alarm.Handle(Begin("v1"));
+
+        string Reported() => System.Text.Json.JsonSerializer.Serialize(alarm.Snapshot().ToReported(), AlarmJsonContext.Default.AlarmReportedState);
+        string onPhase = Reported();
+        f.Advance(alarm, TimeSpan.FromSeconds(0.6));
+        string offPhase = Reported();
+        alarm.Handle(End("v1"));
+        f.Advance(alarm, TimeSpan.FromSeconds(5));
+
+        Assert.Equal(onPhase, offPhase);
+        Assert.Contains("\"active\":true", onPhase);
+        Assert.Contains("\"reason\":\"Violation\"", onPhase);
+        Assert.Contains("\"reason\":\"Idle\"", Reported());
+    }
+
+    [Fact]
+    public async Task Handle_RealClock_LightGoesOffAfterMinOn()
+    {
+        // The same schedule on the system clock: the timer must really fire (no fake clock steps it).
+        var driver = new RecordingGpioDriver(16, TimeProvider.System);
+        using var alarm = new LocalAlarm(With(Light() with { MinOn = TimeSpan.FromMilliseconds(100) }),
+            new Gpio.DriverGpioChipProvider(new Dictionary<int, System.Device.Gpio.GpioDriver> { [0] = driver }));
+
+        alarm.Handle(Begin("v1"));
+        alarm.Handle(End("v1"));
+        bool wasOn = driver.LevelHigh(5) == true;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (driver.LevelHigh(5) == true && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+
+        Assert.True(wasOn);
+        Assert.False(driver.LevelHigh(5));
+        var changes = driver.Changes.Skip(1).ToArray();
+        Assert.Equal(2, changes.Length);
+        Assert.True(changes[1].At - changes[0].At >= TimeSpan.FromMilliseconds(100));
+    }
 }
