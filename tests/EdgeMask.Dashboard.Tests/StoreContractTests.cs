@@ -222,7 +222,7 @@ public abstract class StoreContractTests : IDisposable
         Assert.Equal(("cam1", 12.5, "TensorRT", 7L), (camera.Camera, camera.FramesPerSecond, camera.ExecutionProvider, camera.OutboxDepth));
 
         // A bare last-will payload is accepted and turns the device offline.
-        _time.Advance(TimeSpan.FromMinutes(1));
+        _time.SetUtcNow(T0.AddMinutes(1));
         await pipeline.IngestAsync(new IngestMessage(IngestKind.Status, "dev1", null, "offline"u8.ToArray(), IngestMessage.NoProperties, "test"), default);
         Assert.Equal("offline", Assert.Single(await Store.GetDevicesAsync(default)).State);
     }
