@@ -206,8 +206,9 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
                     attemptsThisOutage = 0;
                     delay = _options.ReconnectMinDelay;
                 }
-                catch (Exception ex) when (!ct.IsCancellationRequested && ex is not ObjectDisposedException)
+                catch (Exception ex) when (ex is not ObjectDisposedException)
                 {
+                    if (ct.IsCancellationRequested) return; // stopping: the attempt was cut short on purpose
                     // Every failure to reach the broker is retried: broker down, DNS, refused credentials (they may be fixed
                     // on the broker side). Only the first failure of an outage is a warning, to keep the log readable.
                     Interlocked.Increment(ref _failedAttempts);

@@ -167,8 +167,9 @@ public sealed class OutboxDrainer : IAsyncDisposable
                     _logger.LogWarning(ex, "Outbox destination {Destination} rejected message {Sequence} ({Kind}, topic {Topic}): {Reason}; dropped it",
                         Destination, message.Sequence, message.Kind, message.Topic, ex.Reason);
                 }
-                catch (Exception ex) when (!ct.IsCancellationRequested && ex is not ObjectDisposedException)
+                catch (Exception ex) when (ex is not ObjectDisposedException)
                 {
+                    if (ct.IsCancellationRequested) return; // stopping: the message stays in the outbox for the next start
                     // Any other failure is treated as transient: the message stays first in line and is retried after a backoff.
                     Interlocked.Increment(ref _failures);
                     if (!failing)
