@@ -72,7 +72,7 @@ public static class AlarmOptionsValidator
             if (m is null)
                 throw new AlarmConfigurationException(key, "the camera mapping entry is empty");
             if (string.IsNullOrWhiteSpace(m.Camera))
-                throw new AlarmConfigurationException($"{key}:Camera", "every mapping needs a camera id, or '*' for the others");
+                throw new AlarmConfigurationException($"{key}:Camera", "every mapping needs a camera id, or '*' for the others; Cameras is a list of { Camera, Outputs, Announce }");
             if (!cameras.Add(m.Camera))
                 throw new AlarmConfigurationException($"{key}:Camera", $"camera '{m.Camera}' is mapped twice");
             if (m.Outputs is null)

@@ -301,6 +301,7 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
             AppDomain.CurrentDomain.ProcessExit -= OnProcessDying;
             _timer.Dispose();
             _lines.Dispose();
+            _announcer?.Dispose();
         }
     }
 

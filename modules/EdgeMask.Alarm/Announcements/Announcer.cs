@@ -22,7 +22,7 @@ public enum AnnouncementOutcome
 /// than queued: a queued "please wear a mask" would play after the person it was meant for has walked on, and a
 /// queue would keep the speaker busy long after a burst of violations.
 /// </summary>
-internal sealed partial class Announcer : IAsyncDisposable
+internal sealed partial class Announcer : IDisposable
 {
     private readonly AnnouncementOptions _options;
     private readonly IAudioPlayer _player;
@@ -156,11 +156,8 @@ internal sealed partial class Announcer : IAsyncDisposable
         await current.ConfigureAwait(false);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await StopAsync().ConfigureAwait(false);
-        _stopping.Dispose();
-    }
+    /// <summary>Releases the cancellation source; call after <see cref="StopAsync"/>.</summary>
+    public void Dispose() => _stopping.Dispose();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Playing announcement {Wav} ({Reason})")]
     private static partial void LogPlaying(ILogger logger, string wav, string reason);
