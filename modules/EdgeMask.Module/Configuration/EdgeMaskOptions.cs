@@ -1,0 +1,202 @@
+using EdgeMask.Core.Detection;
+using EdgeMask.Core.Policy;
+using EdgeMask.Core.Tracking;
+using EdgeMask.Inference.Detection;
+using EdgeMask.Inference.Runtime;
+using EdgeMask.Messaging.Outbox;
+
+namespace EdgeMask.Module.Configuration;
+
+/// <summary>
+/// The whole configuration of an EdgeMask device, one immutable snapshot. The same document comes from a config file
+/// (<c>--config</c>), from command-line overrides, or from the module twin's desired properties; a change swaps the
+/// whole snapshot. JSON is camelCase; unknown keys are errors (a typo must not silently fall back to a default).
+/// </summary>
+public sealed record EdgeMaskOptions
+{
+    /// <summary>Device id in topics and events.</summary>
+    public string Device { get; init; } = "edgemask";
+    /// <summary>Cameras by id. An object keyed by id (not a list) so a twin patch can change one camera.</summary>
+    public IReadOnlyDictionary<string, CameraOptions> Cameras { get; init; } = new Dictionary<string, CameraOptions>();
+    public InferenceSettings Inference { get; init; } = new();
+    public DetectorSettings Detector { get; init; } = new();
+    public ClassifierSettings Classifier { get; init; } = new();
+    public FaceTrackerOptions Tracking { get; init; } = new();
+    public ViolationPolicyOptions Violation { get; init; } = new();
+    public MqttSettings Mqtt { get; init; } = new();
+    public OutboxOptions Outbox { get; init; } = new() { Path = "edgemask-outbox.db" };
+    public StatsSettings Stats { get; init; } = new();
+    public MetricsSettings Metrics { get; init; } = new();
+
+    /// <summary>Throws <see cref="InvalidOptionException"/> naming the first bad key.</summary>
+    public EdgeMaskOptions Validate()
+    {
+        if (!IsTopicSafe(Device)) throw new InvalidOptionException("device", Device, "must be a non-empty name without '/', '+', '#' or spaces (it is an MQTT topic level).");
+        foreach (var (id, camera) in Cameras)
+        {
+            if (!IsTopicSafe(id)) throw new InvalidOptionException($"cameras:{id}", id, "a camera id must be a non-empty name without '/', '+', '#' or spaces.");
+            camera.Validate($"cameras:{id}");
+        }
+        Inference.Validate("inference");
+        Detector.Validate("detector");
+        Classifier.Validate("classifier");
+        Tracking.Validate("tracking");
+        Violation.Validate("violation");
+        Mqtt.Validate("mqtt");
+        Stats.Validate("stats");
+        Metrics.Validate("metrics");
+        if (string.IsNullOrWhiteSpace(Outbox.Path)) throw new InvalidOptionException("outbox:path", Outbox.Path, "must name the SQLite outbox file.");
+        return this;
+    }
+
+    internal static bool IsTopicSafe(string? s) =>
+        !string.IsNullOrWhiteSpace(s) && s.IndexOfAny(['/', '+', '#', ' ', '\t']) < 0 && s.Length <= 64;
+}
+
+/// <summary>One camera: where its frames come from and how fast to read a file.</summary>
+public sealed record CameraOptions
+{
+    /// <summary>A video file, a folder of images, <c>/dev/videoN</c>, <c>rtsp://…</c>, <c>http://…</c>, or <c>gst:PIPELINE</c>.</summary>
+    public string Source { get; init; } = "";
+    public bool Enabled { get; init; } = true;
+    /// <summary>Pace a file at its frame rate (as a camera would deliver it) instead of as fast as possible.</summary>
+    public bool Realtime { get; init; }
+    /// <summary>Run the detector on every Nth frame and let the tracker predict in between (null: detector setting).</summary>
+    public int? DetectEveryNthFrame { get; init; }
+    /// <summary>Zones of this camera (null: the violation policy's zones).</summary>
+    public IReadOnlyList<ZoneOptions>? Zones { get; init; }
+
+    public void Validate(string section)
+    {
+        if (string.IsNullOrWhiteSpace(Source)) throw new InvalidOptionException($"{section}:source", Source, "must name a file, folder, device or stream URL.");
+        if (DetectEveryNthFrame is < 1 or > 30) throw new InvalidOptionException($"{section}:detectEveryNthFrame", DetectEveryNthFrame, "must be between 1 and 30.");
+        if (Zones is not null) new ViolationPolicyOptions { Zones = Zones }.Validate(section);
+    }
+}
+
+/// <summary>Where the models are and which execution provider runs them.</summary>
+public sealed record InferenceSettings
+{
+    /// <summary>Models folder (null: EDGEMASK_MODELS, models/ beside the program, or the checkout's models/).</summary>
+    public string? ModelsDirectory { get; init; }
+    /// <summary>A RetinaFace ONNX with the stock contract to use instead of the manifest's (e.g. a fine-tuned one).</summary>
+    public string? DetectorFile { get; init; }
+    /// <summary><c>auto</c>, <c>tensorrt</c>, <c>cuda</c> or <c>cpu</c>.</summary>
+    public string ExecutionProvider { get; init; } = "auto";
+    public bool ExecutionProviderStrict { get; init; }
+    public string? TensorRtCacheDirectory { get; init; }
+    public bool TensorRtFp16 { get; init; } = true;
+    /// <summary>CPU threads per model session; 0 = one per physical core.</summary>
+    public int IntraOpThreads { get; init; }
+
+    public void Validate(string section)
+    {
+        try { ExecutionProviderOptions.Parse(ExecutionProvider); }
+        catch (ArgumentException ex) { throw new InvalidOptionException($"{section}:executionProvider", ExecutionProvider, ex.Message); }
+        if (IntraOpThreads is < 0 or > 64) throw new InvalidOptionException($"{section}:intraOpThreads", IntraOpThreads, "must be between 0 and 64.");
+    }
+
+    public ExecutionProviderOptions ToProviderOptions()
+    {
+        var options = new ExecutionProviderOptions
+        {
+            Preference = ExecutionProviderOptions.Parse(ExecutionProvider),
+            Strict = ExecutionProviderStrict,
+            TensorRtFp16 = TensorRtFp16,
+            IntraOpThreads = IntraOpThreads,
+        };
+        return TensorRtCacheDirectory is null ? options : options with { TensorRtCacheDirectory = TensorRtCacheDirectory };
+    }
+}
+
+/// <summary>RetinaFace post-processing and input size.</summary>
+public sealed record DetectorSettings
+{
+    public float ScoreThreshold { get; init; } = 0.5f;
+    public float NmsIoU { get; init; } = 0.4f;
+    /// <summary>Input scale; 2 finds small faces at 4× the cost.</summary>
+    public float Scale { get; init; } = 1f;
+    public int? TargetLongSide { get; init; }
+    /// <summary>Run the detector on every Nth frame; the tracker predicts the frames between.</summary>
+    public int DetectEveryNthFrame { get; init; } = 1;
+
+    public void Validate(string section)
+    {
+        try { ToDetectorOptions().Validate(); }
+        catch (ArgumentException ex) { throw new InvalidOptionException(section, null, ex.Message); }
+        if (DetectEveryNthFrame is < 1 or > 30) throw new InvalidOptionException($"{section}:detectEveryNthFrame", DetectEveryNthFrame, "must be between 1 and 30.");
+    }
+
+    public DetectorOptions ToDetectorOptions() => new()
+    {
+        Thresholds = new DetectionThresholds { ScoreThreshold = ScoreThreshold, NmsIoU = NmsIoU },
+        Sizing = new InputSizing { Scale = Scale, TargetLongSide = TargetLongSide },
+    };
+}
+
+/// <summary>The mask classifier.</summary>
+public sealed record ClassifierSettings
+{
+    /// <summary>Off: faces are tracked but never classified, so no violation is raised (a detection-only deployment).</summary>
+    public bool Enabled { get; init; } = true;
+    /// <summary>Another classifier ONNX with the same contract (null: the manifest's).</summary>
+    public string? ModelFile { get; init; }
+
+    public void Validate(string section)
+    {
+        if (ModelFile is not null && string.IsNullOrWhiteSpace(ModelFile)) throw new InvalidOptionException($"{section}:modelFile", ModelFile, "must name a file or be null.");
+    }
+}
+
+/// <summary>Where events go over MQTT: the embedded broker (default) or an external one.</summary>
+public sealed record MqttSettings
+{
+    public bool Enabled { get; init; } = true;
+    /// <summary>External broker host; null = start the embedded broker on <see cref="EmbeddedAddress"/>:<see cref="Port"/>.</summary>
+    public string? Host { get; init; }
+    public int Port { get; init; } = 1883;
+    public string EmbeddedAddress { get; init; } = "127.0.0.1";
+    public string? ClientId { get; init; }
+    public string? Username { get; init; }
+    public string? Password { get; init; }
+    public bool Tls { get; init; }
+    public string? CaFile { get; init; }
+    public string? ClientCertificateFile { get; init; }
+    public string? ClientKeyFile { get; init; }
+
+    public void Validate(string section)
+    {
+        if (Port is < 1 or > 65535) throw new InvalidOptionException($"{section}:port", Port, "must be a TCP port (1–65535).");
+        if (Host is not null && string.IsNullOrWhiteSpace(Host)) throw new InvalidOptionException($"{section}:host", Host, "must be a host name, or null for the embedded broker.");
+        if (CaFile is not null && !File.Exists(CaFile)) throw new InvalidOptionException($"{section}:caFile", CaFile, "no such file.");
+        if (ClientCertificateFile is not null && !File.Exists(ClientCertificateFile)) throw new InvalidOptionException($"{section}:clientCertificateFile", ClientCertificateFile, "no such file.");
+    }
+}
+
+/// <summary>Periodic per-camera statistics on the stats topic.</summary>
+public sealed record StatsSettings
+{
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(10);
+
+    public void Validate(string section)
+    {
+        if (Interval < TimeSpan.FromSeconds(1) || Interval > TimeSpan.FromHours(1))
+            throw new InvalidOptionException($"{section}:interval", Interval, "must be between 00:00:01 and 01:00:00.");
+    }
+}
+
+/// <summary>Prometheus <c>/metrics</c> and <c>/healthz</c>.</summary>
+public sealed record MetricsSettings
+{
+    public bool Enabled { get; init; } = true;
+    /// <summary>Loopback by default: metrics are for the local collector, not the network.</summary>
+    public string Address { get; init; } = "127.0.0.1";
+    public int Port { get; init; } = 9464;
+
+    public void Validate(string section)
+    {
+        if (Port is < 0 or > 65535) throw new InvalidOptionException($"{section}:port", Port, "must be 0 (any free port) or a TCP port.");
+        if (!System.Net.IPAddress.TryParse(Address, out _) && Address != "localhost")
+            throw new InvalidOptionException($"{section}:address", Address, "must be an IP address to listen on.");
+    }
+}
