@@ -101,7 +101,9 @@ public static class DashboardApp
         services.AddAntiforgery(o =>
         {
             o.Cookie.Name = "edgemask.antiforgery";
-            o.Cookie.SecurePolicy = options.Auth.CookieSecure;
+            // Not a credential (it only pairs with the form token), and antiforgery refuses to run on plain http
+            // with Always, which is the loopback default; it is still Secure whenever the request is https.
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
             o.Cookie.SameSite = SameSiteMode.Strict;
             o.FormFieldName = "__csrf";
         });

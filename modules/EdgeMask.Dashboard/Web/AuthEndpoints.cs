@@ -3,7 +3,7 @@ using EdgeMask.Dashboard.Options;
 using EdgeMask.Dashboard.Security;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
-using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Antiforgery;
 
 namespace EdgeMask.Dashboard.Web;
 
@@ -13,24 +13,37 @@ internal static partial class AuthEndpoints
     {
         app.MapGet("/login", (HttpContext context, string? returnUrl) => Layout.Login(context, returnUrl, null))
             .AllowAnonymous().ExcludeFromDescription();
-        app.MapPost("/login", SignInAsync).AllowAnonymous().ExcludeFromDescription();
-        app.MapPost("/logout", async (HttpContext context, [FromForm] LogoutForm _) =>
+        // The forms are validated explicitly (not by binding) so a missing/forged token is a clean 400 page.
+        app.MapPost("/login", SignInAsync).AllowAnonymous().DisableAntiforgery().ExcludeFromDescription();
+        app.MapPost("/logout", async (HttpContext context, IAntiforgery antiforgery) =>
         {
+            if (!await antiforgery.IsRequestValidAsync(context))
+            {
+                return Results.BadRequest();
+            }
             await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
             return Results.Redirect("/login");
-        }).ExcludeFromDescription();
+        }).DisableAntiforgery().ExcludeFromDescription();
     }
 
-    private static async Task<IResult> SignInAsync(HttpContext context, [FromForm] LoginForm form, DashboardOptions options, ILoggerFactory loggers)
+    private static async Task<IResult> SignInAsync(HttpContext context, IAntiforgery antiforgery, DashboardOptions options, ILoggerFactory loggers)
     {
+        if (!context.Request.HasFormContentType || !await antiforgery.IsRequestValidAsync(context))
+        {
+            return Layout.Login(context, null, "The form expired or was not sent by this page; please try again.", StatusCodes.Status400BadRequest);
+        }
+        var form = await context.Request.ReadFormAsync();
+        var username = form["username"].ToString();
+        var password = form["password"].ToString();
+        var returnUrlField = form["returnUrl"].ToString();
         var auth = options.Auth;
-        var returnUrl = IsLocal(form.ReturnUrl) ? form.ReturnUrl! : "/";
+        var returnUrl = IsLocal(returnUrlField) ? returnUrlField : "/";
         var valid = auth.AdminPasswordHash is { } hash
-                    && string.Equals(form.Username, auth.AdminUser, StringComparison.Ordinal)
-                    && PasswordHasher.Verify(form.Password ?? "", hash);
+                    && string.Equals(username, auth.AdminUser, StringComparison.Ordinal)
+                    && PasswordHasher.Verify(password, hash);
         if (!valid)
         {
-            LogSignInRefused(loggers.CreateLogger("EdgeMask.Dashboard.Auth"), form.Username ?? "", context.Connection.RemoteIpAddress?.ToString() ?? "?");
+            LogSignInRefused(loggers.CreateLogger("EdgeMask.Dashboard.Auth"), username, context.Connection.RemoteIpAddress?.ToString() ?? "?");
             return Layout.Login(context, returnUrl, "Wrong user or password.", StatusCodes.Status401Unauthorized);
         }
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, auth.AdminUser), new Claim(ClaimTypes.Role, "admin")],
@@ -46,15 +59,4 @@ internal static partial class AuthEndpoints
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Refused a sign-in as {User} from {Address}")]
     private static partial void LogSignInRefused(ILogger logger, string user, string address);
-}
-
-internal sealed class LoginForm
-{
-    public string? Username { get; set; }
-    public string? Password { get; set; }
-    public string? ReturnUrl { get; set; }
-}
-
-internal sealed class LogoutForm
-{
 }
