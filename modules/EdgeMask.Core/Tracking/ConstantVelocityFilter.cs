@@ -54,6 +54,15 @@ internal struct ConstantVelocityFilter
         }
     }
 
+    /// <summary>Squared innovation over its variance: how many standard deviations (squared) a measurement is off.</summary>
+    public readonly float NormalizedInnovationSquared(float measurement, float scale)
+    {
+        float r = PositionNoise * scale;
+        float s = _p00 + r * r;
+        float d = measurement - Position;
+        return s > 0f ? d * d / s : float.PositiveInfinity;
+    }
+
     public void Update(float measurement, float scale)
     {
         float r = PositionNoise * scale;

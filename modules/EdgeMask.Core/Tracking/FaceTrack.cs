@@ -96,6 +96,17 @@ public sealed class FaceTrack
         Box = CurrentBox();
     }
 
+    /// <summary>
+    /// Squared Mahalanobis distance of a detection from this track's prediction (centre and size, 4 degrees of
+    /// freedom): small when the detection is where the motion model expected it, within its current uncertainty.
+    /// </summary>
+    internal float MahalanobisSquared(in BoxF box)
+    {
+        float scale = MathF.Max(_h.Position, 1f);
+        return _cx.NormalizedInnovationSquared(box.CenterX, scale) + _cy.NormalizedInnovationSquared(box.CenterY, scale)
+            + _w.NormalizedInnovationSquared(box.Width, scale) + _h.NormalizedInnovationSquared(box.Height, scale);
+    }
+
     internal void Match(in TrackObservation observation, bool confirmNow)
     {
         BoxF b = observation.Box;

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using EdgeMask.Core.Detection;
+using EdgeMask.Core.Geometry;
 
 namespace EdgeMask.Core.Tracking;
 
@@ -207,12 +208,19 @@ public sealed class FaceTracker
                 _ => track.State == TrackState.Tentative,
             };
             if (!eligible) continue;
+            bool inGap = track.State == TrackState.Confirmed && track.MissedDetections > 0;
+            bool gate = track.State == TrackState.Confirmed && _useVelocity && _options.MotionGate.HasValue;
+            float gateValue = _options.MotionGate.GetValueOrDefault();
             var predicted = track.Box;
+            float minHeight = predicted.Height / _options.MaxSizeRatio, maxHeight = predicted.Height * _options.MaxSizeRatio;
             foreach (int i in candidates)
             {
                 if (used[i]) continue;
-                float iou = predicted.IoU(detections[i].Box);
-                if (iou < minIoU) continue;
+                BoxF box = detections[i].Box;
+                if (box.Height < minHeight || box.Height > maxHeight) continue;
+                float iou = predicted.IoU(box);
+                if (iou < minIoU || (inGap && iou < _options.LostMatchIoU)) continue;
+                if (gate && track.MahalanobisSquared(box) > gateValue) continue;
                 if (pairCount == _pairs.Length) Array.Resize(ref _pairs, _pairs.Length * 2);
                 _pairs[pairCount++] = new MatchCandidate(iou, t, i);
             }

@@ -32,11 +32,36 @@ public sealed record FaceTrackerOptions
     /// <summary>Minimum IoU between a track's predicted box and a high-score detection (first association).</summary>
     public float HighMatchIoU { get; init; } = 0.2f;
 
+    /// <summary>
+    /// Minimum IoU to re-find a confirmed track after a gap (not matched at the previous detection step). Stricter
+    /// than <see cref="HighMatchIoU"/> because while a track is unseen its motion gate widens, and a new face that
+    /// happens to appear over its old place (a scene cut, the next person at a counter) should start its own track.
+    /// </summary>
+    public float LostMatchIoU { get; init; } = 0.5f;
+
     /// <summary>Minimum IoU for a low-score detection (second association); stricter because such boxes are doubtful.</summary>
     public float LowMatchIoU { get; init; } = 0.5f;
 
     /// <summary>Minimum IoU to extend a tentative (not yet confirmed) track.</summary>
     public float TentativeMatchIoU { get; init; } = 0.3f;
+
+    /// <summary>
+    /// A detection matches a track only if its height is within this factor of the predicted height (either way).
+    /// A face does not double in size between two detections, but after a scene cut or when one person replaces
+    /// another, overlapping boxes of a different size are common: IoU alone would let the new face inherit the id.
+    /// </summary>
+    public float MaxSizeRatio { get; init; } = 1.5f;
+
+    /// <summary>
+    /// Gate on the squared Mahalanobis distance between a confirmed track's prediction and a detection (centre and
+    /// size under the Kalman filter's current uncertainty, chi-square with 4 degrees of freedom; 9.49 keeps 95 % of
+    /// genuine matches, DeepSORT's choice). IoU says two boxes overlap; the gate says the overlap is where this face
+    /// was expected to be. It is what stops a new face that appears over an old track's box (a scene cut, one person
+    /// replacing another) from inheriting the id. Uncertainty grows while a track is unseen, so the gate widens during
+    /// occlusions. Tentative tracks (velocity still unknown) are not gated, nor is anything with <see cref="MotionModel.None"/>.
+    /// Null turns the gate off (IoU only).
+    /// </summary>
+    public float? MotionGate { get; init; } = 9.4877f;
 
     /// <summary>Detections in a row a tentative track needs before it is confirmed (1 = confirm at once).</summary>
     public int ConfirmHits { get; init; } = 3;
@@ -68,7 +93,12 @@ public sealed record FaceTrackerOptions
                 $"must be at least {K(nameof(HighScoreThreshold))} ({HighScoreThreshold}); only high-score detections start tracks.");
         UnitIoU(K(nameof(HighMatchIoU)), HighMatchIoU);
         UnitIoU(K(nameof(LowMatchIoU)), LowMatchIoU);
+        UnitIoU(K(nameof(LostMatchIoU)), LostMatchIoU);
         UnitIoU(K(nameof(TentativeMatchIoU)), TentativeMatchIoU);
+        if (!(MaxSizeRatio >= 1f && float.IsFinite(MaxSizeRatio)))
+            throw new InvalidOptionException(K(nameof(MaxSizeRatio)), MaxSizeRatio, "must be 1 or more.");
+        if (MotionGate is { } gate && !(gate > 0f && float.IsFinite(gate)))
+            throw new InvalidOptionException(K(nameof(MotionGate)), gate, "must be a positive chi-square value (9.49 = 95 %), or null for no gate.");
         if (ConfirmHits is < 1 or > 1000)
             throw new InvalidOptionException(K(nameof(ConfirmHits)), ConfirmHits, "must be between 1 and 1000.");
         if (MaxAgeFrames is < 0 or > 100_000)

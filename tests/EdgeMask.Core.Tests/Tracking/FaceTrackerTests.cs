@@ -333,6 +333,83 @@ public class FaceTrackerTests
         Assert.Equal(3, Single(tracker.Update([Face(100, 100, 50)], 1, At(1))).Id);
     }
 
+    /// <summary>A scene cut in the middle of a tracked face: a different face over the old box, offset by a third of its size.</summary>
+    private static (long Before, long After) CutOverTrackedFace(float? gate, float newSize = 80)
+    {
+        var tracker = new FaceTracker(new FaceTrackerOptions { MotionGate = gate });
+        long before = 0;
+        for (int f = 0; f < 20; f++) before = Single(tracker.Update([Face(400, 300, 80)], f, At(f))).Id;
+        var after = tracker.Update([Face(430, 320, newSize)], 20, At(20));
+        long afterId = 0;
+        foreach (FaceTrack t in after) if (t.IsObservedThisFrame) afterId = t.Id;
+        return (before, afterId);
+    }
+
+    [Fact]
+    public void Update_DifferentFaceOverASteadyTrack_MotionGateGivesItANewTrack()
+    {
+        var (before, after) = CutOverTrackedFace(gate: 9.4877f);
+
+        Assert.NotEqual(before, after);
+    }
+
+    [Fact]
+    public void Update_DifferentFaceOverASteadyTrackWithoutGate_InheritsTheId()
+    {
+        // IoU of the two boxes is 0.31, above the 0.2 IoU threshold: IoU alone cannot tell a jump from a new face.
+        var (before, after) = CutOverTrackedFace(gate: null);
+
+        Assert.Equal(before, after);
+    }
+
+    [Fact]
+    public void Update_FaceOfDifferentSizeOverATrack_SizeGateGivesItANewTrack()
+    {
+        // Same centre, 1.6 times the height: IoU 0.39 passes the IoU test, the size ratio does not.
+        var tracker = new FaceTracker(new FaceTrackerOptions { MotionGate = null });
+        long before = 0;
+        for (int f = 0; f < 5; f++) before = Single(tracker.Update([Face(400, 300, 50)], f, At(f))).Id;
+
+        var tracks = tracker.Update([Face(400, 300, 80)], 5, At(5));
+
+        Assert.Equal(2, tracks.Length);
+        Assert.DoesNotContain(tracks.ToArray(), t => t.Id == before && t.IsObservedThisFrame);
+    }
+
+    [Fact]
+    public void Update_WalkerStopsDead_KeepsTheId()
+    {
+        // 10 px/frame (a 70 px face, 15 frames/s: about 2 face heights a second) to standstill from one frame to
+        // the next is within the motion gate; measured limit with the default gate: 14 px/frame for a 70 px face.
+        var tracker = new FaceTracker(new FaceTrackerOptions());
+        float x = 100;
+        long id = 0;
+        for (int f = 0; f < 20; f++) id = Single(tracker.Update([Face(x += 10, 250, 70)], f, At(f))).Id;
+
+        for (int f = 20; f < 30; f++)
+        {
+            FaceTrack t = Single(tracker.Update([Face(x, 250, 70)], f, At(f)));
+            Assert.Equal(id, t.Id);
+            Assert.True(t.IsObservedThisFrame);
+        }
+    }
+
+    [Fact]
+    public void Update_FaceBackAfterGapButFarFromPrediction_DoesNotReviveTheTrack()
+    {
+        // After a gap the IoU needed rises to LostMatchIoU (0.5): a face 30 px off a 60 px prediction (IoU 0.33)
+        // starts a new track instead of reviving the old one.
+        var tracker = new FaceTracker(new FaceTrackerOptions { MotionGate = null });
+        long id = 0;
+        for (int f = 0; f < 5; f++) id = Single(tracker.Update([Face(300, 300, 60)], f, At(f))).Id;
+        tracker.Update([], 5, At(5));
+
+        var tracks = tracker.Update([Face(330, 300, 60)], 6, At(6));
+
+        Assert.Equal(2, tracks.Length);
+        foreach (FaceTrack t in tracks) Assert.Equal(t.Id != id, t.IsObservedThisFrame);
+    }
+
     [Theory]
     [InlineData(nameof(FaceTrackerOptions.ConfirmHits))]
     [InlineData(nameof(FaceTrackerOptions.HighMatchIoU))]
@@ -340,6 +417,9 @@ public class FaceTrackerTests
     [InlineData(nameof(FaceTrackerOptions.NewTrackThreshold))]
     [InlineData(nameof(FaceTrackerOptions.MaxAgeFrames))]
     [InlineData(nameof(FaceTrackerOptions.MaxAge))]
+    [InlineData(nameof(FaceTrackerOptions.MotionGate))]
+    [InlineData(nameof(FaceTrackerOptions.MaxSizeRatio))]
+    [InlineData(nameof(FaceTrackerOptions.LostMatchIoU))]
     public void Validate_BadValue_ThrowsNamingTheKey(string key)
     {
         var bad = key switch
@@ -349,6 +429,9 @@ public class FaceTrackerTests
             nameof(FaceTrackerOptions.LowScoreThreshold) => new FaceTrackerOptions { LowScoreThreshold = 0.8f },
             nameof(FaceTrackerOptions.NewTrackThreshold) => new FaceTrackerOptions { NewTrackThreshold = 0.5f },
             nameof(FaceTrackerOptions.MaxAgeFrames) => new FaceTrackerOptions { MaxAgeFrames = -1 },
+            nameof(FaceTrackerOptions.MotionGate) => new FaceTrackerOptions { MotionGate = 0f },
+            nameof(FaceTrackerOptions.MaxSizeRatio) => new FaceTrackerOptions { MaxSizeRatio = 0.9f },
+            nameof(FaceTrackerOptions.LostMatchIoU) => new FaceTrackerOptions { LostMatchIoU = 1.5f },
             _ => new FaceTrackerOptions { MaxAge = TimeSpan.FromSeconds(-1) },
         };
 
