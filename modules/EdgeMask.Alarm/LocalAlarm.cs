@@ -324,14 +324,22 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
         }
     }
 
-    private void OnProcessDying(object? sender, EventArgs e)
+    private void OnProcessDying(object? sender, EventArgs e) => DriveSafeState();
+
+    /// <summary>
+    /// Every line off, now, from whatever state the process is in (an unhandled exception, process exit). Best
+    /// effort: if another thread holds the lock (it may be the one that crashed), the lines are written anyway.
+    /// </summary>
+    internal void DriveSafeState()
     {
-        // Best effort on the way down: another thread may hold the lock forever if it is the one that crashed.
         bool taken = _gate.TryEnter(SafeStateLockWait);
         try
         {
             if (!_disposed)
+            {
+                _stopped = true;
                 _lines.AllOff();
+            }
         }
         finally
         {

@@ -536,4 +536,64 @@ public sealed class LightSequenceTests
         Assert.Equal(2, changes.Length);
         Assert.True(changes[1].At - changes[0].At >= TimeSpan.FromMilliseconds(100));
     }
+
+    [Fact]
+    public void Handle_LightAndBuzzer_EachFollowsItsOwnPatternAndTimings()
+    {
+        var f = new AlarmFixture();
+        using var alarm = f.Create(With(
+            Light("light", 1) with { MinOn = TimeSpan.FromSeconds(2) },
+            Light("buzzer", 2) with { Kind = AlarmOutputKind.Sound, PatternMs = [200, 800], MaxOn = TimeSpan.FromSeconds(2.1) }));
+
+        alarm.Handle(Begin("v1"));
+        f.Advance(alarm, TimeSpan.FromSeconds(4));
+        alarm.Handle(End("v1"));
+        f.Advance(alarm, TimeSpan.FromSeconds(5));
+
+        Assert.Equal(
+        [
+            f.On(0, 1), f.On(0, 2), f.Off(0.2, 2), f.On(1, 2), f.Off(1.2, 2), f.On(2, 2), f.Off(2.1, 2), // MaxOn cuts the third beep short
+            f.Off(4, 1),
+        ], f.ChangesAfterStart());
+    }
+
+    [Fact]
+    public void Heartbeat_OneOfTwoCamerasStops_OnlyItsViolationIsDropped()
+    {
+        var f = new AlarmFixture();
+        using var alarm = f.Create(With(Light()) with { WatchdogTimeout = TimeSpan.FromSeconds(5) });
+        alarm.Heartbeat("door");
+        alarm.Heartbeat("hall");
+        alarm.Handle(Begin("d1", "door"));
+        alarm.Handle(Begin("h1", "hall"));
+
+        for (int i = 0; i < 10; i++)
+        {
+            f.Advance(alarm, TimeSpan.FromSeconds(1));
+            alarm.Heartbeat("hall"); // the door pipeline is silent
+        }
+        var mid = alarm.Snapshot();
+        alarm.Handle(End("h1", "hall"));
+
+        Assert.Equal(1, mid.ActiveViolations);
+        Assert.True(mid.Lines[0].On);
+        Assert.Equal([("door", true), ("hall", false)], mid.Cameras.Select(c => (c.Camera, c.WatchdogTripped)));
+        Assert.Equal([f.On(0, 5), f.Off(10, 5)], f.ChangesAfterStart());
+    }
+
+    [Fact]
+    public void DriveSafeState_ProcessDyingWhileOn_EveryLineOffAndEventsIgnored()
+    {
+        var f = new AlarmFixture();
+        using var alarm = f.Create(With(Light("a", 1), Light("b", 2) with { ActiveLow = true }));
+        alarm.Handle(Begin("v1"));
+
+        alarm.DriveSafeState();
+        alarm.Handle(Begin("v2"));
+        f.Advance(alarm, TimeSpan.FromSeconds(10));
+
+        Assert.False(f.Chip0.LevelHigh(1));
+        Assert.True(f.Chip0.LevelHigh(2));
+        Assert.True(alarm.Snapshot().Stopped);
+    }
 }
