@@ -339,6 +339,7 @@ public sealed class IoTHubMqttClient : IAsyncDisposable
                 // Every failure of an attempt (TLS, refused credentials, workload API down, timeout) is retried with
                 // backoff: the hub or edgeHub may simply not be up yet.
                 LastConnectionError = e;
+                MarkDisconnected("connection attempt failed");
                 failures++;
                 var delay = Backoff(failures);
                 _logger.LogWarning(e, "Connecting to {Host}:{Port} as {ClientId} failed (attempt {Attempt}); retrying in {Delay}",
@@ -588,6 +589,8 @@ public sealed class IoTHubMqttClient : IAsyncDisposable
         if (args.ClientWasConnected)
         {
             _logger.LogInformation("Disconnected from {Host}: {Reason}", Identity.ConnectHostName, args.Reason);
+            // Fail waiting twin requests now rather than after their timeout: their answers can no longer arrive.
+            MarkDisconnected("connection lost");
         }
 
         signal?.TrySetResult();
