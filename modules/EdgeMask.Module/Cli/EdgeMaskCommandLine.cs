@@ -12,6 +12,7 @@ public static class EdgeMaskCommandLine
     {
         var root = new RootCommand("EdgeMask: face-mask compliance at the edge (RetinaFace + ResNet on ONNX Runtime).");
         root.Add(DetectCommand.Create(stdout, stderr));
+        root.Add(RunCommand.Create(stdout, stderr));
         return root;
     }
 
