@@ -1,0 +1,89 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using EdgeMask.Messaging.Mqtt;
+using EdgeMask.Messaging.Tests.Support;
+using Xunit.Abstractions;
+
+namespace EdgeMask.Messaging.Tests;
+
+/// <summary>TLS to a real mosquitto TLS listener with a CA and server certificate made here.</summary>
+public sealed class MqttTlsTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly TestLoggerFactory _logs = new(output);
+    private readonly TempDir _dir = new();
+
+    /// <summary>Writes ca.pem, server.pem, server.key (CN=localhost, SAN localhost + 127.0.0.1) and returns the CA file.</summary>
+    private string MakePki(string prefix)
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caReq = new CertificateRequest($"CN=EdgeMask test CA {prefix}", caKey, HashAlgorithmName.SHA256);
+        caReq.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caReq.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        caReq.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caReq.PublicKey, false));
+        using var ca = caReq.CreateSelfSigned(now.AddDays(-1), now.AddDays(2));
+
+        using var serverKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var req = new CertificateRequest("CN=localhost", serverKey, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName("localhost");
+        san.AddIpAddress(System.Net.IPAddress.Loopback);
+        req.CertificateExtensions.Add(san.Build());
+        req.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
+        req.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        using var server = req.Create(ca, now.AddHours(-1), now.AddDays(1), RandomNumberGenerator.GetBytes(8));
+
+        File.WriteAllText(_dir.File($"{prefix}ca.pem"), ca.ExportCertificatePem());
+        File.WriteAllText(_dir.File($"{prefix}server.pem"), server.ExportCertificatePem());
+        File.WriteAllText(_dir.File($"{prefix}server.key"), serverKey.ExportPkcs8PrivateKeyPem());
+        return _dir.File($"{prefix}ca.pem");
+    }
+
+    private MosquittoBroker TlsBroker(out int tlsPort)
+    {
+        MakePki("");
+        tlsPort = TestPaths.FreePort();
+        return new MosquittoBroker(extraConfig: string.Join('\n',
+            $"listener {tlsPort} 127.0.0.1",
+            $"cafile {_dir.File("ca.pem")}",
+            $"certfile {_dir.File("server.pem")}",
+            $"keyfile {_dir.File("server.key")}"));
+    }
+
+    private static MqttPublisherOptions Options(int port, string caFile) => new()
+    {
+        Device = "dev1",
+        Port = port,
+        Tls = new MqttTlsOptions { CaFile = caFile },
+        ReconnectMinDelay = TimeSpan.FromMilliseconds(100),
+        ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
+    };
+
+    [Fact]
+    public async Task Connect_TlsWithCaFile_ConnectsAndPublishesOnline()
+    {
+        using var broker = TlsBroker(out var tlsPort);
+        await using var watcher = await MqttCollector.StartAsync(broker.Port, "edgemask/dev1/status"); // plain listener of the same broker
+        await using var publisher = new MqttPublisher(Options(tlsPort, _dir.File("ca.pem")), logger: _logs.CreateLogger<MqttPublisher>());
+        await publisher.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
+        await watcher.WaitUntilAsync(m => m.Any(r => r.Text.Contains("\"online\"", StringComparison.Ordinal)), TestPaths.Patience, "online over TLS");
+    }
+
+    [Fact]
+    public async Task Connect_TlsWithOtherCa_RefusesBrokerAndKeepsRetrying()
+    {
+        using var broker = TlsBroker(out var tlsPort);
+        var otherCa = MakePki("other-");
+        await using var publisher = new MqttPublisher(Options(tlsPort, otherCa), logger: _logs.CreateLogger<MqttPublisher>());
+        var deadline = DateTime.UtcNow + TestPaths.Patience;
+        while (publisher.FailedConnectAttempts < 3 && DateTime.UtcNow < deadline) await Task.Delay(20);
+
+        Assert.True(publisher.FailedConnectAttempts >= 3);
+        Assert.False(publisher.IsConnected);
+        Assert.Equal(0, publisher.Connects);
+        Assert.Contains(_logs.Entries, e => e.Template?.Contains("does not chain to Mqtt:Tls:CaFile", StringComparison.Ordinal) == true);
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
