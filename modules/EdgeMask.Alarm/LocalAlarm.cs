@@ -190,10 +190,11 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
         if (duration <= TimeSpan.Zero || duration > TimeSpan.FromMinutes(10))
             throw new ArgumentOutOfRangeException(nameof(duration), duration, "a test lasts more than zero and at most 10 minutes");
         AnnouncementOutcome? outcome = null;
+        int token;
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_stopped, this);
-            _engine.StartTest(_time.GetUtcNow(), duration);
+            token = _engine.StartTest(_time.GetUtcNow(), duration);
             LogTestStarted(_logger, duration);
             EvaluateAndApply();
             if (announce && _announcer is not null)
@@ -207,7 +208,7 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
         {
             lock (_gate)
             {
-                _engine.EndTest();
+                _engine.EndTest(token);
                 if (!_stopped)
                     EvaluateAndApply();
             }

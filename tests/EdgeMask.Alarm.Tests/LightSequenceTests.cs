@@ -596,4 +596,23 @@ public sealed class LightSequenceTests
         Assert.True(f.Chip0.LevelHigh(2));
         Assert.True(alarm.Snapshot().Stopped);
     }
+
+    [Fact]
+    public async Task TestAsync_SecondTestWhileFirstRuns_FirstEndingDoesNotCutTheSecond()
+    {
+        var f = new AlarmFixture();
+        using var alarm = f.Create(With(Light()));
+
+        var first = alarm.TestAsync(TimeSpan.FromSeconds(2), announce: false);
+        f.Advance(alarm, TimeSpan.FromSeconds(1));
+        var second = alarm.TestAsync(TimeSpan.FromSeconds(2), announce: false);
+        f.Advance(alarm, TimeSpan.FromSeconds(1));
+        await first.WaitAsync(TimeSpan.FromSeconds(30));
+        bool onAfterFirst = f.Chip0.LevelHigh(5) == true;
+        f.Advance(alarm, TimeSpan.FromSeconds(1));
+        await second.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(onAfterFirst);
+        Assert.Equal([f.On(0, 5), f.Off(3, 5)], f.ChangesAfterStart());
+    }
 }

@@ -40,6 +40,7 @@ internal sealed class AlarmEngine
     private readonly bool[] _announceEnables;
     private DateTimeOffset? _testStart;
     private DateTimeOffset _testUntil;
+    private int _testGeneration;
 
     private sealed record Episode(string Camera);
 
@@ -130,13 +131,20 @@ internal sealed class AlarmEngine
         return ids.Count;
     }
 
-    public void StartTest(DateTimeOffset now, TimeSpan duration)
+    /// <summary>Starts (or restarts) the test window; returns a token that only the latest test's end can use.</summary>
+    public int StartTest(DateTimeOffset now, TimeSpan duration)
     {
         _testStart = now;
         _testUntil = now + duration;
+        return ++_testGeneration;
     }
 
-    public void EndTest() => _testStart = null;
+    /// <summary>Ends the test started with <paramref name="token"/>, unless a later test replaced it.</summary>
+    public void EndTest(int token)
+    {
+        if (token == _testGeneration)
+            _testStart = null;
+    }
 
     /// <summary>
     /// Decides every output's state at <paramref name="now"/> (into <see cref="OutputRuntime.Desired"/>) and returns the
