@@ -1,0 +1,93 @@
+using EdgeMask.Module.Configuration;
+
+namespace EdgeMask.Module.Tests.Configuration;
+
+public class ConfigLoaderTests
+{
+    [Fact]
+    public void Parse_Empty_AllDefaultsValid()
+    {
+        var o = ConfigLoader.Parse("{}", "test");
+        Assert.Equal("edgemask", o.Device);
+        Assert.Equal(1883, o.Mqtt.Port);
+        Assert.True(o.Classifier.Enabled);
+    }
+
+    [Fact]
+    public void Parse_FullDocument_Bound()
+    {
+        var o = ConfigLoader.Parse("""
+        {
+          // comments are allowed
+          "device": "station-7",
+          "cameras": { "gate": { "source": "rtsp://10.0.0.5/stream", "detectEveryNthFrame": 2 } },
+          "detector": { "scoreThreshold": 0.6, "scale": 2 },
+          "violation": { "windowFrames": 10, "startUnmaskedFrames": 6, "cooldown": "00:00:30",
+                         "zones": [ { "name": "door", "points": [ {"x":0,"y":0}, {"x":1,"y":0}, {"x":1,"y":1} ] } ] },
+          "mqtt": { "host": "broker.local", "port": 8883, "tls": false },
+          "outbox": { "path": "/data/outbox.db", "maxMessages": 5000 },
+          "stats": { "interval": "00:00:05" }
+        }
+        """, "test");
+        Assert.Equal("station-7", o.Device);
+        Assert.Equal("rtsp://10.0.0.5/stream", o.Cameras["gate"].Source);
+        Assert.Equal(2, o.Cameras["gate"].DetectEveryNthFrame);
+        Assert.Equal(0.6f, o.Detector.ScoreThreshold);
+        Assert.Equal(TimeSpan.FromSeconds(30), o.Violation.Cooldown);
+        Assert.Single(o.Violation.Zones);
+        Assert.Equal("broker.local", o.Mqtt.Host);
+        Assert.Equal(5000, o.Outbox.MaxMessages);
+        Assert.Equal(TimeSpan.FromSeconds(5), o.Stats.Interval);
+    }
+
+    [Theory]
+    [InlineData("""{"detectr": {}}""", "detectr")]
+    [InlineData("""{"detector": {"scoreTreshold": 0.5}}""", "detector:scoreTreshold")]
+    [InlineData("""{"cameras": {"a": {"source": "x.mp4", "fps": 3}}}""", "cameras:a:fps")]
+    public void Parse_UnknownKey_ErrorNamesTheKey(string json, string key)
+    {
+        var ex = Assert.Throws<ConfigurationException>(() => ConfigLoader.Parse(json, "cfg.json"));
+        Assert.Equal(key, ex.Key);
+        Assert.Contains($"unknown key '{key}'", ex.Message);
+        Assert.Contains("cfg.json", ex.Message);
+    }
+
+    [Theory]
+    [InlineData("""{"detector": {"scoreThreshold": "high"}}""", "detector:scoreThreshold")]
+    [InlineData("""{"mqtt": {"port": true}}""", "mqtt:port")]
+    public void Parse_WrongType_ErrorNamesTheKey(string json, string key)
+    {
+        var ex = Assert.Throws<ConfigurationException>(() => ConfigLoader.Parse(json, "cfg.json"));
+        Assert.Equal(key, ex.Key);
+        Assert.Contains("bad value", ex.Message);
+    }
+
+    [Theory]
+    [InlineData("""{"mqtt": {"port": 70000}}""", "mqtt:port")]
+    [InlineData("""{"device": "a/b"}""", "device")]
+    [InlineData("""{"cameras": {"gate": {"source": ""}}}""", "cameras:gate:source")]
+    [InlineData("""{"tracking": {"confirmHits": 0}}""", "tracking:ConfirmHits")]
+    [InlineData("""{"violation": {"windowFrames": 4, "startUnmaskedFrames": 5}}""", "violation:StartUnmaskedFrames")]
+    [InlineData("""{"stats": {"interval": "00:00:00.1"}}""", "stats:interval")]
+    [InlineData("""{"inference": {"executionProvider": "opencl"}}""", "inference:executionProvider")]
+    public void Parse_OutOfRange_ErrorNamesTheKey(string json, string key)
+    {
+        var ex = Assert.Throws<ConfigurationException>(() => ConfigLoader.Parse(json, "cfg.json"));
+        Assert.Equal(key, ex.Key);
+    }
+
+    [Fact]
+    public void Serialize_Defaults_RoundTrip()
+    {
+        var defaults = new EdgeMaskOptions();
+        var again = ConfigLoader.Parse(ConfigLoader.Serialize(defaults), "roundtrip");
+        Assert.Equal(ConfigLoader.Serialize(defaults), ConfigLoader.Serialize(again));
+    }
+
+    [Fact]
+    public void Load_MissingFile_SaysSo()
+    {
+        var ex = Assert.Throws<ConfigurationException>(() => ConfigLoader.Load("/no/such/edgemask.json"));
+        Assert.Contains("does not exist", ex.Message);
+    }
+}
