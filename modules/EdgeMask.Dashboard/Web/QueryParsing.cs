@@ -47,6 +47,7 @@ internal sealed record EventFilter(string? Device, string? Camera, string? Type,
         if (page is { } p)
         {
             Add("page", p.ToString(CultureInfo.InvariantCulture));
+            Add("pageSize", PageSize.ToString(CultureInfo.InvariantCulture));
         }
         return parts.Count == 0 ? "" : "?" + string.Join("&", parts);
     }

@@ -74,11 +74,15 @@
       return;
     }
     var width = Math.max(320, container.clientWidth || 900);
+    // Half a bucket of margin on both sides so the first and last bars are drawn whole.
+    var half = ({ minute: 60, hour: 3600, day: 86400 }[container.getAttribute("data-bucket")] || 60) / 2;
     var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.6, 60] }) : undefined;
     new uPlot({
       width: width,
       height: 300,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: function (u, min, max) { return [min - half, max + half]; } } },
+      // The pages show UTC everywhere; so does the chart, whatever the browser's zone.
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       series: [
         {},
         { label: "Faces seen", stroke: "#1f7a4d", fill: "rgba(31,122,77,0.25)", width: 2, paths: bars },

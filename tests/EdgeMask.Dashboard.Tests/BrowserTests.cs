@@ -1,0 +1,203 @@
+using System.Globalization;
+using EdgeMask.Core.Events;
+using EdgeMask.Dashboard.Storage;
+using EdgeMask.Dashboard.Tests.Support;
+using Microsoft.Playwright;
+using static EdgeMask.Dashboard.Tests.Support.Samples;
+
+namespace EdgeMask.Dashboard.Tests;
+
+/// <summary>
+/// The pages as a person sees them: headless Chromium against the running dashboard, fed through a real broker.
+/// Each test uses its own device/camera names, so they share one dashboard without seeing each other's data.
+/// </summary>
+public sealed class BrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
+{
+    private static readonly DateTimeOffset ChartStart = new(2026, 11, 2, 10, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task LivePage_PublishedViolation_AppearsWithinTwoSecondsWithSnapshot()
+    {
+        var page = await fixture.SignedIn.NewPageAsync();
+        await page.GotoAsync("/");
+        await page.WaitForSelectorAsync("body[data-live=connected]", new PageWaitForSelectorOptions { Timeout = 15_000 });
+
+        var now = DateTimeOffset.UtcNow;
+        await fixture.Broker.PublishAsync(Topics.Snapshot("dev-live", "entrance"), Jpeg, new Dictionary<string, string> { ["snapshotId"] = "live-snap-1" });
+        var published = Event("live-1", EventTypes.ViolationStart, 0, "dev-live", "entrance", now, now.AddSeconds(-3.5), probability: 0.97f, snapshotId: "live-snap-1");
+        await fixture.Broker.PublishAsync(Topics.Events("dev-live", "entrance"), EventJsonContext.Serialize(published));
+
+        // The requirement: visible in the feed within 2 s of publishing.
+        var row = page.Locator("tr[data-event-key='live-1:violation.start:0']");
+        await row.WaitForAsync(new LocatorWaitForOptions { Timeout = 2_000 });
+        var text = await row.InnerTextAsync();
+        Assert.Contains("entrance", text);
+        Assert.Contains("no_mask 0.97", text);
+        Assert.Contains("3.5 s", text);
+        Assert.Contains(now.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), text);
+        // The snapshot JPEG is served to the signed-in browser and decodes (retried if it lands after the event).
+        await page.WaitForFunctionAsync(
+            "() => { const i = document.querySelector(\"tr[data-event-key='live-1:violation.start:0'] img\"); return i && i.complete && i.naturalWidth === 96; }",
+            null, new PageWaitForFunctionOptions { Timeout = 15_000 });
+
+        // A redelivery does not add a second line.
+        await fixture.Broker.PublishAsync(Topics.Events("dev-live", "entrance"), EventJsonContext.Serialize(published));
+        var end = Event("live-1", EventTypes.ViolationEnd, 1, "dev-live", "entrance", now.AddSeconds(2), now.AddSeconds(-3.5), snapshotId: "live-snap-1");
+        await fixture.Broker.PublishAsync(Topics.Events("dev-live", "entrance"), EventJsonContext.Serialize(end));
+        await page.Locator("tr[data-event-key='live-1:violation.end:1']").WaitForAsync(new LocatorWaitForOptions { Timeout = 5_000 });
+        Assert.Equal(1, await page.Locator("tr[data-event-key='live-1:violation.start:0']").CountAsync());
+
+        await fixture.ScreenshotAsync(page, "live.png");
+        await page.CloseAsync();
+    }
+
+    [Fact]
+    public async Task CompliancePage_PreparedStream_ChartAndTablesShowTheRightCounts()
+    {
+        // Minute 0: 5/1 and 7/2, minute 1: 4/0, minute 3: 10/5 (seen/unmasked); violations start in minutes 0 and 3.
+        (int Second, long Seen, long Unmasked)[] stream = [(0, 5, 1), (30, 7, 2), (70, 4, 0), (190, 10, 5)];
+        foreach (var (second, seen, unmasked) in stream)
+        {
+            await fixture.Broker.PublishAsync(Topics.Stats("dev-chart", "lobby"),
+                EventJsonContext.Serialize(Stats("dev-chart", "lobby", ChartStart.AddSeconds(second), seen, unmasked)));
+        }
+        await fixture.Broker.PublishAsync(Topics.Events("dev-chart", "lobby"),
+            EventJsonContext.Serialize(Event("chart-v1", EventTypes.ViolationStart, 0, "dev-chart", "lobby", ChartStart.AddSeconds(10))));
+        await fixture.Broker.PublishAsync(Topics.Events("dev-chart", "lobby"),
+            EventJsonContext.Serialize(Event("chart-v2", EventTypes.ViolationStart, 0, "dev-chart", "lobby", ChartStart.AddSeconds(200))));
+        var query = new ComplianceQuery(null, "lobby", ChartStart, ChartStart.AddHours(1), BucketSize.Minute);
+        await Eventually.UntilAsync(() => fixture.Host.Store.QueryComplianceAsync(query, default),
+            b => b.Sum(x => x.FacesSeen) == 26 && b.Sum(x => x.Violations) == 2, "the prepared stream stored");
+
+        var page = await fixture.SignedIn.NewPageAsync();
+        await page.GotoAsync("/compliance?camera=lobby&bucket=minute&from=2026-11-02T10:00:00&to=2026-11-02T11:00:00");
+        var chart = page.Locator("#chart");
+        Assert.Equal("26", await chart.GetAttributeAsync("data-total-seen"));
+        Assert.Equal("8", await chart.GetAttributeAsync("data-total-unmasked"));
+        Assert.Equal("2", await chart.GetAttributeAsync("data-total-violations"));
+        Assert.Equal("3", await chart.GetAttributeAsync("data-buckets"));
+        // uPlot (from npm, embedded at build time) really drew the chart.
+        await page.WaitForSelectorAsync("#chart[data-rendered=true] canvas", new PageWaitForSelectorOptions { Timeout = 10_000 });
+
+        var rows = await page.Locator("#buckets tbody tr").EvaluateAllAsync<string[][]>(
+            "rows => rows.map(r => [r.dataset.bucket, r.querySelector('.seen').textContent, r.querySelector('.unmasked').textContent, r.querySelector('.violations').textContent])");
+        Assert.Equal(
+            [["2026-11-02T10:00:00Z", "12", "3", "1"], ["2026-11-02T10:01:00Z", "4", "0", "0"], ["2026-11-02T10:03:00Z", "10", "5", "1"]],
+            rows);
+        Assert.Equal("69.2 %", (await page.Locator("#total-rate").InnerTextAsync()).Trim());
+
+        // The same prepared stream by hour is one bucket.
+        await page.SelectOptionAsync("select[name=bucket]", "hour");
+        await page.ClickAsync("form.filters button[type=submit]");
+        await page.WaitForURLAsync(url => url.Contains("bucket=hour", StringComparison.Ordinal));
+        Assert.Equal("1", await page.Locator("#chart").GetAttributeAsync("data-buckets"));
+        Assert.Equal("26", await page.Locator("#chart").GetAttributeAsync("data-total-seen"));
+        await page.WaitForSelectorAsync("#chart[data-rendered=true] canvas", new PageWaitForSelectorOptions { Timeout = 10_000 });
+        await page.GotoAsync("/compliance?camera=lobby&bucket=minute&from=2026-11-02T10:00:00&to=2026-11-02T10:10:00");
+        await page.WaitForSelectorAsync("#chart[data-rendered=true] canvas", new PageWaitForSelectorOptions { Timeout = 10_000 });
+        await fixture.ScreenshotAsync(page, "compliance.png");
+        await page.CloseAsync();
+    }
+
+    [Fact]
+    public async Task HistoryPage_FilterAndCsvExport_GiveExactlyThePublishedEvents()
+    {
+        var expected = new List<string>();
+        for (var i = 0; i < 12; i++)
+        {
+            var camera = i % 2 == 0 ? "hist-a" : "hist-b";
+            var type = i % 3 == 0 ? EventTypes.ViolationEnd : EventTypes.ViolationStart;
+            var e = Event($"hist-{i:00}", type, type == EventTypes.ViolationEnd ? 1 : 0, "dev-hist", camera, ChartStart.AddDays(1).AddMinutes(i));
+            await fixture.Broker.PublishAsync(Topics.Events("dev-hist", camera), EventJsonContext.Serialize(e));
+            if (camera == "hist-b" && type == EventTypes.ViolationStart && i < 11)
+            {
+                expected.Add($"{e.Id}:{e.Type}:{e.Sequence}");
+            }
+        }
+        await Eventually.UntilAsync(() => fixture.Host.Store.QueryEventsAsync(new EventQuery(Device: "dev-hist"), default), p => p.Total == 12,
+            "the 12 history events stored");
+
+        var page = await fixture.SignedIn.NewPageAsync();
+        await page.GotoAsync("/history");
+        await page.FillAsync("#history-filter input[name=device]", "dev-hist");
+        await page.FillAsync("#history-filter input[name=camera]", "hist-b");
+        await page.SelectOptionAsync("#history-filter select[name=type]", EventTypes.ViolationStart);
+        await page.FillAsync("#history-filter input[name=from]", "2026-11-03T10:00");
+        await page.FillAsync("#history-filter input[name=to]", "2026-11-03T10:11");
+        await page.ClickAsync("#history-filter button[type=submit]");
+        await page.WaitForURLAsync(url => url.Contains("camera=hist-b", StringComparison.Ordinal));
+
+        var keys = await page.Locator("#history tbody tr").EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.eventKey)");
+        Assert.Equal(expected.AsEnumerable().Reverse(), keys);
+        Assert.Equal(expected.Count.ToString(CultureInfo.InvariantCulture), await page.Locator("#page-info").GetAttributeAsync("data-total"));
+        await fixture.ScreenshotAsync(page, "history.png");
+
+        // The export link carries the same filter; the file holds exactly those events.
+        var download = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("#csv-export"));
+        var csv = await File.ReadAllLinesAsync(await download.PathAsync());
+        Assert.StartsWith("id,type,sequence,device,camera", csv[0], StringComparison.Ordinal);
+        var exported = csv.Skip(1).Select(line => line.Split(',').Select(f => f.Trim('"')).ToArray())
+            .Select(f => $"{f[0]}:{f[1]}:{f[2]}").ToList();
+        Assert.Equal(expected.AsEnumerable().Reverse(), exported);
+
+        // Paging: 6 events of hist-a, 4 per page.
+        await page.GotoAsync("/history?camera=hist-a&pageSize=4");
+        Assert.Equal("6", await page.Locator("#page-info").GetAttributeAsync("data-total"));
+        Assert.Equal(4, await page.Locator("#history tbody tr").CountAsync());
+        await page.ClickAsync("a[rel=next]");
+        await page.WaitForURLAsync(url => url.Contains("page=2", StringComparison.Ordinal));
+        var secondPage = await page.Locator("#history tbody tr").EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.eventKey)");
+        Assert.Equal(["hist-02:violation.start:0", "hist-00:violation.end:1"], secondPage);
+        await page.CloseAsync();
+    }
+
+    [Fact]
+    public async Task DevicesPage_StatusAndStats_ShowOnlineStateFpsProviderAndOutbox()
+    {
+        var now = DateTimeOffset.UtcNow;
+        await fixture.Broker.PublishAsync(Topics.Status("dev-dev"), EventJsonContext.Serialize(Status("dev-dev", "online", now)), retain: true);
+        await fixture.Broker.PublishAsync(Topics.Stats("dev-dev", "gate"),
+            EventJsonContext.Serialize(Stats("dev-dev", "gate", now, 4, 1, fps: 14.5, executionProvider: "TensorRT", outboxDepth: 17)));
+        await fixture.Broker.PublishAsync(Topics.Status("dev-gone"), EventJsonContext.Serialize(Status("dev-gone", "offline", now)));
+        await Eventually.UntilAsync(() => fixture.Host.Store.GetCamerasAsync(default), c => c.Any(x => x.Camera == "gate" && x.OutboxDepth == 17),
+            "the camera stats stored");
+        await Eventually.UntilAsync(() => fixture.Host.Store.GetDevicesAsync(default), d => d.Any(x => x.Device == "dev-gone"), "the offline device stored");
+
+        var page = await fixture.SignedIn.NewPageAsync();
+        await page.GotoAsync("/devices");
+        Assert.Equal("true", await page.Locator("#devices tr[data-device=dev-dev]").GetAttributeAsync("data-online"));
+        Assert.Equal("false", await page.Locator("#devices tr[data-device=dev-gone]").GetAttributeAsync("data-online"));
+        var camera = page.Locator("#cameras tr[data-camera=gate]");
+        Assert.Equal("14.5", (await camera.Locator(".fps").InnerTextAsync()).Trim());
+        Assert.Equal("17", (await camera.Locator(".outbox").InnerTextAsync()).Trim());
+        Assert.Contains("TensorRT", await camera.InnerTextAsync());
+        await fixture.ScreenshotAsync(page, "devices.png");
+        await page.CloseAsync();
+    }
+
+    [Fact]
+    public async Task LoginPage_UnauthenticatedVisitor_IsSentToSignInAndWrongPasswordIsRefused()
+    {
+        await using var context = await fixture.NewContextAsync();
+        var page = await context.NewPageAsync();
+        var response = await page.GotoAsync("/history");
+        Assert.Contains("/login", page.Url);
+        Assert.Equal(200, response!.Status);
+        await fixture.ScreenshotAsync(page, "login.png");
+
+        await page.FillAsync("input[name=username]", DashboardHost.AdminUser);
+        await page.FillAsync("input[name=password]", "wrong password");
+        await page.ClickAsync("button[type=submit]");
+        Assert.Contains("Wrong user or password", await page.Locator(".error").InnerTextAsync());
+
+        // A snapshot URL does not leak to this unauthenticated context either.
+        var snapshot = await context.APIRequest.GetAsync("/snapshots/live-snap-1");
+        Assert.Equal(401, snapshot.Status);
+
+        await page.FillAsync("input[name=username]", DashboardHost.AdminUser);
+        await page.FillAsync("input[name=password]", DashboardHost.AdminPassword);
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForURLAsync(url => url.EndsWith("/history", StringComparison.Ordinal));
+        Assert.Equal("History", await page.Locator("h1").InnerTextAsync());
+    }
+}
