@@ -219,7 +219,7 @@ public sealed class OutboxTests(ITestOutputHelper output) : IDisposable
     public void Open_DamagedPagesInValidDatabase_DetectedAsCorrupt()
     {
         using (var outbox = Open(Options()))
-            for (var i = 1; i <= 200; i++) outbox.Enqueue(TestData.Entry(i, bytes: 2000));
+            outbox.EnqueueBatch(Enumerable.Range(1, 200).Select(i => TestData.Entry(i, bytes: 2000)).ToList());
         // Overwrite page 2 onwards (the header page stays valid, so only the integrity check can tell).
         using (var f = new FileStream(_dir.File("outbox.db"), FileMode.Open, FileAccess.Write))
         {
