@@ -97,6 +97,11 @@ public sealed class ViolationPolicy
             _pool.Push(state);
         }
 
+        // Every removed track comes through `removed` when Evaluate follows every tracker step. If a step was
+        // skipped, states of vanished tracks would linger with their episodes open; end those as lost here, so
+        // every start still gets its end.
+        if (_states.Count > tracks.Length) EndOrphans(tracks, now);
+
         foreach (FaceTrack track in tracks)
         {
             if (track.IsObservedThisFrame)
@@ -132,6 +137,34 @@ public sealed class ViolationPolicy
         CollectionsMarshal.AsSpan(_decisions).Sort(static (a, b) => a.Episode.StartedAt.CompareTo(b.Episode.StartedAt) is var c && c != 0
             ? c : a.TrackId.CompareTo(b.TrackId));
         return Decisions;
+    }
+
+    private void EndOrphans(ReadOnlySpan<FaceTrack> tracks, DateTimeOffset now)
+    {
+        long orphan;
+        do
+        {
+            orphan = 0;
+            foreach (KeyValuePair<long, TrackPolicyState> entry in _states)
+            {
+                bool live = false;
+                foreach (FaceTrack t in tracks)
+                {
+                    if (t.Id == entry.Key) { live = true; break; }
+                }
+                if (!live) { orphan = entry.Key; break; }
+            }
+            // Track ids start at 1, so 0 means "none found".
+            if (orphan != 0 && _states.Remove(orphan, out TrackPolicyState? state))
+            {
+                if (state.Episode is { } episode)
+                {
+                    DateTimeOffset endedAt = state.LastClassified.Timestamp < episode.StartedAt ? episode.StartedAt : state.LastClassified.Timestamp;
+                    End(state, ViolationEndReason.Lost, now, endedAt, state.LastClassified);
+                }
+                _pool.Push(state);
+            }
+        } while (orphan != 0);
     }
 
     private void Observe(FaceTrack track, in TrackObservation obs, DateTimeOffset now)

@@ -288,6 +288,28 @@ public class ViolationPolicyTests
     }
 
     [Fact]
+    public void Evaluate_StepWithRemovedTrackSkipped_EpisodeStillEndsAsLost()
+    {
+        var tracker = new FaceTracker(new FaceTrackerOptions { ConfirmHits = 1, MaxAgeFrames = 2, MaxAge = null });
+        var policy = new ViolationPolicy(new ViolationPolicyOptions(), "d", "c");
+        int f = 0;
+        for (; f < 5; f++)
+        {
+            tracker.Update([Person], [Unmasked()], f, At(f));
+            policy.Evaluate(tracker, 960, 540);
+        }
+        for (; f < 9; f++) tracker.Update([], f, At(f)); // the caller forgot the policy while the track was removed
+
+        tracker.Update([], f, At(f));
+        var decisions = policy.Evaluate(tracker, 960, 540);
+
+        ViolationDecision end = Assert.Single(decisions.ToArray());
+        Assert.Equal(ViolationEndReason.Lost, end.EndReason);
+        Assert.Equal(At(4), end.EndedAt);
+        Assert.Equal(0, policy.ActiveViolations);
+    }
+
+    [Fact]
     public void Flush_OpenEpisodes_EachEndsOnceWithReasonShutdown()
     {
         var h = Harness();
