@@ -259,4 +259,32 @@ public sealed class ConfigurationTests
             Directory.Delete(root, recursive: true);
         }
     }
+
+    [Theory]
+    [InlineData(GpioDriverKind.Auto)]
+    [InlineData(GpioDriverKind.Libgpiod)]
+    [InlineData(GpioDriverKind.LibgpiodV2)]
+    public void Open_ChipPresentButNoUsableDriver_ThrowsLineUnavailableNamingKey(GpioDriverKind kind)
+    {
+        // A /dev/gpiochip0 stand-in and no sysfs: on a machine without libgpiod (this one, CI) every route fails,
+        // and the error must say which key and what to install rather than surface a DllNotFoundException.
+        if (File.Exists("/dev/gpiochip0"))
+            return; // a machine with real GPIO (a Jetson) may well have a usable driver: the premise does not hold
+        string root = Directory.CreateTempSubdirectory("edgemask-dev-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(root, "gpiochip0"), "");
+            var provider = new LinuxGpioChipProvider(new GpioOptions { Driver = kind }, null, root, Path.Combine(root, "no-sysfs"));
+
+            var e = Assert.Throws<GpioLineUnavailableException>(() => provider.Open(0, "Alarm:Outputs:0:Chip"));
+
+            Assert.Equal("Alarm:Outputs:0:Chip", e.Key);
+            Assert.Equal(0, e.Chip);
+            Assert.Contains("libgpiod", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
 }

@@ -43,8 +43,16 @@ public sealed partial class LinuxGpioChipProvider : IGpioChipProvider
                     ?? throw new GpioLineUnavailableException(key, chip, -1,
                         "libgpiod cannot be loaded; install it in the image (Debian/Ubuntu: libgpiod2) or set Alarm:Gpio:Driver to Sysfs");
             default:
-                if (OpenLibgpiod(chip, key, v2: false) is { } handle)
-                    return handle;
+                // JetPack ships the libgpiod v1 library; newer distributions only the v2 one; old kernels only sysfs.
+                if (OpenLibgpiod(chip, key, v2: false) is { } v1)
+                    return v1;
+                if (OpenLibgpiod(chip, key, v2: true) is { } v2)
+                    return v2;
+                if (!Directory.Exists(_sysfsRoot))
+                {
+                    throw new GpioLineUnavailableException(key, chip, -1,
+                        "libgpiod cannot be loaded (install libgpiod2 in the image) and this kernel has no sysfs GPIO interface");
+                }
                 LogFallingBackToSysfs(_logger, chip);
                 return OpenSysfs(chip, key);
         }
@@ -75,7 +83,7 @@ public sealed partial class LinuxGpioChipProvider : IGpioChipProvider
             LogLibgpiodMissing(_logger, e.Message);
             return null;
         }
-        catch (GpiodException e)
+        catch (Exception e) when (e is GpiodException or IOException or UnauthorizedAccessException)
         {
             throw new GpioLineUnavailableException(key, chip, -1,
                 $"libgpiod cannot open {device} ({e.Message}); check the device permissions (group gpio) and that the container maps it", e);
