@@ -70,7 +70,8 @@ public sealed class ViolationPolicy
 
     /// <summary>
     /// One step: ends the episodes of <paramref name="removed"/> tracks (reason lost), feeds this frame's classified
-    /// observations of <paramref name="tracks"/> into their windows, and decides starts, updates and ends.
+    /// observations of <paramref name="tracks"/> into their windows, and decides starts, updates and ends. Call it
+    /// exactly once after every tracker step: a second call for the same step would count its frame twice.
     /// </summary>
     public ReadOnlySpan<ViolationDecision> Evaluate(ReadOnlySpan<FaceTrack> tracks, ReadOnlySpan<FaceTrack> removed,
         int frameWidth, int frameHeight, DateTimeOffset now)
