@@ -19,10 +19,11 @@ internal sealed class ModelCliOptions
     public readonly Option<float> Scale = new("--scale") { Description = "Detector input scale (2 finds faces under 20 px far better, at 4× the cost).", DefaultValueFactory = _ => 1f };
     public readonly Option<int?> TargetLongSide = new("--target-long-side") { Description = "Resize each image so its long side is this many pixels (overrides --scale)." };
     public readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Log at debug level." };
+    public readonly Option<string?> Classifier = new("--classifier") { Description = "Use this mask classifier ONNX (same contract) instead of the manifest's." };
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Models, Detector, Ep, EpStrict, TrtCache, ScoreThreshold, NmsIoU, Scale, TargetLongSide, Verbose })
+        foreach (var o in new Option[] { Models, Detector, Classifier, Ep, EpStrict, TrtCache, ScoreThreshold, NmsIoU, Scale, TargetLongSide, Verbose })
             command.Add(o);
     }
 
@@ -42,6 +43,25 @@ internal sealed class ModelCliOptions
         Thresholds = new DetectionThresholds { ScoreThreshold = r.GetValue(ScoreThreshold), NmsIoU = r.GetValue(NmsIoU) },
         Sizing = new InputSizing { Scale = r.GetValue(Scale), TargetLongSide = r.GetValue(TargetLongSide) },
     };
+
+    public Configuration.InferenceSettings Inference(ParseResult r) => new()
+    {
+        ModelsDirectory = r.GetValue(Models),
+        DetectorFile = r.GetValue(Detector),
+        ExecutionProvider = r.GetValue(Ep) ?? "auto",
+        ExecutionProviderStrict = r.GetValue(EpStrict),
+        TensorRtCacheDirectory = r.GetValue(TrtCache),
+    };
+
+    public Configuration.DetectorSettings DetectorSettings(ParseResult r) => new()
+    {
+        ScoreThreshold = r.GetValue(ScoreThreshold),
+        NmsIoU = r.GetValue(NmsIoU),
+        Scale = r.GetValue(Scale),
+        TargetLongSide = r.GetValue(TargetLongSide),
+    };
+
+    public Configuration.ClassifierSettings ClassifierSettings(ParseResult r, bool enabled) => new() { Enabled = enabled, ModelFile = r.GetValue(Classifier) };
 
     public ILoggerFactory Logging(ParseResult r) => CliLogging.Create(r.GetValue(Verbose) ? LogLevel.Debug : LogLevel.Information);
 }

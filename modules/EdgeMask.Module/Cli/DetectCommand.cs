@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using EdgeMask.Core.Detection;
+using EdgeMask.Inference.Classification;
 using EdgeMask.Inference.Detection;
 using EdgeMask.Inference.Imaging;
 using EdgeMask.Inference.Models;
@@ -20,33 +21,32 @@ internal static class DetectCommand
         var inputs = new Argument<string[]>("inputs") { Description = "Image files or folders of images.", Arity = ArgumentArity.OneOrMore };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per image on its own line." };
         var annotate = new Option<string?>("--annotate") { Description = "Write copies of the images with boxes, landmarks and scores drawn into this folder." };
+        var noClassify = new Option<bool>("--no-classify") { Description = "Only detect faces; do not classify mask / no mask." };
         var common = new ModelCliOptions();
-        var command = new Command("detect", "Detect faces with RetinaFace.") { inputs, json, annotate };
+        var command = new Command("detect", "Detect faces with RetinaFace and classify each as mask / no mask.") { inputs, json, annotate, noClassify };
         common.AddTo(command);
-        command.SetAction(r => Run(r.GetValue(inputs)!, r.GetValue(json), r.GetValue(annotate), common, r, stdout, stderr));
+        command.SetAction(r => Run(r.GetValue(inputs)!, r.GetValue(json), r.GetValue(annotate), !r.GetValue(noClassify), common, r, stdout, stderr));
         return command;
     }
 
-    private static int Run(string[] inputs, bool json, string? annotateDir, ModelCliOptions common, ParseResult r,
+    private static int Run(string[] inputs, bool json, string? annotateDir, bool classify, ModelCliOptions common, ParseResult r,
         TextWriter stdout, TextWriter stderr)
     {
         using var loggerFactory = common.Logging(r);
         var logger = loggerFactory.CreateLogger("edgemask.detect");
-        RetinaFaceDetector detector;
+        FaceAnalyzer analyzer;
         try
         {
-            var detectorOptions = common.Detection(r);
-            detectorOptions.Validate();
-            var store = ModelStore.Open(r.GetValue(common.Models));
-            detector = RetinaFaceDetector.Open(store, detectorOptions, common.Providers(r), logger, r.GetValue(common.Detector));
+            common.Detection(r).Validate();
+            analyzer = new FaceAnalyzer(common.Inference(r), common.DetectorSettings(r), common.ClassifierSettings(r, classify), logger);
         }
-        catch (Exception ex) when (ex is ModelException or ExecutionProviderUnavailableException or ArgumentException)
+        catch (Exception ex) when (ex is ModelException or ExecutionProviderUnavailableException or ArgumentException or Core.Classification.ClassifierContractException or MaskClassifierModelException)
         {
             stderr.WriteLine($"error: {ex.Message}");
             return EdgeMaskCommandLine.ExitFatal;
         }
 
-        using (detector)
+        using (analyzer)
         {
             var files = ImageLoader.ExpandInputs(inputs, out var missing);
             int failed = 0;
@@ -59,19 +59,19 @@ internal static class DetectCommand
             if (annotateDir is not null) Directory.CreateDirectory(annotateDir);
 
             var results = new List<ImageResult>();
-            var faces = new List<FaceDetection>();
             void ProcessOne(string file)
             {
                 try
                 {
                     using var image = ImageLoader.LoadBgr(file);
                     var sw = Stopwatch.StartNew();
-                    detector.Detect(image, faces);
+                    analyzer.Analyze(image);
                     sw.Stop();
-                    var result = new ImageResult(file, image.Width, image.Height, [.. faces], sw.Elapsed.TotalMilliseconds);
+                    var result = new ImageResult(file, image.Width, image.Height, [.. analyzer.Faces],
+                        analyzer.Classifies ? analyzer.Classifications.ToArray() : null, sw.Elapsed.TotalMilliseconds);
                     if (json) WriteJson(stdout, result);
                     else results.Add(result);
-                    if (annotateDir is not null) Annotator.Save(image, result.Faces, Path.Combine(annotateDir, Path.GetFileName(file)));
+                    if (annotateDir is not null) Annotator.Save(image, result.Faces, Path.Combine(annotateDir, Path.GetFileName(file)), Labels(result), Colours(result));
                 }
                 catch (Exception ex) when (ex is ImageLoadException or InputTooLargeException or OpenCVException)
                 {
@@ -97,7 +97,7 @@ internal static class DetectCommand
                 foreach (var file in files) ProcessOne(file);
             }
 
-            if (!json) WriteTable(stdout, results, detector.ActiveProvider);
+            if (!json) WriteTable(stdout, results, analyzer.Models.ActiveProvider);
             if (files.Count == 0 && missing.Count == 0)
             {
                 stderr.WriteLine("error: no image files found in the given inputs.");
@@ -107,7 +107,15 @@ internal static class DetectCommand
         }
     }
 
-    internal sealed record ImageResult(string Image, int Width, int Height, FaceDetection[] Faces, double Milliseconds);
+    internal sealed record ImageResult(string Image, int Width, int Height, FaceDetection[] Faces, MaskClassification[]? Masks, double Milliseconds);
+
+    private static readonly Scalar MaskColour = new(60, 200, 60), NoMaskColour = new(40, 40, 230);
+
+    private static string[]? Labels(ImageResult r) =>
+        r.Masks?.Select((m, i) => $"{m.LabelText} {m.Probability:0.00}").ToArray();
+
+    private static Scalar[]? Colours(ImageResult r) =>
+        r.Masks?.Select(m => m.Label == MaskLabel.Mask ? MaskColour : NoMaskColour).ToArray();
 
     private static void WriteJson(TextWriter stdout, ImageResult result)
     {
@@ -119,8 +127,9 @@ internal static class DetectCommand
             w.WriteNumber("width", result.Width);
             w.WriteNumber("height", result.Height);
             w.WriteStartArray("faces");
-            foreach (var f in result.Faces)
+            for (int fi = 0; fi < result.Faces.Length; fi++)
             {
+                var f = result.Faces[fi];
                 w.WriteStartObject();
                 w.WriteStartArray("box");
                 w.WriteNumberValue(Round(f.Box.X1)); w.WriteNumberValue(Round(f.Box.Y1));
@@ -136,6 +145,13 @@ internal static class DetectCommand
                     w.WriteEndArray();
                 }
                 w.WriteEndArray();
+                if (result.Masks is { } masks)
+                {
+                    w.WriteStartObject("mask");
+                    w.WriteString("label", masks[fi].LabelText);
+                    w.WriteNumber("probability", Math.Round(masks[fi].Probability, 4));
+                    w.WriteEndObject();
+                }
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -155,20 +171,23 @@ internal static class DetectCommand
         console.Profile.Width = Math.Max(console.Profile.Width, 140);
         var table = new Table().Border(TableBorder.Simple)
             .AddColumn("image").AddColumn("size").AddColumn(new TableColumn("face").RightAligned())
-            .AddColumn("box [[x1, y1, x2, y2]]").AddColumn(new TableColumn("score").RightAligned())
+            .AddColumn("box [[x1, y1, x2, y2]]").AddColumn(new TableColumn("score").RightAligned()).AddColumn("mask")
             .AddColumn(new TableColumn("ms").RightAligned());
         foreach (var r in results)
         {
             string name = Markup.Escape(r.Image), size = $"{r.Width}×{r.Height}", ms = $"{r.Milliseconds:0.0}";
-            if (r.Faces.Length == 0) table.AddRow(name, size, "-", "no face", "", ms);
+            if (r.Faces.Length == 0) table.AddRow(name, size, "-", "no face", "", "", ms);
             for (int i = 0; i < r.Faces.Length; i++)
             {
                 var f = r.Faces[i];
-                table.AddRow(i == 0 ? name : "", i == 0 ? size : "", (i + 1).ToString(), Markup.Escape(f.Box.ToString()), $"{f.Score:0.000}", i == 0 ? ms : "");
+                string mask = r.Masks is { } m ? $"{m[i].LabelText} {m[i].Probability:0.00}" : "";
+                table.AddRow(i == 0 ? name : "", i == 0 ? size : "", (i + 1).ToString(), Markup.Escape(f.Box.ToString()), $"{f.Score:0.000}", mask, i == 0 ? ms : "");
             }
         }
         console.Write(table);
         int faces = results.Sum(x => x.Faces.Length);
-        stdout.WriteLine($"{results.Count} image(s), {faces} face(s), execution provider {ExecutionProviderOptions.ToName(provider)}.");
+        int unmasked = results.Sum(x => x.Masks?.Count(m => m.Label == MaskLabel.NoMask) ?? 0);
+        string masks = results.Any(x => x.Masks is not null) ? $", {unmasked} without mask" : "";
+        stdout.WriteLine($"{results.Count} image(s), {faces} face(s){masks}, execution provider {ExecutionProviderOptions.ToName(provider)}.");
     }
 }

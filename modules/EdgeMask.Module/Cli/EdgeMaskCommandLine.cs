@@ -13,6 +13,9 @@ public static class EdgeMaskCommandLine
         var root = new RootCommand("EdgeMask: face-mask compliance at the edge (RetinaFace + ResNet on ONNX Runtime).");
         root.Add(DetectCommand.Create(stdout, stderr));
         root.Add(RunCommand.Create(stdout, stderr));
+        root.Add(ClassifyCommand.Create(stdout, stderr));
+        root.Add(EvalCommand.Create(stdout, stderr));
+        root.Add(TrainCommand.Create(stdout, stderr));
         return root;
     }
 
