@@ -161,6 +161,11 @@ public sealed class EventPublisher : IAsyncDisposable
                     // A full or failing disk is not fixed by hammering it.
                     await Task.Delay(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
                 }
+                catch (ArgumentException ex)
+                {
+                    Interlocked.Add(ref _storeFailures, batch.Count);
+                    _logger.LogError(ex, "Could not store {Count} message(s) in the outbox, one is invalid; they are lost: {Error}", batch.Count, ex.Message);
+                }
                 catch (ObjectDisposedException ex)
                 {
                     Interlocked.Add(ref _storeFailures, batch.Count);

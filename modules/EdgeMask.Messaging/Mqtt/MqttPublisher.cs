@@ -163,6 +163,10 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
 
     private async Task SendAsync(MqttApplicationMessage message, CancellationToken cancellationToken)
     {
+        // A wildcard or NUL in a topic name is a protocol error the broker answers by disconnecting: retrying would block the
+        // queue for ever, so such a message is refused here.
+        if (string.IsNullOrEmpty(message.Topic) || message.Topic.AsSpan().IndexOfAny("+#\0") >= 0)
+            throw new OutboxMessageRejectedException(Destination, $"'{message.Topic}' is not a valid MQTT topic name (empty, or contains + # or NUL).");
         MqttClientPublishResult result;
         try
         {
@@ -172,6 +176,10 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
                                    || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
             throw new OutboxTransportUnavailableException(Destination, $"publish to '{message.Topic}' not acknowledged: {ex.Message}", ex);
+        }
+        catch (MqttProtocolViolationException ex)
+        {
+            throw new OutboxMessageRejectedException(Destination, $"MQTT cannot carry this message: {ex.Message}", ex);
         }
         switch (result.ReasonCode)
         {

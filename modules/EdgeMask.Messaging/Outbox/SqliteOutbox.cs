@@ -98,6 +98,13 @@ public sealed class SqliteOutbox : IDisposable
                 Recount();
                 throw new OutboxStorageException(Path, $"could not store {entries.Count} message(s): {ex.Message}", ex);
             }
+            catch (ArgumentException)
+            {
+                // A bad entry aborts the whole batch; the counters were already moved for the entries before it.
+                tx.Rollback();
+                Recount();
+                throw;
+            }
         }
         foreach (var d in touched)
             d.Signal.Writer.TryWrite(true);
