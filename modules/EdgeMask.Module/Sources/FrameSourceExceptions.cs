@@ -1,0 +1,21 @@
+namespace EdgeMask.Module.Sources;
+
+/// <summary>
+/// A frame source cannot be opened: a missing file, an absent device, a refused or unreachable URL, a missing
+/// ffmpeg. <see cref="Source"/> names it (credentials hidden) and the message says what to check.
+/// </summary>
+public sealed class FrameSourceUnavailableException(string source, string problem, string hint, Exception? inner = null)
+    : Exception($"Cannot open frame source '{source}': {problem}. {hint}", inner)
+{
+    public string FrameSource { get; } = source;
+    public string Problem { get; } = problem;
+    public string Hint { get; } = hint;
+}
+
+/// <summary>An open source failed while reading (device unplugged, stream ended with an error, decoder gave up).</summary>
+public sealed class FrameSourceReadException(string source, string problem, Exception? inner = null)
+    : Exception($"Reading frame source '{source}' failed: {problem}", inner)
+{
+    public string FrameSource { get; } = source;
+    public string Problem { get; } = problem;
+}
