@@ -8,6 +8,9 @@ using EdgeMask.Dashboard.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.RateLimiting;
+using System.Threading.RateLimiting;
 
 namespace EdgeMask.Dashboard;
 
@@ -107,6 +110,17 @@ public static class DashboardApp
             o.Cookie.SameSite = SameSiteMode.Strict;
             o.FormFieldName = "__csrf";
         });
+        services.AddDataProtection()
+            .SetApplicationName("edgemask-dashboard")
+            .PersistKeysToFileSystem(Directory.CreateDirectory(options.Store.KeysDirectory));
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            // Password guessing is slowed per client address; PBKDF2 already makes each guess cost ~0.1 s.
+            o.AddPolicy(AuthEndpoints.SignInRateLimit, context => RateLimitPartition.GetFixedWindowLimiter(
+                context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = options.Auth.SignInAttemptsPerMinute, Window = TimeSpan.FromMinutes(1) }));
+        });
         services.AddOpenApi();
         services.AddProblemDetails();
         configureServices?.Invoke(services);
@@ -121,6 +135,7 @@ public static class DashboardApp
             headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'";
             await next(context);
         });
+        app.UseRateLimiter();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseAntiforgery();

@@ -46,11 +46,17 @@ public static class DashboardCli
 
     private static int HashPassword(TextReader input, TextWriter output, TextWriter error)
     {
+        string? password;
         if (!Console.IsInputRedirected && ReferenceEquals(input, Console.In))
         {
             error.Write("Password: ");
+            password = ReadWithoutEcho();
+            error.WriteLine();
         }
-        var password = input.ReadLine();
+        else
+        {
+            password = input.ReadLine();
+        }
         if (string.IsNullOrEmpty(password))
         {
             error.WriteLine("No password given on standard input.");
@@ -63,5 +69,30 @@ public static class DashboardCli
         }
         output.WriteLine(PasswordHasher.Hash(password));
         return 0;
+    }
+
+    // A password typed at a terminal is not echoed.
+    private static string ReadWithoutEcho()
+    {
+        var text = new System.Text.StringBuilder();
+        while (true)
+        {
+            var key = Console.ReadKey(intercept: true);
+            if (key.Key == ConsoleKey.Enter)
+            {
+                return text.ToString();
+            }
+            if (key.Key == ConsoleKey.Backspace)
+            {
+                if (text.Length > 0)
+                {
+                    text.Length--;
+                }
+            }
+            else if (!char.IsControl(key.KeyChar))
+            {
+                text.Append(key.KeyChar);
+            }
+        }
     }
 }

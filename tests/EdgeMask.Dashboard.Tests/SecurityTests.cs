@@ -121,6 +121,20 @@ public sealed class SecurityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Login_MoreThanTenAttemptsInAMinute_Answers429()
+    {
+        using var client = Client();
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 11; i++)
+        {
+            using var response = await client.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["username"] = "admin", ["password"] = "x" }));
+            statuses.Add(response.StatusCode);
+        }
+        Assert.All(statuses.Take(10), s => Assert.Equal(HttpStatusCode.BadRequest, s));
+        Assert.Equal(HttpStatusCode.TooManyRequests, statuses[10]);
+    }
+
+    [Fact]
     public void Kestrel_DefaultConfiguration_ListensOnLoopbackOnly()
     {
         Assert.All(_host.Urls, url => Assert.True(IPAddress.IsLoopback(IPAddress.Parse(new Uri(url).Host)), url));

@@ -65,6 +65,8 @@ public sealed record StoreOptions
     public string ConnectionString { get; init; } = "Data Source=dashboard-data/edgemask-dashboard.db";
     /// <summary>Where snapshot JPEGs are kept (files, not database rows, in both stores).</summary>
     public string SnapshotDirectory { get; init; } = "dashboard-data/snapshots";
+    /// <summary>Where the keys that sign session cookies are kept, so sign-ins survive a restart.</summary>
+    public string KeysDirectory { get; init; } = "dashboard-data/keys";
     /// <summary>Largest snapshot accepted; bigger payloads are skipped as malformed.</summary>
     public int MaxSnapshotBytes { get; init; } = 4 * 1024 * 1024;
 
@@ -87,6 +89,10 @@ public sealed record StoreOptions
         if (MaxSnapshotBytes <= 0)
         {
             throw new DashboardConfigurationException($"{key}:MaxSnapshotBytes", "must be positive.");
+        }
+        if (string.IsNullOrWhiteSpace(KeysDirectory))
+        {
+            throw new DashboardConfigurationException($"{key}:KeysDirectory", "must be set.");
         }
     }
 }
@@ -227,6 +233,8 @@ public sealed record AuthOptions
     /// </summary>
     public CookieSecurePolicy CookieSecure { get; init; } = CookieSecurePolicy.Always;
     public TimeSpan SessionLifetime { get; init; } = TimeSpan.FromHours(8);
+    /// <summary>Sign-in attempts allowed per client address per minute; more are answered 429.</summary>
+    public int SignInAttemptsPerMinute { get; init; } = 10;
 
     internal void Validate(string key)
     {
@@ -253,6 +261,10 @@ public sealed record AuthOptions
             {
                 throw new DashboardConfigurationException($"{key}:ApiKeyHashes:{i}", "is not sha256:<64 hex digits> (see `edgemask-dashboard new-api-key`).");
             }
+        }
+        if (SignInAttemptsPerMinute <= 0)
+        {
+            throw new DashboardConfigurationException($"{key}:SignInAttemptsPerMinute", "must be positive.");
         }
         if (SessionLifetime <= TimeSpan.Zero)
         {

@@ -9,12 +9,14 @@ namespace EdgeMask.Dashboard.Web;
 
 internal static partial class AuthEndpoints
 {
+    public const string SignInRateLimit = "sign-in";
+
     public static void Map(WebApplication app)
     {
         app.MapGet("/login", (HttpContext context, string? returnUrl) => Layout.Login(context, returnUrl, null))
             .AllowAnonymous().ExcludeFromDescription();
         // The forms are validated explicitly (not by binding) so a missing/forged token is a clean 400 page.
-        app.MapPost("/login", SignInAsync).AllowAnonymous().DisableAntiforgery().ExcludeFromDescription();
+        app.MapPost("/login", SignInAsync).AllowAnonymous().DisableAntiforgery().RequireRateLimiting(SignInRateLimit).ExcludeFromDescription();
         app.MapPost("/logout", async (HttpContext context, IAntiforgery antiforgery) =>
         {
             if (!await antiforgery.IsRequestValidAsync(context))

@@ -42,6 +42,7 @@ internal sealed class DashboardHost : IAsyncDisposable
             "--Dashboard:Listen=http://127.0.0.1:0",
             $"--Dashboard:Store:ConnectionString=Data Source={Path.Combine(directory.Path, "dashboard.db")}",
             $"--Dashboard:Store:SnapshotDirectory={Path.Combine(directory.Path, "snapshots")}",
+            $"--Dashboard:Store:KeysDirectory={Path.Combine(directory.Path, "keys")}",
             $"--Dashboard:Mqtt:Enabled={(mqttPort is null ? "false" : "true")}",
             $"--Dashboard:Mqtt:Port={mqttPort ?? 1883}",
             $"--Dashboard:Mqtt:ClientId=dashboard-test-{Guid.NewGuid():N}",
