@@ -54,7 +54,7 @@ public sealed class ProcessKillTests(ITestOutputHelper output) : IDisposable
             Outbox = new OutboxOptions { Path = db },
             Mqtt = new MqttPublisherOptions { Device = "dev1", Port = broker.Port, ReconnectMinDelay = TimeSpan.FromMilliseconds(100) },
         }, loggerFactory: _logs);
-        Assert.True(saf.Outbox.GetDepth("mqtt") >= 100, $"backlog {saf.Outbox.GetDepth("mqtt")}");
+        Assert.True(saf.Outbox.GetDepth("mqtt") >= 50, $"backlog {saf.Outbox.GetDepth("mqtt")}");
         await saf.WaitUntilDrainedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
 
         var expected = Enumerable.Range(1, stored).Select(i => TestData.Event(i % 2 == 0 ? "cam1" : "cam2", i)).ToList();
