@@ -16,6 +16,7 @@ public static class EdgeMaskCommandLine
         root.Add(ClassifyCommand.Create(stdout, stderr));
         root.Add(EvalCommand.Create(stdout, stderr));
         root.Add(TrainCommand.Create(stdout, stderr));
+        root.Add(AlarmCommand.Create(stdout, stderr));
         return root;
     }
 

@@ -38,6 +38,7 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
     private readonly InferenceModels _models;
     private readonly StoreAndForward? _messaging;
     private readonly MetricsServer? _metrics;
+    private EdgeMask.Alarm.LocalAlarm? _alarm;
     private readonly List<CameraRuntime> _cameras = [];
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
@@ -46,6 +47,7 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
     public StoreAndForward? Messaging => _messaging;
     public MetricsServer? Metrics => _metrics;
     public ExecutionProviderKind ActiveProvider => _models.ActiveProvider;
+    public EdgeMask.Alarm.LocalAlarm? Alarm => _alarm;
 
     private EdgeMaskRunner(EdgeMaskOptions options, RunSettings run, TextWriter stderr, ILogger logger, InferenceModels models,
         StoreAndForward? messaging, MetricsServer? metrics, TimeProvider time)
@@ -60,8 +62,9 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
         _time = time;
     }
 
+    /// <param name="alarm">An alarm to drive (tests pass one over a recording GPIO driver); null: built from options.Alarm when enabled.</param>
     public static async Task<EdgeMaskRunner> StartAsync(EdgeMaskOptions options, RunSettings run, TextWriter stdout, TextWriter stderr,
-        ILoggerFactory loggers, TimeProvider time, CancellationToken cancellationToken)
+        ILoggerFactory loggers, TimeProvider time, CancellationToken cancellationToken, EdgeMask.Alarm.LocalAlarm? alarm = null)
     {
         var logger = loggers.CreateLogger("edgemask.run");
         var models = InferenceModels.Open(options.Inference, options.Classifier, logger);
@@ -83,21 +86,30 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
                 logger.LogInformation("Metrics on {Address}metrics, health on {Address}healthz", metricsServer.Address, metricsServer.Address);
                 runner = new EdgeMaskRunner(options, run, stderr, logger, models, messaging, metricsServer, time);
             }
-            var console = new ConsoleEventSink(stdout);
+            if (alarm is null && options.Alarm.Enabled)
+            {
+                alarm = EdgeMask.Alarm.LocalAlarm.CreateForHardware(options.Alarm, time, loggers);
+                await alarm.PrepareAnnouncementAsync(cancellationToken);
+            }
+            runner._alarm = alarm;
+            var shared = new List<IPipelineSink> { new ConsoleEventSink(stdout) };
+            if (alarm is not null) shared.Add(new AlarmSink(alarm));
             foreach (var (id, camera) in options.Cameras.Where(c => c.Value.Enabled))
-                runner._cameras.Add(await CameraRuntime.StartAsync(id, camera, options, run, models, messaging, console, loggers, time, cancellationToken));
+                runner._cameras.Add(await CameraRuntime.StartAsync(id, camera, options, run, models, messaging, shared, alarm, loggers, time, cancellationToken));
             return runner;
         }
         catch (Exception ex)
         {
-            if (runner is not null) await runner.DisposeAsync();
+            if (runner is not null) { runner._alarm ??= alarm; await runner.DisposeAsync(); }
             else
             {
+                alarm?.Dispose();
                 if (metricsServer is not null) await metricsServer.DisposeAsync();
                 if (messaging is not null) await messaging.DisposeAsync();
                 models.Dispose();
             }
-            if (ex is FrameSourceUnavailableException or IOException or EdgeMask.Messaging.MessagingOptionsException)
+            if (ex is FrameSourceUnavailableException or IOException or EdgeMask.Messaging.MessagingOptionsException
+                or EdgeMask.Alarm.AlarmConfigurationException or EdgeMask.Alarm.GpioLineUnavailableException)
                 throw new RunStartException(ex.Message, ex);
             throw;
         }
@@ -212,6 +224,12 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
     {
         await _stop.CancelAsync();
         foreach (var c in _cameras) await c.DisposeAsync();
+        if (_alarm is not null)
+        {
+            // Safe state: every line off before the process goes.
+            await _alarm.StopAsync(CancellationToken.None);
+            await _alarm.DisposeAsync();
+        }
         if (_metrics is not null) await _metrics.DisposeAsync();
         if (_messaging is not null) await _messaging.DisposeAsync();
         _models.Dispose();
@@ -224,6 +242,7 @@ public sealed class CameraRuntime : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly VideoWriter? _annotate;
+    private EdgeMask.Alarm.LocalAlarm? _alarm;
 
     public string Id { get; }
     public CameraCapture Capture { get; }
@@ -239,7 +258,8 @@ public sealed class CameraRuntime : IAsyncDisposable
     }
 
     internal static async Task<CameraRuntime> StartAsync(string id, CameraOptions camera, EdgeMaskOptions options, RunSettings run,
-        InferenceModels models, StoreAndForward? messaging, IPipelineSink console, ILoggerFactory loggers, TimeProvider time, CancellationToken ct)
+        InferenceModels models, StoreAndForward? messaging, IReadOnlyList<IPipelineSink> sharedSinks, EdgeMask.Alarm.LocalAlarm? alarm,
+        ILoggerFactory loggers, TimeProvider time, CancellationToken ct)
     {
         var logger = loggers.CreateLogger($"edgemask.camera.{id}");
         var capture = CameraCapture.Create(id, camera.Source, new FrameSourceOptions(),
@@ -247,7 +267,7 @@ public sealed class CameraRuntime : IAsyncDisposable
         try
         {
             await capture.StartAsync(ct);
-            var sinks = new List<IPipelineSink> { console };
+            var sinks = new List<IPipelineSink>(sharedSinks);
             if (messaging is not null) sinks.Add(new PublisherSink(messaging.Publisher));
             var settings = new CameraPipelineSettings
             {
@@ -268,7 +288,7 @@ public sealed class CameraRuntime : IAsyncDisposable
                 if (options.Cameras.Count(c => c.Value.Enabled) > 1) throw new RunStartException("--annotate writes one video: use it with one camera.");
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             }
-            var runtime = new CameraRuntime(id, capture, pipeline, writer);
+            var runtime = new CameraRuntime(id, capture, pipeline, writer) { _alarm = alarm };
             runtime.Worker = Task.Factory.StartNew(() => runtime.WorkAsync(run, new CameraMetrics(id), logger),
                 CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
             return runtime;
@@ -291,6 +311,8 @@ public sealed class CameraRuntime : IAsyncDisposable
                 using (frame)
                 {
                     Pipeline.ProcessFrame(frame.Image, frame.Index, frame.CapturedAt);
+                    // The alarm's watchdog switches this camera's lines off if the heartbeats stop (a hung pipeline).
+                    _alarm?.Heartbeat(Id);
                     metrics.Observe(Pipeline.Counters, Capture.FramesDropped, Capture.Health.State == CameraHealthState.Ok, Pipeline.Counters.LatencyMs);
                     if (run.AnnotatePath is { } path)
                     {
@@ -310,6 +332,7 @@ public sealed class CameraRuntime : IAsyncDisposable
         finally
         {
             Pipeline.Complete();
+            _alarm?.PipelineStopped(Id);
             writer?.Dispose();
         }
     }

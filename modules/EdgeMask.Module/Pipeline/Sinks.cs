@@ -93,3 +93,10 @@ public static class MessagingMetricsExport
         Lost.Set(m.DroppedByBound + m.LostBeforeOutbox);
     }
 }
+
+/// <summary>Drives the local alarm (light, buzzer, announcement) from violation events.</summary>
+public sealed class AlarmSink(EdgeMask.Alarm.LocalAlarm alarm) : IPipelineSink
+{
+    public void OnEvent(MaskEvent maskEvent) => alarm.Handle(maskEvent);
+    public void OnStats(CameraStats stats) { }
+}
