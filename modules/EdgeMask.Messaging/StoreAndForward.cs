@@ -80,6 +80,8 @@ public sealed class StoreAndForward : IAsyncDisposable
     /// takes come from <see cref="OutboxOptions.Destinations"/> when listed there, else all kinds for <c>mqtt</c> and events + stats
     /// + status for the others (IoT Hub messages are limited to 256 KB: no JPEGs).
     /// </summary>
+    /// <param name="statusFactory">Called with the <b>state</b> (<c>online</c>/<c>offline</c>) to build the status document with extra
+    /// details (version, execution provider, cameras); <c>device</c> and <c>state</c> are always overwritten by the publisher.</param>
     public static async Task<StoreAndForward> StartAsync(StoreAndForwardOptions options, IEnumerable<IOutboxTransport>? additionalTransports = null,
         ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, Func<string, DeviceStatus>? statusFactory = null)
     {

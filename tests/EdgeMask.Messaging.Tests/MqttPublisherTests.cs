@@ -62,6 +62,26 @@ public sealed class MqttPublisherTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task Abandon_StatusFactoryIgnoringState_WillStillSaysOfflineForThisDevice()
+    {
+        using var broker = new MosquittoBroker();
+        await using var watcher = await MqttCollector.StartAsync(broker.Port, "edgemask/dev1/status");
+        // A factory that misreads its argument as the device id and always says online.
+        var publisher = new MqttPublisher(Options(broker.Port), statusFactory: arg => new DeviceStatus
+        {
+            Device = arg, State = "online", At = TestData.T0, ExecutionProvider = "TensorRT",
+        });
+        await publisher.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
+        await publisher.AbandonAsync();
+
+        await watcher.WaitUntilAsync(m => m.Count >= 2, TestPaths.Patience, "online and the will");
+        var statuses = watcher.Messages.Select(ParseStatus).ToList();
+        Assert.Equal(["online", "offline"], statuses.Select(s => s.State));
+        Assert.All(statuses, s => Assert.Equal("dev1", s.Device));
+        Assert.All(statuses, s => Assert.Equal("TensorRT", s.ExecutionProvider));
+    }
+
+    [Fact]
     public async Task Dispose_Clean_PublishesRetainedOffline()
     {
         using var broker = new MosquittoBroker();
@@ -112,7 +132,9 @@ public sealed class MqttPublisherTests(ITestOutputHelper output) : IDisposable
         broker.Stop();
         await using var publisher = new MqttPublisher(Options(broker.Port), logger: _logs.CreateLogger<MqttPublisher>());
         // Wait until the loop has failed at least twice, so the backoff path really ran.
-        while (publisher.FailedConnectAttempts < 2) await Task.Delay(20);
+        var deadline = DateTime.UtcNow + TestPaths.Patience;
+        while (publisher.FailedConnectAttempts < 2 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.True(publisher.FailedConnectAttempts >= 2);
         broker.Start();
         await publisher.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
         Assert.Equal(1, publisher.Connects);

@@ -39,8 +39,9 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
     private int _disposed;
 
     /// <param name="options">Validated here (TLS files are loaded here too): throws <see cref="MessagingOptionsException"/>.</param>
-    /// <param name="statusFactory">Builds the status document for a state (<c>online</c>, <c>offline</c>); default: device, state, time,
-    /// assembly version. The pipeline can pass one that adds execution provider and camera health.</param>
+    /// <param name="statusFactory">Called with the state (<c>online</c> or <c>offline</c>, not the device) to build the status document;
+    /// default: device, state, time, assembly version. The pipeline can pass one that adds execution provider and camera health.
+    /// Whatever it returns, <c>device</c> and <c>state</c> are overwritten with this publisher's device and the requested state.</param>
     public MqttPublisher(MqttPublisherOptions options, TimeProvider? timeProvider = null, ILogger<MqttPublisher>? logger = null,
         Func<string, DeviceStatus>? statusFactory = null)
     {
@@ -126,7 +127,7 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
             try
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                await SendAsync(StatusMessage(_statusFactory("offline")), timeout.Token).ConfigureAwait(false);
+                await SendAsync(StatusMessage(Status("offline")), timeout.Token).ConfigureAwait(false);
                 await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), timeout.Token)
                     .ConfigureAwait(false);
             }
@@ -248,12 +249,12 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
         var result = await _client.ConnectAsync(BuildClientOptions(), timeout.Token).ConfigureAwait(false);
         if (result.ResultCode != MqttClientConnectResultCode.Success)
             throw new OutboxTransportUnavailableException(Destination, $"broker refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd());
-        await SendAsync(StatusMessage(_statusFactory("online")), timeout.Token).ConfigureAwait(false);
+        await SendAsync(StatusMessage(Status("online")), timeout.Token).ConfigureAwait(false);
     }
 
     private MqttClientOptions BuildClientOptions()
     {
-        var offline = EventJsonContext.Serialize(_statusFactory("offline"));
+        var offline = EventJsonContext.Serialize(Status("offline"));
         var b = new MqttClientOptionsBuilder()
             .WithTcpServer(_options.Host, _options.Port)
             .WithClientId(_options.EffectiveClientId)
@@ -351,6 +352,10 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
         if (_options.ProtocolVersion == MqttVersion.V500) b.WithContentType("application/json");
         return b.Build();
     }
+
+    /// <summary>The factory adds details (version, provider, cameras); device and state are always this publisher's, so a
+    /// factory that ignores its argument still yields a correct <c>offline</c> will.</summary>
+    private DeviceStatus Status(string state) => _statusFactory(state) with { Device = _options.Device, State = state };
 
     private DeviceStatus DefaultStatus(string state) => new()
     {
