@@ -286,10 +286,12 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
         await client.StartAsync();
         await TestPorts.WaitUntilAsync(() => { lock (updates) return updates.Count == 1; }, "the first full twin");
 
+        _hub.Outage = true;
         await _hub.DropConnectionAsync();
-        await TestPorts.WaitUntilAsync(() => !client.IsConnected || client.ConnectCount > 1, "the drop to be seen");
+        await TestPorts.WaitUntilAsync(() => !client.IsConnected, "the drop to be seen");
         // Changed while the module is away: IoT Hub does not keep desired notifications for disconnected devices.
         var missed = _hub.UpdateDesired(new JsonObject { ["detection"] = new JsonObject { ["cooldownSeconds"] = 90 } }, notify: false);
+        _hub.Outage = false;
         await TestPorts.WaitUntilAsync(() => { lock (updates) return updates.Any(u => u.Version == missed); }, "the re-read twin");
 
         Assert.True(client.ConnectCount >= 2);
@@ -307,16 +309,22 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var client = NewClient(time: time);
+        var fullTwins = 0;
+        client.OnDesiredPropertiesChanged((u, _) =>
+        {
+            if (u.FromFullTwin) Interlocked.Increment(ref fullTwins);
+            return Task.CompletedTask;
+        });
         await client.StartAsync();
-        await Within(client.WaitUntilConnectedAsync(CancellationToken.None));
-        await TestPorts.WaitUntilAsync(() => _hub.TwinGetCount == 1, "the first twin read");
+        // Advance the clock only once the twin answer is in: moving it while the GET is pending would time that out.
+        await TestPorts.WaitUntilAsync(() => Volatile.Read(ref fullTwins) == 1, "the first twin read");
         var firstExpiry = _hub.Connections.Single().TokenExpiry;
 
         time.Advance(TimeSpan.FromMinutes(50)); // before 85 % of the hour: no renewal yet
         await Task.Yield();
         Assert.Single(_hub.Connections);
         time.Advance(TimeSpan.FromMinutes(2)); // past 51 minutes: renew
-        await TestPorts.WaitUntilAsync(() => _hub.Connections.Count == 2 && _hub.TwinGetCount == 2, "the renewed connection");
+        await TestPorts.WaitUntilAsync(() => _hub.Connections.Count == 2 && Volatile.Read(ref fullTwins) == 2, "the renewed connection");
 
         var second = _hub.Connections.Last();
         Assert.True(second.TokenExpiry > firstExpiry.AddMinutes(50), $"{second.TokenExpiry} vs {firstExpiry}");
@@ -361,6 +369,70 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
         Assert.Equal("rtsp://10.0.0.9/live", applier.Current.CameraUrls["door"]);
         Assert.False(_hub.ReportedSnapshot["configuration"]!.AsObject().ContainsKey("errors"));
         Assert.Empty(_hub.Violations);
+    }
+
+    [Fact]
+    public async Task DesiredPatch_NotNewerThanFullTwin_IgnoredAsDocumented()
+    {
+        await using var client = NewClient();
+        var updates = new List<DesiredPropertiesUpdate>();
+        client.OnDesiredPropertiesChanged((u, _) =>
+        {
+            lock (updates) updates.Add(u);
+            return Task.CompletedTask;
+        });
+        await client.StartAsync();
+        await TestPorts.WaitUntilAsync(() => { lock (updates) return updates.Count == 1; }, "the full twin");
+        var current = _hub.DesiredVersion;
+
+        // "The device app can ignore all notifications with $version less or equal than the version of the full document."
+        _hub.SendDesiredNotification(new JsonObject { ["detection"] = new JsonObject { ["minFaceScore"] = 0.1 }, ["$version"] = current }, current);
+        var newer = _hub.UpdateDesired(new JsonObject { ["alarm"] = new JsonObject { ["enabled"] = true } });
+        await TestPorts.WaitUntilAsync(() => { lock (updates) return updates.Any(u => u.Version == newer); }, "the newer patch");
+
+        Assert.Equal(2, updates.Count);
+        Assert.Equal(0.7, updates[1].Desired.GetProperty("detection").GetProperty("minFaceScore").GetDouble());
+    }
+
+    [Fact]
+    public async Task DirectMethod_SlowHandler_DoesNotHoldUpTwinAnswersOrOtherCalls()
+    {
+        await using var client = NewClient();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.RegisterMethod("testAlarm", async (_, ct) =>
+        {
+            await release.Task.WaitAsync(ct);
+            return MethodResponse.Ok(new JsonObject { ["done"] = true });
+        });
+        client.RegisterMethod("getStatus", (_, _) => Task.FromResult(MethodResponse.Ok()));
+        await client.StartAsync();
+        await Within(client.WaitUntilConnectedAsync(CancellationToken.None));
+
+        var slow = _hub.InvokeMethodAsync("testAlarm", "{}");
+        var version = await Within(client.UpdateReportedPropertiesAsync(new JsonObject { ["alarm"] = "testing" }, CancellationToken.None));
+        var quick = await _hub.InvokeMethodAsync("getStatus", "{}");
+        Assert.False(slow.IsCompleted);
+        release.SetResult();
+        var answer = await slow;
+
+        Assert.True(version > 0);
+        Assert.Equal(200, quick.Status);
+        Assert.Equal(200, answer.Status);
+    }
+
+    [Fact]
+    public async Task StartAsync_GatewayNameNotInServerCertificate_TlsRefused()
+    {
+        // The edge CA is trusted, but the certificate is for "localhost", not "127.0.0.1": the name must match too.
+        await using var client = IoTHubMqttClient.FromConnectionString(
+            $"HostName={Hub};DeviceId={Device};ModuleId={Module};SharedAccessKey={Convert.ToBase64String(ModuleKey)};GatewayHostName=127.0.0.1",
+            TestCertificates.Shared.TrustBundle, Options);
+
+        await client.StartAsync();
+        await TestPorts.WaitUntilAsync(() => client.LastConnectionError is not null, "a failed attempt");
+
+        Assert.False(client.IsConnected);
+        Assert.Empty(_hub.Connections);
     }
 
     [Fact]

@@ -47,6 +47,9 @@ internal sealed class FakeIoTHub : IAsyncDisposable
     }
 
     public int Port { get; }
+
+    /// <summary>While true the "hub" refuses every connection (server unavailable), as during a network outage.</summary>
+    public volatile bool Outage;
     public string HubHostName { get; }
     public string DeviceId { get; }
     public string ModuleId { get; }
@@ -140,6 +143,12 @@ internal sealed class FakeIoTHub : IAsyncDisposable
     private Task OnValidatingConnectionAsync(ValidatingConnectionEventArgs e)
     {
         string? problem = null;
+        if (Outage)
+        {
+            e.ReasonCode = MqttConnectReasonCode.ServerUnavailable;
+            return Task.CompletedTask;
+        }
+
         if (e.ProtocolVersion != MqttProtocolVersion.V311)
         {
             problem = $"protocol {e.ProtocolVersion}, expected MQTT 3.1.1";
@@ -406,6 +415,10 @@ internal sealed class FakeIoTHub : IAsyncDisposable
 
         return version;
     }
+
+    /// <summary>Sends a desired-properties notification as is, without touching the twin (to replay an old version).</summary>
+    public void SendDesiredNotification(JsonObject body, long version) =>
+        Send($"$iothub/twin/PATCH/properties/desired/?$version={version}", Encoding.UTF8.GetBytes(body.ToJsonString()));
 
     /// <summary>Invokes a direct method: <c>$iothub/methods/POST/{name}/?$rid={id}</c>, then waits for the module's answer.</summary>
     public async Task<(int Status, JsonNode? Body, byte[] Raw)> InvokeMethodAsync(string name, byte[] payload, TimeSpan? timeout = null)
