@@ -55,8 +55,9 @@ public sealed class DirectMethodArgumentException : Exception
 /// <summary>
 /// Routes method calls to the registered handlers and turns every outcome into a status and a JSON body:
 /// unknown method → 404, body that is not JSON → 400, <see cref="DirectMethodArgumentException"/> → 400,
-/// handler exceeding <see cref="Timeout"/> → 504, any other handler exception → 500. It never throws, so a hostile or
-/// broken caller cannot take the module down.
+/// handler exceeding <see cref="Timeout"/> → 504, any other handler exception → 500. It throws only
+/// <see cref="OperationCanceledException"/> when the caller's token is cancelled (shutdown), so a hostile or broken
+/// caller cannot take the module down.
 /// </summary>
 public sealed class DirectMethodDispatcher
 {
