@@ -204,6 +204,39 @@ public sealed class StoreAndForwardTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task Publisher_TwoDestinationsOneDown_OtherKeepsDeliveringAndBacklogFollowsLater()
+    {
+        // Two independent destinations on the same outbox: "mqtt" (broker A) and "backup" (broker B, e.g. what IoT Hub is
+        // to the module), each drained by its own drainer.
+        using var brokerA = new MosquittoBroker();
+        using var brokerB = new MosquittoBroker();
+        brokerB.Stop();
+        await using var collectorA = await MqttCollector.StartAsync(brokerA.Port, "edgemask/dev1/+/events");
+        var backupOptions = Options(brokerB.Port).Mqtt! with { Destination = "backup", ClientId = "edgemask-dev1-backup" };
+        await using var backup = new MqttPublisher(backupOptions, logger: _logs.CreateLogger<MqttPublisher>());
+        var o = Options(brokerA.Port);
+        o = o with { Outbox = o.Outbox with { Destinations = [new OutboxDestination("mqtt"), new OutboxDestination("backup", OutboxKinds.Event)] } };
+        await using var saf = await StoreAndForward.StartAsync(o, [backup], _logs);
+
+        var produced = Enumerable.Range(1, 30).Select(i => TestData.Event(i % 2 == 0 ? "cam1" : "cam2", i)).ToList();
+        foreach (var e in produced) saf.Publisher.Enqueue(e);
+        saf.Publisher.Enqueue(TestData.Stats("cam1")); // not routed to "backup"
+        await collectorA.WaitUntilAsync(m => m.Count >= 30, TestPaths.Patience, "events on broker A");
+        await saf.Drainers.Single(d => d.Destination == "mqtt").WaitUntilDrainedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
+        Assert.Equal(30, saf.Outbox.GetDepth("backup"));
+        Assert.Equal(30, saf.Outbox.GetStatistics().StoredMessages); // kept for "backup" only
+
+        brokerB.Start();
+        await using var collectorB = await MqttCollector.StartAsync(brokerB.Port, "edgemask/dev1/#");
+        await saf.WaitUntilDrainedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
+        await collectorB.WaitUntilAsync(m => m.Count(r => r.Topic.EndsWith("/events", StringComparison.Ordinal)) >= 30, TestPaths.Patience, "backlog on broker B");
+        AssertExactlyOncePerIdInOrder(collectorA.Messages.ToList(), produced);
+        AssertExactlyOncePerIdInOrder(collectorB.Messages.Where(r => r.Topic.EndsWith("/events", StringComparison.Ordinal)).ToList(), produced);
+        Assert.DoesNotContain(collectorB.Messages, r => r.Topic.EndsWith("/stats", StringComparison.Ordinal));
+        Assert.Equal(0, saf.Outbox.GetStatistics().StoredMessages);
+    }
+
+    [Fact]
     public async Task Start_NoBrokerConfigured_StartsEmbeddedBrokerAndPublishesThere()
     {
         var port = TestPaths.FreePort();
