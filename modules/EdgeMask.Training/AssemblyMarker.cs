@@ -1,1 +1,0 @@
-namespace EdgeMask.Training; internal static class AssemblyMarker {}

@@ -1,0 +1,147 @@
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+
+namespace EdgeMask.Training.Onnx;
+
+/// <summary>One graph node: ONNX operator, inputs, outputs, attributes.</summary>
+internal sealed record OnnxNode(string OpType, string Name, string[] Inputs, string[] Outputs, OnnxAttribute[] Attributes);
+
+/// <summary>A node attribute: exactly one of an int, a float or a list of ints.</summary>
+internal sealed record OnnxAttribute(string Name, long? Int = null, float? Float = null, long[]? Ints = null)
+{
+    public static OnnxAttribute Of(string name, long value) => new(name, Int: value);
+    public static OnnxAttribute Of(string name, float value) => new(name, Float: value);
+    public static OnnxAttribute Of(string name, params long[] values) => new(name, Ints: values);
+}
+
+/// <summary>A float32 initializer (weights).</summary>
+internal sealed record OnnxTensor(string Name, long[] Dims, float[] Data);
+
+/// <summary>A graph input or output: float32 with dimensions that are fixed (&gt; 0) or named symbols.</summary>
+internal sealed record OnnxValue(string Name, object[] Dims);
+
+/// <summary>
+/// Writes an ONNX <c>ModelProto</c> directly in protobuf wire format (TorchSharp has no ONNX export). Only the
+/// fields this project needs are written; field numbers are those of onnx/onnx.proto (IR version 8).
+/// </summary>
+internal static class OnnxModelWriter
+{
+    public const long IrVersion = 8;
+    public const long OpsetVersion = 13;
+    private const int FloatType = 1; // TensorProto.DataType.FLOAT
+
+    public static byte[] Write(
+        string graphName, IReadOnlyList<OnnxNode> nodes, IReadOnlyList<OnnxTensor> initializers,
+        IReadOnlyList<OnnxValue> inputs, IReadOnlyList<OnnxValue> outputs, IReadOnlyDictionary<string, string> metadata,
+        string producer, string docString)
+    {
+        return Message(m =>
+        {
+            m.Int(1, IrVersion);                      // ir_version
+            m.Str(2, producer);                       // producer_name
+            m.Str(3, "1");                            // producer_version
+            m.Str(6, docString);                      // doc_string
+            m.Msg(7, g =>                             // graph
+            {
+                foreach (var n in nodes) g.Msg(1, w => Node(w, n));
+                g.Str(2, graphName);
+                foreach (var t in initializers) g.Msg(5, w => Tensor(w, t));
+                foreach (var v in inputs) g.Msg(11, w => Value(w, v));
+                foreach (var v in outputs) g.Msg(12, w => Value(w, v));
+            });
+            m.Msg(8, o => { o.Str(1, ""); o.Int(2, OpsetVersion); }); // opset_import: default domain
+            foreach (var (k, v) in metadata) m.Msg(14, e => { e.Str(1, k); e.Str(2, v); }); // metadata_props
+        });
+    }
+
+    private static void Node(Writer w, OnnxNode n)
+    {
+        foreach (string i in n.Inputs) w.Str(1, i);
+        foreach (string o in n.Outputs) w.Str(2, o);
+        w.Str(3, n.Name);
+        w.Str(4, n.OpType);
+        foreach (var a in n.Attributes)
+        {
+            w.Msg(5, aw =>
+            {
+                aw.Str(1, a.Name);
+                if (a.Float is float f) { aw.Float(2, f); aw.Int(20, 1); }          // FLOAT
+                else if (a.Int is long i) { aw.Int(3, i); aw.Int(20, 2); }         // INT
+                else if (a.Ints is long[] ints) { foreach (long v in ints) aw.Int(8, v); aw.Int(20, 7); } // INTS
+                else throw new ArgumentException($"Attribute '{a.Name}' of node '{n.Name}' has no value.");
+            });
+        }
+    }
+
+    private static void Tensor(Writer w, OnnxTensor t)
+    {
+        long count = t.Dims.Aggregate(1L, (a, b) => a * b);
+        if (count != t.Data.Length)
+            throw new ArgumentException($"Initializer '{t.Name}' has {t.Data.Length} values for dims [{string.Join(",", t.Dims)}].");
+        foreach (long d in t.Dims) w.Int(1, d);
+        w.Int(2, FloatType);
+        w.Str(8, t.Name);
+        // raw_data is little-endian by the ONNX spec; this writer runs on little-endian hosts only.
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("The ONNX writer needs a little-endian host.");
+        w.Bytes(9, MemoryMarshal.AsBytes(t.Data.AsSpan()).ToArray());
+    }
+
+    private static void Value(Writer w, OnnxValue v)
+    {
+        w.Str(1, v.Name);
+        w.Msg(2, type => type.Msg(1, tensor =>
+        {
+            tensor.Int(1, FloatType);
+            tensor.Msg(2, shape =>
+            {
+                foreach (object d in v.Dims)
+                {
+                    shape.Msg(1, dim =>
+                    {
+                        if (d is string symbol) dim.Str(2, symbol);
+                        else dim.Int(1, Convert.ToInt64(d, System.Globalization.CultureInfo.InvariantCulture));
+                    });
+                }
+            });
+        }));
+    }
+
+    private static byte[] Message(Action<Writer> body)
+    {
+        using var ms = new MemoryStream();
+        var cos = new CodedOutputStream(ms, leaveOpen: true);
+        body(new Writer(cos));
+        cos.Flush();
+        return ms.ToArray();
+    }
+
+    /// <summary>Field writer; nested messages are built into their own buffer, then written length-delimited.</summary>
+    private readonly struct Writer(CodedOutputStream output)
+    {
+        public void Int(int field, long value)
+        {
+            output.WriteTag(field, WireFormat.WireType.Varint);
+            output.WriteInt64(value);
+        }
+
+        public void Float(int field, float value)
+        {
+            output.WriteTag(field, WireFormat.WireType.Fixed32);
+            output.WriteFloat(value);
+        }
+
+        public void Str(int field, string value)
+        {
+            output.WriteTag(field, WireFormat.WireType.LengthDelimited);
+            output.WriteString(value);
+        }
+
+        public void Bytes(int field, byte[] value)
+        {
+            output.WriteTag(field, WireFormat.WireType.LengthDelimited);
+            output.WriteBytes(ByteString.CopyFrom(value));
+        }
+
+        public void Msg(int field, Action<Writer> body) => Bytes(field, Message(body));
+    }
+}

@@ -1,0 +1,3 @@
+using EdgeMask.Training;
+
+return TrainCli.Build().Parse(args).Invoke();

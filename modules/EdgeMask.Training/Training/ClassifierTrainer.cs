@@ -1,0 +1,313 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using EdgeMask.Core.Classification;
+using EdgeMask.Inference.Classification;
+using EdgeMask.Training.Data;
+using EdgeMask.Training.Model;
+using EdgeMask.Training.Onnx;
+using Microsoft.Extensions.Logging;
+using OpenCvSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace EdgeMask.Training.Training;
+
+/// <summary>What one epoch achieved.</summary>
+internal sealed record EpochResult(int Epoch, double TrainLoss, double Score, IReadOnlyList<DevMetric> Dev, double Seconds);
+
+/// <summary>The outcome of a training run.</summary>
+internal sealed record TrainingResult(
+    string OnnxPath, string Sha256, int BestEpoch, IReadOnlyList<EpochResult> History, IReadOnlyList<float> StepLosses,
+    IReadOnlyList<DevMetric> OnnxDev, IReadOnlyList<string> DataProblems, int TrainCount, ClassifierContract Contract);
+
+/// <summary>
+/// Trains the small ResNet mask classifier: loads and caches crops, class-balanced sampling, camera augmentation,
+/// AdamW with a cosine schedule, dev evaluation per epoch, early stopping, checkpoints every epoch (so a cut-off
+/// run resumes), export of the best epoch to ONNX, re-scoring of that file in ONNX Runtime, and the model card.
+/// </summary>
+internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger, TimeProvider time)
+{
+    /// <summary>ImageNet channel statistics in 0–255 units, RGB order: a standard, data-independent normalisation.</summary>
+    public static readonly ImmutableArray<float> Mean = [123.675f, 116.28f, 103.53f];
+    public static readonly ImmutableArray<float> Std = [58.395f, 57.12f, 57.375f];
+
+    public ClassifierContract Contract { get; } = new ClassifierContract(
+        "input", options.Model.InputSize, ColorOrder.Rgb, Mean, Std, options.CropExpansion, "probabilities",
+        [.. SmallResNet.Classes]).Validate();
+
+    public TrainingResult Run(CancellationToken cancel = default)
+    {
+        options.Validate();
+        torch.set_num_threads(options.Threads);
+        Cv2.SetNumThreads(1);
+        torch.manual_seed(options.Seed);
+        Directory.CreateDirectory(options.WorkDirectory);
+        using var log = new StreamWriter(Path.Combine(options.WorkDirectory, "train.log"), append: true) { AutoFlush = true };
+        Log(log, $"start {DateTimeOffset.UtcNow:O} {options.CommandLine}");
+
+        var loader = new DatasetLoader(Contract, logger);
+        var (train, dev) = LoadData(loader);
+        Log(log, $"train {train.Count} faces; dev {string.Join(", ", dev.Select(d => $"{d.Name} {d.Samples.Count}"))}");
+
+        using var model = new SmallResNet(options.Model);
+        var state = new RunState();
+        string lastCkpt = Path.Combine(options.WorkDirectory, "last.pt"), bestCkpt = Path.Combine(options.WorkDirectory, "best.pt");
+        string statePath = Path.Combine(options.WorkDirectory, "state.json");
+        if (options.Resume && File.Exists(lastCkpt) && File.Exists(statePath))
+        {
+            model.load(lastCkpt);
+            state = JsonSerializer.Deserialize<RunState>(File.ReadAllText(statePath), StateJson) ?? new RunState();
+            logger.LogInformation("Resuming after epoch {Epoch} (best {Best:P2} at epoch {BestEpoch})", state.Epoch, state.BestScore, state.BestEpoch);
+        }
+
+        using var optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+        int s = Contract.InputSize, perFace = 3 * s * s, batch = Math.Min(options.BatchSize, train.Count);
+        int stepsPerEpoch = Math.Max(1, train.Count / batch);
+        long totalSteps = (long)stepsPerEpoch * options.Epochs;
+        var stepLosses = new List<float>();
+        var history = new List<EpochResult>(state.History);
+        var input = new float[batch * perFace];
+        var labels = new long[batch];
+        using var augmenter = new CameraAugmenter(s, loader.BaseWindow, options.Augment);
+        using var crop = new Mat(s, s, MatType.CV_8UC3);
+        var byClass = new[] { Indices(train, 0), Indices(train, 1) };
+        long step = (long)state.Epoch * stepsPerEpoch;
+
+        for (int epoch = state.Epoch + 1; epoch <= options.Epochs; epoch++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            long started = time.GetTimestamp();
+            // A fresh generator per epoch keeps a resumed run on the same sample and augmentation stream.
+            var rng = new Random(HashCode.Combine(options.Seed, epoch));
+            model.train();
+            double lossSum = 0;
+            int lossCount = 0;
+            for (int b = 0; b < stepsPerEpoch; b++)
+            {
+                for (int i = 0; i < batch; i++)
+                {
+                    // Class-balanced: pick the class first, then a face of it.
+                    var pool = byClass[rng.Next(2)];
+                    var sample = train[pool[rng.Next(pool.Length)]];
+                    augmenter.Apply(sample, rng, crop);
+                    FaceCropper.WriteNormalized(crop, Contract, input.AsSpan(i * perFace, perFace));
+                    labels[i] = sample.ClassIndex;
+                }
+                SetLearningRate(optimizer, step, totalSteps);
+                float loss;
+                using (var scope = NewDisposeScope())
+                {
+                    var x = torch.tensor(input, [batch, 3, s, s]);
+                    var y = torch.tensor(labels);
+                    optimizer.zero_grad();
+                    var output = model.forward(x);
+                    var l = nn.functional.cross_entropy(output, y, label_smoothing: options.LabelSmoothing);
+                    l.backward();
+                    optimizer.step();
+                    loss = l.item<float>();
+                }
+                stepLosses.Add(loss);
+                lossSum += loss;
+                lossCount++;
+                step++;
+                Progress(epoch, b + 1, stepsPerEpoch, lossSum / lossCount);
+                if (options.MaxSteps is int max && stepLosses.Count >= max) break;
+            }
+            var metrics = dev.SelectMany(d => Evaluation.Score(d, PredictTorch(model, d.Samples), options.DevMinFace)).ToList();
+            double score = SelectionScore(dev, metrics);
+            double seconds = time.GetElapsedTime(started).TotalSeconds;
+            var result = new EpochResult(epoch, lossSum / Math.Max(1, lossCount), score, metrics, seconds);
+            history.Add(result);
+            EndProgress();
+            string line = string.Create(CultureInfo.InvariantCulture,
+                $"epoch {epoch}/{options.Epochs} loss {result.TrainLoss:0.0000} score {score:P2} ({seconds:0}s) | {string.Join(" | ", metrics.Take(8))}");
+            Log(log, line);
+            logger.LogInformation("{Line}", line);
+
+            model.save(lastCkpt);
+            bool improved = double.IsNaN(state.BestScore) || score > state.BestScore || state.BestEpoch == 0;
+            if (improved)
+            {
+                model.save(bestCkpt);
+                state = state with { BestScore = score, BestEpoch = epoch, SinceBest = 0 };
+            }
+            else
+            {
+                state = state with { SinceBest = state.SinceBest + 1 };
+            }
+            state = state with { Epoch = epoch, History = [.. history] };
+            File.WriteAllText(statePath, JsonSerializer.Serialize(state, StateJson));
+            if (options.MaxSteps is int m && stepLosses.Count >= m) break;
+            if (state.SinceBest >= options.Patience)
+            {
+                Log(log, $"early stop: no better dev score for {options.Patience} epochs");
+                break;
+            }
+        }
+
+        if (File.Exists(bestCkpt)) model.load(bestCkpt);
+        model.eval();
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(options.OutputPath));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        var bytes = SmallResNetExporter.Export(model, Contract, new Dictionary<string, string>
+        {
+            ["edgemask.classifier.architecture"] = $"small ResNet, {options.Model}",
+            ["edgemask.classifier.trained"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+            ["edgemask.classifier.seed"] = options.Seed.ToString(CultureInfo.InvariantCulture),
+        });
+        File.WriteAllBytes(options.OutputPath, bytes);
+        string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        Log(log, $"wrote {options.OutputPath} ({bytes.Length} bytes, sha256 {sha}) from epoch {state.BestEpoch}");
+
+        // The figures that ship are measured on the exported file in ONNX Runtime, through the run-time classifier.
+        var onnxDev = new List<DevMetric>();
+        using (var classifier = MaskClassifier.Open(options.OutputPath, options.Threads))
+        {
+            foreach (var d in dev) onnxDev.AddRange(Evaluation.Score(d, PredictOnnx(classifier, d.Samples), options.DevMinFace));
+        }
+        foreach (var m in onnxDev) Log(log, $"onnx {m}");
+
+        var result2 = new TrainingResult(options.OutputPath, sha, state.BestEpoch, history, stepLosses, onnxDev, loader.Problems, train.Count, Contract);
+        if (options.CardPath is not null)
+        {
+            File.WriteAllText(options.CardPath, ModelCard.Write(options, result2, bytes.Length, dev));
+            Log(log, $"wrote model card {options.CardPath}");
+        }
+        return result2;
+    }
+
+    private (List<FaceSample> Train, List<FaceSet> Dev) LoadData(DatasetLoader loader)
+    {
+        var train = new List<FaceSample>();
+        var dev = new List<FaceSet>();
+        foreach (string folder in options.CropFolders)
+        {
+            string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
+            train.AddRange(loader.LoadCropFolder(folder, options.TrainSplit, forTraining: true, $"{name} {options.TrainSplit}").Samples);
+            if (DatasetLoader.HasSplit(folder, options.DevSplit))
+                dev.Add(loader.LoadCropFolder(folder, options.DevSplit, forTraining: false, $"{name} {options.DevSplit}"));
+        }
+        foreach (string folder in options.VocFolders)
+        {
+            string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
+            var faces = loader.LoadVoc(folder, options.TrainSplit, forTraining: true, $"{name} {options.TrainSplit}", options.MinFace).Samples;
+            train.AddRange(options.IncorrectAsNoMask ? faces : faces.Where(f => !f.WornIncorrectly));
+            if (DatasetLoader.HasSplit(folder, options.DevSplit))
+                dev.Add(loader.LoadVoc(folder, options.DevSplit, forTraining: false, $"{name} {options.DevSplit}", 1f));
+        }
+        if (train.Count == 0)
+            throw new DatasetException("No training images were found in the given folders; see the problems listed above.");
+        foreach (int c in new[] { 0, 1 })
+        {
+            if (!train.Any(t => t.ClassIndex == c))
+                throw new DatasetException(
+                    $"No training images of class '{SmallResNet.Classes[c]}' (folder '{(c == 0 ? "with_mask" : "without_mask")}/' or VOC class); both classes are needed.");
+        }
+        return (train, dev);
+    }
+
+    /// <summary>Mean over dev sets of the headline figure (photo sets: faces ≥ min size; crop sets: all).</summary>
+    private static double SelectionScore(List<FaceSet> dev, List<DevMetric> metrics)
+    {
+        var headline = dev.Select(d => metrics.First(m => m.Name.StartsWith(d.Name, StringComparison.Ordinal)).Accuracy)
+            .Where(a => !double.IsNaN(a)).ToList();
+        return headline.Count == 0 ? double.NaN : headline.Average();
+    }
+
+    internal float[] PredictTorch(SmallResNet model, IReadOnlyList<FaceSample> samples)
+    {
+        model.eval();
+        int s = Contract.InputSize, perFace = 3 * s * s;
+        var result = new float[samples.Count];
+        const int chunk = 128;
+        var buffer = new float[chunk * perFace];
+        using var crop = new Mat(s, s, MatType.CV_8UC3);
+        using var noGrad = no_grad();
+        for (int start = 0; start < samples.Count; start += chunk)
+        {
+            int n = Math.Min(chunk, samples.Count - start);
+            for (int i = 0; i < n; i++) Normalize(samples[start + i], crop, buffer.AsSpan(i * perFace, perFace));
+            using var scope = NewDisposeScope();
+            var x = torch.tensor(buffer.AsSpan(0, n * perFace).ToArray(), [n, 3, s, s]);
+            var p = nn.functional.softmax(model.forward(x), 1)[.., 0].contiguous().data<float>().ToArray();
+            p.CopyTo(result, start);
+        }
+        return result;
+    }
+
+    internal static float[] PredictOnnx(MaskClassifier classifier, IReadOnlyList<FaceSample> samples)
+    {
+        var result = new float[samples.Count];
+        for (int i = 0; i < samples.Count; i++)
+        {
+            var sample = samples[i];
+            unsafe
+            {
+                fixed (byte* p = sample.Pixels)
+                {
+                    using var image = Mat.FromPixelData(sample.Side, sample.Side, MatType.CV_8UC3, (nint)p);
+                    result[i] = classifier.ClassifyCrop(image).MaskProbability;
+                }
+            }
+        }
+        return result;
+    }
+
+    private unsafe void Normalize(FaceSample sample, Mat crop, Span<float> target)
+    {
+        if (sample.Side != Contract.InputSize)
+            throw new InvalidOperationException($"Dev sample {sample.File} is {sample.Side} px, expected {Contract.InputSize}.");
+        fixed (byte* p = sample.Pixels)
+        {
+            using var image = Mat.FromPixelData(sample.Side, sample.Side, MatType.CV_8UC3, (nint)p);
+            FaceCropper.WriteNormalized(image, Contract, target);
+        }
+    }
+
+    private void SetLearningRate(optim.Optimizer optimizer, long step, long totalSteps)
+    {
+        // Short linear warm-up, then cosine decay to zero over the planned epochs.
+        const int warmup = 100;
+        double lr = step < warmup
+            ? options.LearningRate * (step + 1) / warmup
+            : options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1.0, (double)(step - warmup) / Math.Max(1, totalSteps - warmup))));
+        foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+    }
+
+    private static int[] Indices(List<FaceSample> train, int classIndex) =>
+        Enumerable.Range(0, train.Count).Where(i => train[i].ClassIndex == classIndex).ToArray();
+
+    private static void Log(StreamWriter log, string line) =>
+        log.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ} {line}");
+
+    private static void Progress(int epoch, int done, int total, double loss)
+    {
+        if (Console.IsErrorRedirected) return;
+        int width = 30, filled = done * width / total;
+        Console.Error.Write(string.Create(CultureInfo.InvariantCulture,
+            $"\repoch {epoch} [{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} loss {loss:0.0000} "));
+    }
+
+    private static void EndProgress()
+    {
+        if (!Console.IsErrorRedirected) Console.Error.WriteLine();
+    }
+
+    private static readonly JsonSerializerOptions StateJson = new()
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>What survives a cut-off run (next to last.pt / best.pt).</summary>
+    internal sealed record RunState
+    {
+        public int Epoch { get; init; }
+        public double BestScore { get; init; } = double.NaN;
+        public int BestEpoch { get; init; }
+        public int SinceBest { get; init; }
+        public EpochResult[] History { get; init; } = [];
+    }
+}

@@ -1,0 +1,52 @@
+using EdgeMask.Training.Model;
+
+namespace EdgeMask.Training.Training;
+
+/// <summary>Everything one training run needs; validated before any data is read.</summary>
+internal sealed record TrainingOptions
+{
+    public IReadOnlyList<string> CropFolders { get; init; } = [];
+    public IReadOnlyList<string> VocFolders { get; init; } = [];
+    public string TrainSplit { get; init; } = "train";
+    public string DevSplit { get; init; } = "dev";
+    public required string OutputPath { get; init; }
+    public string? CardPath { get; init; }
+    public required string WorkDirectory { get; init; }
+    public ResNetConfig Model { get; init; } = ResNetConfig.Default;
+    public float CropExpansion { get; init; } = 1.2f;
+    public int Epochs { get; init; } = 40;
+    public int BatchSize { get; init; } = 64;
+    public double LearningRate { get; init; } = 3e-3;
+    public double WeightDecay { get; init; } = 0.02;
+    public double LabelSmoothing { get; init; } = 0.05;
+    public int Seed { get; init; } = 17;
+    public int Patience { get; init; } = 10;
+    public int Threads { get; init; } = 2;
+    /// <summary>Stop after this many optimizer steps in total (tests, smoke runs); null = run the epochs.</summary>
+    public int? MaxSteps { get; init; }
+    public bool Augment { get; init; } = true;
+    /// <summary>VOC faces whose shorter side is below this are not trained on (too few pixels to carry a label).</summary>
+    public float MinFace { get; init; } = 10f;
+    /// <summary>Short side from which dev faces count for the headline accuracy (issue 3: ≥ 20 px).</summary>
+    public float DevMinFace { get; init; } = 20f;
+    /// <summary>Train on <c>mask_weared_incorrect</c> as no_mask (a product counts it as a violation); false leaves them out.</summary>
+    public bool IncorrectAsNoMask { get; init; } = true;
+    public bool Resume { get; init; }
+    /// <summary>The command line as typed, recorded in the model card.</summary>
+    public string CommandLine { get; init; } = "";
+
+    public TrainingOptions Validate()
+    {
+        if (CropFolders.Count + VocFolders.Count == 0) throw new ArgumentException("Give at least one --crops or --voc folder.");
+        if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "--epochs must be at least 1.");
+        if (BatchSize < 2) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "--batch must be at least 2 (BatchNorm).");
+        if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "--lr must be positive.");
+        if (Patience < 1) throw new ArgumentOutOfRangeException(nameof(Patience), Patience, "--patience must be at least 1.");
+        if (Threads < 1) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "--threads must be at least 1.");
+        if (MaxSteps is < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), MaxSteps, "--max-steps must be at least 1.");
+        if (!(CropExpansion is >= 0.5f and <= 4f)) throw new ArgumentOutOfRangeException(nameof(CropExpansion), CropExpansion, "--crop-expansion must be 0.5..4.");
+        if (string.IsNullOrWhiteSpace(OutputPath)) throw new ArgumentException("--out must name the ONNX file to write.");
+        Model.Validate();
+        return this;
+    }
+}

@@ -1,0 +1,70 @@
+using EdgeMask.Inference.Classification;
+using EdgeMask.Training.Model;
+using EdgeMask.Training.Onnx;
+using EdgeMask.Training.Training;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace EdgeMask.Training.Tests;
+
+public sealed class OnnxExportTests
+{
+    [Fact]
+    public void Export_ModelWithTrainedBatchNormStatistics_OnnxRuntimeAgreesWithTorchSharp()
+    {
+        torch.manual_seed(5);
+        var config = new ResNetConfig(32, 16, [16, 32], [1, 2]);
+        using var model = new SmallResNet(config);
+        // A few training-mode passes move the BatchNorm running statistics away from 0/1, so folding is exercised.
+        model.train();
+        using (no_grad())
+        {
+            for (int i = 0; i < 30; i++) model.forward(torch.randn(16, 3, 32, 32) * 2 + 0.5).Dispose();
+        }
+        model.eval();
+        var contract = new ClassifierTrainer(Options(config), NullLogger.Instance, TimeProvider.System).Contract;
+        byte[] onnx = SmallResNetExporter.Export(model, contract);
+
+        var x = torch.randn(6, 3, 32, 32);
+        float[] expected;
+        using (no_grad())
+            expected = nn.functional.softmax(model.forward(x), 1).contiguous().data<float>().ToArray();
+
+        using var session = new InferenceSession(onnx);
+        Assert.Empty(session.InputMetadata.Keys.Except(["input"]));
+        using var input = OrtValue.CreateTensorValueFromMemory(x.contiguous().data<float>().ToArray(), [6, 3, 32, 32]);
+        using var outputs = session.Run(new RunOptions(), ["input"], [input], ["probabilities"]);
+        float[] actual = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) < 1e-3, $"output {i}: TorchSharp {expected[i]} vs ONNX Runtime {actual[i]}");
+        Assert.Equal(contract.ToJson(), MaskClassifier.ReadContract(session).ToJson());
+    }
+
+    [Fact]
+    public void Export_Graph_HasNoBatchNormalizationNodes()
+    {
+        var config = new ResNetConfig(32, 16, [16], [1]);
+        using var model = new SmallResNet(config);
+        model.eval();
+        var contract = new ClassifierTrainer(Options(config), NullLogger.Instance, TimeProvider.System).Contract;
+        byte[] onnx = SmallResNetExporter.Export(model, contract);
+        // Op types are stored as plain strings in the protobuf, so their absence is visible in the bytes.
+        string text = System.Text.Encoding.ASCII.GetString(onnx);
+        Assert.DoesNotContain("BatchNormalization", text);
+        Assert.Contains("Conv", text);
+        Assert.Contains("Add", text);
+    }
+
+    internal static TrainingOptions Options(ResNetConfig config) => new()
+    {
+        OutputPath = "unused.onnx",
+        WorkDirectory = Path.GetTempPath(),
+        CropFolders = ["unused"],
+        Model = config,
+    };
+}
