@@ -114,6 +114,18 @@ public class ConnectionStringTests
         Assert.False(IoTEdgeEnvironment.IsPresent(_ => null));
     }
 
+    [Fact]
+    public async Task Create_NoConnectionStringNoEdgeEnvironment_ErrorNamesWorkloadVariable()
+    {
+        var e = Assert.Throws<IoTHubConfigurationException>(() => EdgeMask.IoTHub.Mqtt.IoTHubMqttClient.Create(null, getVariable: _ => null));
+
+        Assert.Equal("IOTEDGE_WORKLOADURI", e.Key);
+        await using var fromEnv = EdgeMask.IoTHub.Mqtt.IoTHubMqttClient.Create(null, getVariable: EdgeEnvironment().GetValueOrDefault);
+        Assert.Equal("jetson/edgemask", fromEnv.Identity.ClientId);
+        await using var fromString = EdgeMask.IoTHub.Mqtt.IoTHubMqttClient.Create($"HostName=h;DeviceId=d;SharedAccessKey={Key}", getVariable: EdgeEnvironment().GetValueOrDefault);
+        Assert.Equal("d", fromString.Identity.ClientId);
+    }
+
     internal static Dictionary<string, string?> EdgeEnvironment() => new()
     {
         ["IOTEDGE_WORKLOADURI"] = "unix:///var/run/iotedge/workload.sock",

@@ -81,6 +81,30 @@ public sealed class IoTHubMqttClient : IAsyncDisposable
 
     public IoTHubIdentity Identity => _credentials.Identity;
 
+    /// <summary>
+    /// The usual choice for a host: a connection string when one is given, else the IoT Edge module identity when the
+    /// <c>IOTEDGE_*</c> environment is present.
+    /// </summary>
+    /// <exception cref="IoTHubConfigurationException">Neither a connection string nor the IoT Edge environment is available.</exception>
+    public static IoTHubMqttClient Create(string? connectionString, X509Certificate2Collection? trustBundle = null,
+        IoTHubClientOptions? options = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null,
+        Func<string, string?>? getVariable = null)
+    {
+        if (!string.IsNullOrWhiteSpace(connectionString))
+        {
+            return FromConnectionString(connectionString, trustBundle, options, loggerFactory, timeProvider);
+        }
+
+        if (IoTEdgeEnvironment.IsPresent(getVariable))
+        {
+            return FromEdgeEnvironment(options, loggerFactory, timeProvider, getVariable);
+        }
+
+        throw new IoTHubConfigurationException(IoTEdgeEnvironment.WorkloadUriVariable,
+            "not set and no connection string given: run as an IoT Edge module, or pass a device/module connection string.");
+    }
+
+
     public bool IsConnected => _connected.Task.IsCompletedSuccessfully && _mqtt.IsConnected;
 
     /// <summary>How many times a connection was established (first connect, reconnects, token renewals).</summary>
