@@ -148,6 +148,30 @@ public sealed class SecurityTests : IAsyncLifetime
         using var json = JsonDocument.Parse(await client.GetStringAsync("/openapi/v1.json"));
         var paths = json.RootElement.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
         Assert.Equal(["/api/devices", "/api/events", "/api/stats"], paths.Order());
+        var parameters = json.RootElement.GetProperty("paths").GetProperty("/api/events").GetProperty("get").GetProperty("parameters")
+            .EnumerateArray().Select(p => p.GetProperty("name").GetString()).ToList();
+        Assert.Equal(["device", "camera", "type", "from", "to", "page", "pageSize"], parameters);
+        var scheme = json.RootElement.GetProperty("components").GetProperty("securitySchemes").GetProperty("ApiKey");
+        Assert.Equal(("apiKey", "header", "X-Api-Key"),
+            (scheme.GetProperty("type").GetString(), scheme.GetProperty("in").GetString(), scheme.GetProperty("name").GetString()));
+    }
+
+    [Fact]
+    public async Task Api_EventsWithKey_ReturnsFilteredPageAndRejectsBadQuery()
+    {
+        var store = _host.Store;
+        for (var i = 0; i < 5; i++)
+        {
+            await store.AddEventAsync(Samples.Event($"api-{i}", Core.Events.EventTypes.ViolationStart, 0, "dev1", i < 3 ? "cam1" : "cam2",
+                Samples.T0.AddMinutes(i)), Samples.T0, default);
+        }
+        using var client = Client();
+        client.DefaultRequestHeaders.Add("X-Api-Key", DashboardHost.ApiKey);
+        using var json = JsonDocument.Parse(await client.GetStringAsync("/api/events?camera=cam1&pageSize=2&page=1"));
+        Assert.Equal(3, json.RootElement.GetProperty("total").GetInt64());
+        Assert.Equal(["api-2", "api-1"], json.RootElement.GetProperty("items").EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync("/api/events?from=yesterday")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync("/api/stats?bucket=week")).StatusCode);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using EdgeMask.Dashboard.Options;
 using EdgeMask.Dashboard.Storage;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 
 namespace EdgeMask.Dashboard.Web;
 
@@ -24,7 +25,10 @@ internal static class ApiEndpoints
             .WithDescription("Requires the X-Api-Key header or a signed-in session.");
     }
 
-    private static async Task<Results<Ok<EventsResponse>, ProblemHttpResult>> EventsAsync(HttpContext context, IDashboardStore store, CancellationToken cancellationToken)
+    // The [AsParameters] records only describe the query in the OpenAPI document; the query is read (and its
+    // errors reported) by the same parser the pages use.
+    private static async Task<Results<Ok<EventsResponse>, ProblemHttpResult>> EventsAsync(
+        [AsParameters] EventsParameters _, HttpContext context, IDashboardStore store, CancellationToken cancellationToken)
     {
         if (!EventFilter.TryParse(context.Request.Query, 100, out var filter, out var error))
         {
@@ -37,8 +41,8 @@ internal static class ApiEndpoints
                 e.SnapshotId is { } s ? $"/snapshots/{Uri.EscapeDataString(s)}" : null, e.ReceivedAt)).ToList()));
     }
 
-    private static async Task<Results<Ok<StatsResponse>, ProblemHttpResult>> StatsAsync(HttpContext context, IDashboardStore store, TimeProvider timeProvider,
-        CancellationToken cancellationToken)
+    private static async Task<Results<Ok<StatsResponse>, ProblemHttpResult>> StatsAsync(
+        [AsParameters] StatsParameters _, HttpContext context, IDashboardStore store, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
         if (!ComplianceFilter.TryParse(context.Request.Query, timeProvider.GetUtcNow(), out var filter, out var error))
         {
@@ -64,6 +68,24 @@ internal static class ApiEndpoints
                 c.ExecutionProvider, c.OutboxDepth, c.Health, c.ComplianceRate, c.ActiveViolations, c.DroppedFrames)).ToList()));
     }
 }
+
+// Parameter descriptions are in the endpoint descriptions: [Description] on [AsParameters] members makes
+// Microsoft.AspNetCore.OpenApi 10.0.12 throw (InvalidCastException in GetParameterDescriptionFromAttribute).
+public sealed record EventsParameters(
+    [FromQuery(Name = "device")] string? Device,
+    [FromQuery(Name = "camera")] string? Camera,
+    [FromQuery(Name = "type")] string? Type,
+    [FromQuery(Name = "from")] string? From,
+    [FromQuery(Name = "to")] string? To,
+    [FromQuery(Name = "page")] string? Page,
+    [FromQuery(Name = "pageSize")] string? PageSize);
+
+public sealed record StatsParameters(
+    [FromQuery(Name = "device")] string? Device,
+    [FromQuery(Name = "camera")] string? Camera,
+    [FromQuery(Name = "bucket")] string? Bucket,
+    [FromQuery(Name = "from")] string? From,
+    [FromQuery(Name = "to")] string? To);
 
 public sealed record EventsResponse(long Total, int Page, int PageSize, IReadOnlyList<EventItem> Items);
 
