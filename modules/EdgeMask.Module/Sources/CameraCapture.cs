@@ -42,7 +42,7 @@ public sealed class CameraCapture : IAsyncDisposable, IDisposable
     private long _captured;
     private long _dropped;
 
-    // Watchdog: armed while opening or reading; progress is a TimeProvider timestamp.
+    // Watchdog: armed while reading an open source; progress is a TimeProvider timestamp.
     private long _progressTimestamp;
     private int _armed;
     private int _stalled;
@@ -143,12 +143,15 @@ public sealed class CameraCapture : IAsyncDisposable, IDisposable
             {
                 if (!opened)
                 {
-                    Arm();
+                    // Opening is bounded by the source's own open timeout (sources:openTimeout): a camera or
+                    // stream may take longer to connect and decode a first picture than frames may be apart.
+                    Disarm();
                     try
                     {
                         _source.Open(ct);
                         opened = true;
                         framesSinceOpen = 0;
+                        Arm();
                     }
                     catch (FrameSourceUnavailableException ex) when (!ct.IsCancellationRequested)
                     {

@@ -63,7 +63,7 @@ public sealed record CameraCaptureOptions
     /// <summary>Frames waiting for the consumer; when full the oldest is dropped (newest frame wins).</summary>
     public int ChannelCapacity { get; init; } = 2;
 
-    /// <summary>No frame for this long (while open or opening) counts as an outage: the source is closed and reopened.</summary>
+    /// <summary>No frame for this long from an open source counts as an outage: the source is closed and reopened (opening itself is bounded by sources:openTimeout).</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>First wait before reopening a lost source; doubles after each failed attempt.</summary>

@@ -84,13 +84,13 @@ internal static class SourceFixtures
     }
 
     /// <summary>Polls until <paramref name="condition"/> holds or fails the test after <paramref name="timeout"/>.</summary>
-    public static async Task WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null)
+    public static async Task WaitUntil(Func<bool> condition, string what, TimeSpan? timeout = null, Func<string>? describe = null)
     {
         var deadline = Stopwatch.StartNew();
         var limit = timeout ?? Patience;
         while (!condition())
         {
-            if (deadline.Elapsed > limit) Assert.Fail($"Timed out after {limit.TotalSeconds:0} s waiting for {what}.");
+            if (deadline.Elapsed > limit) Assert.Fail($"Timed out after {limit.TotalSeconds:0} s waiting for {what}{(describe is null ? "" : $" ({describe()})")}.");
             await Task.Delay(50);
         }
     }
