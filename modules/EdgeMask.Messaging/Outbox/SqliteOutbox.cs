@@ -47,6 +47,7 @@ public sealed class SqliteOutbox : IDisposable
     private SqliteConnection _db;
     private long _enqueued, _droppedByBound, _refusedTooLarge, _unrouted;
     private bool _disposed;
+    private bool? _synchronousFull;
 
     /// <summary>Opens (or creates) the outbox file. Throws <see cref="OutboxLockedException"/>, <see cref="OutboxCorruptException"/>
     /// (with <see cref="OutboxCorruptPolicy.Fail"/>), <see cref="OutboxStorageException"/> or <see cref="MessagingOptionsException"/>.</summary>
@@ -85,6 +86,7 @@ public sealed class SqliteOutbox : IDisposable
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            SetSynchronousFull(_options.SyncEveryCommit);
             using var tx = _db.BeginTransaction();
             try
             {
@@ -149,6 +151,9 @@ public sealed class SqliteOutbox : IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            // An acknowledgement lost to a power cut only means the message is sent again (QoS 1 allows duplicates), so it is
+            // not worth an fsync; the next enqueue's synced commit makes it durable anyway (WAL commits are ordered).
+            SetSynchronousFull(false);
             using var tx = _db.BeginTransaction();
             removed = RemoveDelivery(tx, destination, sequence);
             tx.Commit();
@@ -549,6 +554,13 @@ public sealed class SqliteOutbox : IDisposable
                 _laneBytes[lane] = r.GetInt64(2);
             }
         }
+    }
+
+    private void SetSynchronousFull(bool full)
+    {
+        if (_synchronousFull == full) return;
+        Exec(_db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+        _synchronousFull = full;
     }
 
     private static void Exec(SqliteConnection db, string sql)
