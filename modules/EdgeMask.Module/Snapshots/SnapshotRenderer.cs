@@ -100,13 +100,7 @@ public sealed class SnapshotRenderer : IDisposable
     /// <exception cref="ArgumentException">The frame is empty or not 8-bit 3-channel.</exception>
     public RenderedSnapshot Render(Mat frame, in BoxF violator, ReadOnlySpan<BoxF> faces, string? label = null)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        ArgumentNullException.ThrowIfNull(frame);
-        if (frame.Empty() || frame.Type() != MatType.CV_8UC3)
-            throw new ArgumentException($"A snapshot needs a non-empty 8-bit BGR frame (CV_8UC3); got {frame.Type()} {frame.Width}x{frame.Height}.", nameof(frame));
-
-        int w = frame.Width, h = frame.Height;
-        frame.CopyTo(_work);
+        CopyFrame(frame, out int w, out int h);
 
         PixelRect violatorRect = PixelRect.Covering(violator, w, h);
         int blurred = Anonymize(violator, faces, w, h);
@@ -144,6 +138,34 @@ public sealed class SnapshotRenderer : IDisposable
         }
 
         return new RenderedSnapshot(crop, full, publish, cropRect, violatorRect, w, h, _options.Privacy, blurred);
+    }
+
+    /// <summary>
+    /// A snapshot of the scene with no violator (e.g. an operator's <c>captureSnapshot</c>): only the full frame, nothing
+    /// drawn, and every face anonymized unless <see cref="SnapshotOptions.Privacy"/> is None (with no violator,
+    /// BlurOthers covers every face too).
+    /// </summary>
+    public RenderedSnapshot RenderScene(Mat frame, ReadOnlySpan<BoxF> faces)
+    {
+        CopyFrame(frame, out int w, out int h);
+        int blurred = 0;
+        if (_options.Privacy != SnapshotPrivacy.None)
+            foreach (BoxF face in faces)
+                if (BlurRegion(face, w, h)) blurred++;
+        byte[] jpeg = Encode(_work, _options.JpegQuality);
+        byte[]? publish = _options.Publish == SnapshotPublishImage.None ? null : FitForPublishing(_work, jpeg);
+        return new RenderedSnapshot(null, jpeg, publish, default, default, w, h, _options.Privacy, blurred);
+    }
+
+    private void CopyFrame(Mat frame, out int w, out int h)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(frame);
+        if (frame.Empty() || frame.Type() != MatType.CV_8UC3)
+            throw new ArgumentException($"A snapshot needs a non-empty 8-bit BGR frame (CV_8UC3); got {frame.Type()} {frame.Width}x{frame.Height}.", nameof(frame));
+        w = frame.Width;
+        h = frame.Height;
+        frame.CopyTo(_work);
     }
 
     /// <summary>Anonymizes the faces the privacy mode covers in <see cref="_work"/>; returns how many.</summary>
