@@ -190,4 +190,32 @@ public class CameraCaptureTests
         await capture.Frames.Completion.WaitAsync(SourceFixtures.Patience);
         Assert.Throws<ObjectDisposedException>(() => capture.Pool.Rent());
     }
+
+    [Fact]
+    public async Task CameraCapture_LoopedFolder_RestartsAtEndIndicesKeepCounting()
+    {
+        var dir = SourceFixtures.ImageFolder(TestPaths.NewTempDirectory(), 2);
+        await using var capture = CameraCapture.Create("loop", dir, null, new CameraCaptureOptions { Loop = true, ChannelCapacity = 1 });
+        capture.HealthChanged += _ => throw new InvalidOperationException("a broken health handler must not stop the capture");
+        await capture.StartAsync();
+        var indices = new List<long>();
+        for (int i = 0; i < 6; i++)
+        {
+            using var frame = await capture.Frames.ReadAsync().AsTask().WaitAsync(SourceFixtures.Patience);
+            indices.Add(frame.Index);
+        }
+        Assert.Equal(indices.Order(), indices);
+        Assert.True(indices[^1] >= 5, "a 2-image folder delivered 6 frames only by looping");
+        Assert.Equal(CameraHealthState.Ok, capture.Health.State);
+    }
+
+    [Fact]
+    public async Task StartAsync_GStreamerMissing_UnavailableSayingHowToInstall()
+    {
+        await using var capture = CameraCapture.Create("jetson", "gst:videotestsrc",
+            new FrameSourceOptions { Width = 320, Height = 240, GstLaunchPath = "/nonexistent/gst-launch-1.0" });
+        var ex = await Assert.ThrowsAsync<FrameSourceUnavailableException>(() => capture.StartAsync());
+        Assert.StartsWith("gst:videotestsrc", ex.FrameSource);
+        Assert.Contains("Install GStreamer", ex.Hint);
+    }
 }
