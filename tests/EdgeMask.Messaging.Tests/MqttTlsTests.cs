@@ -35,12 +35,13 @@ public sealed class MqttTlsTests(ITestOutputHelper output) : IDisposable
         using var server = req.Create(ca, now.AddHours(-1), now.AddDays(1), RandomNumberGenerator.GetBytes(8));
 
         File.WriteAllText(_dir.File($"{prefix}ca.pem"), ca.ExportCertificatePem());
+        File.WriteAllText(_dir.File($"{prefix}ca.key"), caKey.ExportPkcs8PrivateKeyPem());
         File.WriteAllText(_dir.File($"{prefix}server.pem"), server.ExportCertificatePem());
         File.WriteAllText(_dir.File($"{prefix}server.key"), serverKey.ExportPkcs8PrivateKeyPem());
         return _dir.File($"{prefix}ca.pem");
     }
 
-    private MosquittoBroker TlsBroker(out int tlsPort)
+    private MosquittoBroker TlsBroker(out int tlsPort, bool requireClientCertificate = false)
     {
         MakePki("");
         tlsPort = TestPaths.FreePort();
@@ -48,7 +49,24 @@ public sealed class MqttTlsTests(ITestOutputHelper output) : IDisposable
             $"listener {tlsPort} 127.0.0.1",
             $"cafile {_dir.File("ca.pem")}",
             $"certfile {_dir.File("server.pem")}",
-            $"keyfile {_dir.File("server.key")}"));
+            $"keyfile {_dir.File("server.key")}",
+            $"require_certificate {(requireClientCertificate ? "true" : "false")}"));
+    }
+
+    /// <summary>A client certificate signed by the test CA (written by <see cref="MakePki"/> as ca.pem + ca.key).</summary>
+    private (string Cert, string Key) MakeClientCertificate()
+    {
+        using var ca = X509Certificate2.CreateFromPemFile(_dir.File("ca.pem"), _dir.File("ca.key"));
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var req = new CertificateRequest("CN=edgemask-dev1", key, HashAlgorithmName.SHA256);
+        req.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
+        req.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        var now = DateTimeOffset.UtcNow;
+        using var cert = req.Create(ca, now.AddHours(-1), now.AddDays(1), RandomNumberGenerator.GetBytes(8));
+        File.WriteAllText(_dir.File("client.pem"), cert.ExportCertificatePem());
+        File.WriteAllText(_dir.File("client.key"), key.ExportPkcs8PrivateKeyPem());
+        return (_dir.File("client.pem"), _dir.File("client.key"));
     }
 
     private static MqttPublisherOptions Options(int port, string caFile) => new()
@@ -83,6 +101,48 @@ public sealed class MqttTlsTests(ITestOutputHelper output) : IDisposable
         Assert.False(publisher.IsConnected);
         Assert.Equal(0, publisher.Connects);
         Assert.Contains(_logs.Entries, e => e.Template?.Contains("does not chain to Mqtt:Tls:CaFile", StringComparison.Ordinal) == true);
+    }
+
+    [Fact]
+    public async Task Connect_BrokerRequiresClientCertificate_ConnectsWithItAndNotWithout()
+    {
+        using var broker = TlsBroker(out var tlsPort, requireClientCertificate: true);
+        var (cert, key) = MakeClientCertificate();
+        var withCert = Options(tlsPort, _dir.File("ca.pem")) with
+        {
+            Tls = new MqttTlsOptions { CaFile = _dir.File("ca.pem"), ClientCertificateFile = cert, ClientKeyFile = key },
+        };
+        await using (var publisher = new MqttPublisher(withCert, logger: _logs.CreateLogger<MqttPublisher>()))
+            await publisher.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
+
+        await using var without = new MqttPublisher(Options(tlsPort, _dir.File("ca.pem")) with { ClientId = "no-cert" });
+        var deadline = DateTime.UtcNow + TestPaths.Patience;
+        while (without.FailedConnectAttempts < 2 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.True(without.FailedConnectAttempts >= 2);
+        Assert.Equal(0, without.Connects);
+    }
+
+    [Fact]
+    public async Task Connect_UsernamePassword_RightOnesConnectWrongOnesRetryAndLog()
+    {
+        var passwords = _dir.File("passwd");
+        using (var p = System.Diagnostics.Process.Start("mosquitto_passwd", ["-c", "-b", passwords, "edge", "s3cret"]))
+            await p.WaitForExitAsync();
+        using var broker = new MosquittoBroker(extraConfig: $"password_file {passwords}", allowAnonymous: false);
+        var plain = new MqttPublisherOptions
+        {
+            Device = "dev1", Port = broker.Port, ReconnectMinDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
+        };
+        await using (var good = new MqttPublisher(plain with { Username = "edge", Password = "s3cret" }))
+            await good.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
+
+        await using var bad = new MqttPublisher(plain with { Username = "edge", Password = "wrong", ClientId = "bad" }, logger: _logs.CreateLogger<MqttPublisher>());
+        var deadline = DateTime.UtcNow + TestPaths.Patience;
+        while (bad.FailedConnectAttempts < 2 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.True(bad.FailedConnectAttempts >= 2);
+        Assert.Equal(0, bad.Connects);
+        var warning = Assert.Single(_logs.Entries, e => e.Template?.StartsWith("Cannot connect to MQTT broker", StringComparison.Ordinal) == true);
+        output.WriteLine(warning.Message);
     }
 
     public void Dispose() => _dir.Dispose();

@@ -27,7 +27,7 @@ public sealed class ProcessKillTests(ITestOutputHelper output) : IDisposable
         using (var child = ChildPublisher.Start(db, broker.Port))
         {
             child.OutputDataReceived += (_, e) => { if (e.Data is not null) lines.Add(e.Data); };
-            child.ErrorDataReceived += (_, e) => { if (e.Data is not null) output.WriteLine("child: " + e.Data); };
+            child.ErrorDataReceived += (_, e) => { if (e.Data is not null) lines.Add("stderr: " + e.Data); };
             child.BeginOutputReadLine();
             child.BeginErrorReadLine();
             try

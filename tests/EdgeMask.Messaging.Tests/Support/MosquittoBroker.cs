@@ -14,11 +14,11 @@ public sealed class MosquittoBroker : IDisposable
     private readonly string _conf;
     private Process? _process;
 
-    public MosquittoBroker(bool persistent = false, string? extraConfig = null)
+    public MosquittoBroker(bool persistent = false, string? extraConfig = null, bool allowAnonymous = true)
     {
         Port = TestPaths.FreePort();
         _conf = _dir.File("mosquitto.conf");
-        var lines = new List<string> { $"listener {Port} 127.0.0.1", "allow_anonymous true" };
+        var lines = new List<string> { $"listener {Port} 127.0.0.1", $"allow_anonymous {(allowAnonymous ? "true" : "false")}" };
         // Run as root (CI), mosquitto would drop to the 'mosquitto' user, which cannot read this private temp folder
         // (ACL file, persistence): keep it as it is. Not as root, the option is ignored.
         if (Environment.UserName == "root") lines.Insert(0, "user root");
