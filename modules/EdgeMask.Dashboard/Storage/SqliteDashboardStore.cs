@@ -52,6 +52,7 @@ public sealed class SqliteDashboardStore : SqlDashboardStore
     {
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
+        Tune(connection);
         return connection;
     }
 
@@ -59,7 +60,17 @@ public sealed class SqliteDashboardStore : SqlDashboardStore
     {
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
+        Tune(connection);
         return connection;
+    }
+
+    // With WAL, synchronous=NORMAL cannot corrupt the file; a power cut may lose the last commits (the device's
+    // outbox still has them). It removes an fsync per commit, which otherwise bounds ingest to a few hundred events/s.
+    private static void Tune(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA synchronous=NORMAL;";
+        command.ExecuteNonQuery();
     }
 
     protected override void Dispose(bool disposing)
