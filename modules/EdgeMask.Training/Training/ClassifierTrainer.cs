@@ -114,6 +114,8 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
                 lossCount++;
                 step++;
                 Progress(epoch, b + 1, stepsPerEpoch, lossSum / lossCount);
+                if ((b + 1) % 20 == 0)
+                    Log(log, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch} step {b + 1}/{stepsPerEpoch} loss {lossSum / lossCount:0.0000}"));
                 if (options.MaxSteps is int max && stepLosses.Count >= max) break;
             }
             var metrics = dev.SelectMany(d => Evaluation.Score(d, PredictTorch(model, d.Samples), options.DevMinFace)).ToList();

@@ -24,7 +24,7 @@ namespace EdgeMask.Training.Build
         public static Outcome Patch(string path, string version)
         {
             byte[] data = File.ReadAllBytes(path);
-            int flagsOffset = FindFlags(data, version, path);
+            int flagsOffset = FlagsOffset(data, version, path);
             if (flagsOffset < 0) return Outcome.VersionNotRequired;
             ushort flags = BitConverter.ToUInt16(data, flagsOffset);
             if ((flags & VerFlgWeak) != 0) return Outcome.AlreadyWeak;
@@ -43,12 +43,12 @@ namespace EdgeMask.Training.Build
         public static bool? IsWeak(string path, string version)
         {
             byte[] data = File.ReadAllBytes(path);
-            int offset = FindFlags(data, version, path);
+            int offset = FlagsOffset(data, version, path);
             return offset < 0 ? (bool?)null : (BitConverter.ToUInt16(data, offset) & VerFlgWeak) != 0;
         }
 
         /// <summary>File offset of vna_flags of the Vernaux entry naming <paramref name="version"/>, or -1.</summary>
-        private static int FindFlags(byte[] d, string version, string path)
+        public static int FlagsOffset(byte[] d, string version, string path)
         {
             if (d.Length < 64 || d[0] != 0x7f || d[1] != (byte)'E' || d[2] != (byte)'L' || d[3] != (byte)'F')
                 throw new InvalidDataException(path + " is not an ELF file.");

@@ -1,0 +1,65 @@
+using EdgeMask.Training.Model;
+using EdgeMask.Training.Training;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace EdgeMask.Training.Tests;
+
+public sealed class ShortTrainingRunTests
+{
+    [Fact]
+    public void Run_FewStepsOnFewDozenImages_LowersLossAndExportsOnnxThatAgreesWithTorchSharp()
+    {
+        string root = SyntheticFaces.TempDir("short");
+        try
+        {
+            string data = SyntheticFaces.CropFolder(Path.Combine(root, "crops"), perClass: 20, seed: 3);
+            var config = new ResNetConfig(32, 16, [16, 32], [1, 1]);
+            var options = new TrainingOptions
+            {
+                CropFolders = [data],
+                OutputPath = Path.Combine(root, "out", "m.onnx"),
+                CardPath = Path.Combine(root, "out", "m.md"),
+                WorkDirectory = Path.Combine(root, "work"),
+                Model = config,
+                BatchSize = 16,
+                Epochs = 12,
+                LearningRate = 3e-3,
+                Augment = false,
+                Threads = 1,
+                Seed = 1,
+            };
+            var result = new ClassifierTrainer(options, NullLogger.Instance, TimeProvider.System).Run();
+
+            var losses = result.StepLosses;
+            Assert.True(losses.Count >= 20, $"only {losses.Count} steps ran");
+            double first = losses.Take(3).Average(), last = losses.TakeLast(3).Average();
+            Assert.True(last < first * 0.8, $"loss went from {first:0.000} to {last:0.000}");
+            Assert.True(File.Exists(options.CardPath));
+            Assert.Contains(result.Sha256, File.ReadAllText(options.CardPath));
+
+            // The exported file loads in ONNX Runtime and computes what the TorchSharp model computes.
+            using var model = new SmallResNet(config);
+            model.load(Path.Combine(options.WorkDirectory, "best.pt"));
+            model.eval();
+            torch.manual_seed(2);
+            var x = torch.randn(4, 3, 32, 32);
+            float[] expected;
+            using (no_grad())
+                expected = nn.functional.softmax(model.forward(x), 1).contiguous().data<float>().ToArray();
+            using var session = new InferenceSession(result.OnnxPath);
+            using var input = OrtValue.CreateTensorValueFromMemory(x.contiguous().data<float>().ToArray(), [4, 3, 32, 32]);
+            using var runOptions = new RunOptions();
+            using var outputs = session.Run(runOptions, ["input"], [input], ["probabilities"]);
+            var actual = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(Math.Abs(expected[i] - actual[i]) < 1e-3, $"output {i}: TorchSharp {expected[i]} vs ONNX Runtime {actual[i]}");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+}
