@@ -78,7 +78,7 @@ public sealed class StoreAndForward : IAsyncDisposable
     /// <summary>
     /// Starts everything. Outbox destinations are the transports' names (<c>mqtt</c> plus each additional transport's); the kinds each
     /// takes come from <see cref="OutboxOptions.Destinations"/> when listed there, else all kinds for <c>mqtt</c> and events + stats
-    /// + status for the others (IoT Hub messages are limited to 256 KB: no JPEGs).
+    /// for the others (the IoT Hub outputs of issue 5; messages there are limited to 256 KB: no JPEGs).
     /// </summary>
     /// <param name="statusFactory">Called with the <b>state</b> (<c>online</c>/<c>offline</c>) to build the status document with extra
     /// details (version, execution provider, cameras); <c>device</c> and <c>state</c> are always overwritten by the publisher.</param>
@@ -120,7 +120,7 @@ public sealed class StoreAndForward : IAsyncDisposable
                 if (!names.Contains(configured[i].Name) && !(configured[i].Name == "mqtt" && mqttOptions is null))
                     throw new MessagingOptionsException($"Outbox:Destinations:{i}:Name", $"'{configured[i].Name}' has no transport (transports: {string.Join(", ", names)}).");
             var destinations = names.Select(n => configured.FirstOrDefault(d => d.Name == n)
-                ?? new OutboxDestination(n, n == mqttOptions?.Destination ? OutboxKinds.All : OutboxKinds.Event | OutboxKinds.Stats | OutboxKinds.Status)).ToArray();
+                ?? new OutboxDestination(n, n == mqttOptions?.Destination ? OutboxKinds.All : OutboxKinds.Event | OutboxKinds.Stats)).ToArray();
 
             outbox = new SqliteOutbox(options.Outbox with { Destinations = destinations }, lf.CreateLogger<SqliteOutbox>(), time);
             var transports = new List<IOutboxTransport>();

@@ -237,6 +237,32 @@ public sealed class StoreAndForwardTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task Start_AdditionalTransportNotListed_TakesEventsAndStatsOnly()
+    {
+        var port = TestPaths.FreePort(); // nobody listens: nothing is delivered, only routing is checked
+        await using var other = new MqttPublisher(Options(port).Mqtt! with { Destination = "iothub", ClientId = "other" });
+        await using var saf = await StoreAndForward.StartAsync(Options(port), [other], _logs);
+
+        Assert.Equal([new OutboxDestination("mqtt", OutboxKinds.All), new OutboxDestination("iothub", OutboxKinds.Event | OutboxKinds.Stats)], saf.Outbox.Destinations);
+        saf.Publisher.Enqueue(TestData.Event("cam1", 1));
+        saf.Publisher.Enqueue(TestData.Stats("cam1"));
+        saf.Publisher.Enqueue(TestData.Status("online"));
+        saf.Publisher.EnqueueSnapshot("cam1", "s1", new byte[] { 0xFF, 0xD8, 0xFF, 0xD9 });
+        await saf.Publisher.FlushAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
+        Assert.Equal(4, saf.Outbox.GetDepth("mqtt"));
+        Assert.Equal(2, saf.Outbox.GetDepth("iothub"));
+    }
+
+    [Fact]
+    public async Task Start_ConfiguredDestinationWithoutTransport_ThrowsNamingTheKey()
+    {
+        var o = Options(TestPaths.FreePort());
+        o = o with { Outbox = o.Outbox with { Destinations = [new OutboxDestination("mqtt"), new OutboxDestination("iothub")] } };
+        var ex = await Assert.ThrowsAsync<MessagingOptionsException>(() => StoreAndForward.StartAsync(o, loggerFactory: _logs));
+        Assert.Equal("Outbox:Destinations:1:Name", ex.Key);
+    }
+
+    [Fact]
     public async Task Start_NoBrokerConfigured_StartsEmbeddedBrokerAndPublishesThere()
     {
         var port = TestPaths.FreePort();
