@@ -26,11 +26,17 @@ public static class DashboardApp
     /// </summary>
     public static WebApplication Build(string[] args, Action<IServiceCollection>? configureServices = null)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
+        // Defaults at the lowest precedence: appsettings.json in the working directory, environment variables and
+        // the command line all override them. (No appsettings.json ships with the assembly, so a host that
+        // references this project, such as `edgemask dashboard`, gets no colliding file in its output.)
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
         {
-            Args = args,
-            // appsettings.json ships beside the executable; relative data paths still resolve from the working directory.
-            ContentRootPath = AppContext.BaseDirectory,
+            InitialData = new Dictionary<string, string?>
+            {
+                ["Logging:LogLevel:Default"] = "Information",
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+            },
         });
         var options = (builder.Configuration.GetSection(DashboardOptions.SectionName).Get<DashboardOptions>() ?? new DashboardOptions()).Validate();
 
