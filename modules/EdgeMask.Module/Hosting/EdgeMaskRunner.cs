@@ -48,6 +48,8 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
     public MetricsServer? Metrics => _metrics;
     public ExecutionProviderKind ActiveProvider => _models.ActiveProvider;
     public EdgeMask.Alarm.LocalAlarm? Alarm => _alarm;
+    /// <summary>The shared model sessions (paths, manifest and sha256 for the module's reported properties).</summary>
+    public InferenceModels Models => _models;
 
     private EdgeMaskRunner(EdgeMaskOptions options, RunSettings run, TextWriter stderr, ILogger logger, InferenceModels models,
         StoreAndForward? messaging, MetricsServer? metrics, TimeProvider time)
@@ -63,8 +65,11 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
     }
 
     /// <param name="alarm">An alarm to drive (tests pass one over a recording GPIO driver); null: built from options.Alarm when enabled.</param>
+    /// <param name="additionalTransports">More outbox destinations beside MQTT (the module's IoT Hub transport); not owned by the runner,
+    /// so they outlive a restart with a new configuration. With one given, the outbox runs even when <c>mqtt.enabled</c> is false.</param>
     public static async Task<EdgeMaskRunner> StartAsync(EdgeMaskOptions options, RunSettings run, TextWriter stdout, TextWriter stderr,
-        ILoggerFactory loggers, TimeProvider time, CancellationToken cancellationToken, EdgeMask.Alarm.LocalAlarm? alarm = null)
+        ILoggerFactory loggers, TimeProvider time, CancellationToken cancellationToken, EdgeMask.Alarm.LocalAlarm? alarm = null,
+        IReadOnlyList<EdgeMask.Messaging.Outbox.IOutboxTransport>? additionalTransports = null)
     {
         var logger = loggers.CreateLogger("edgemask.run");
         var models = InferenceModels.Open(options.Inference, options.Classifier, logger);
@@ -73,9 +78,9 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
         EdgeMaskRunner? runner = null;
         try
         {
-            if (options.Mqtt.Enabled)
+            if (options.Mqtt.Enabled || additionalTransports is { Count: > 0 })
             {
-                messaging = await StartMessagingAsync(options, loggers, time, models.ActiveProvider);
+                messaging = await StartMessagingAsync(options, loggers, time, models.ActiveProvider, additionalTransports);
                 if (messaging.Broker is not null)
                     logger.LogInformation("Embedded MQTT broker on {Address}:{Port}", options.Mqtt.EmbeddedAddress, options.Mqtt.Port);
             }
@@ -115,10 +120,11 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
         }
     }
 
-    private static async Task<StoreAndForward> StartMessagingAsync(EdgeMaskOptions o, ILoggerFactory loggers, TimeProvider time, ExecutionProviderKind provider)
+    private static async Task<StoreAndForward> StartMessagingAsync(EdgeMaskOptions o, ILoggerFactory loggers, TimeProvider time, ExecutionProviderKind provider,
+        IReadOnlyList<EdgeMask.Messaging.Outbox.IOutboxTransport>? additionalTransports = null)
     {
         var mqtt = o.Mqtt;
-        MqttPublisherOptions? external = mqtt.Host is null ? null : new MqttPublisherOptions
+        MqttPublisherOptions? external = !mqtt.Enabled || mqtt.Host is null ? null : new MqttPublisherOptions
         {
             Device = o.Device,
             Host = mqtt.Host,
@@ -133,10 +139,10 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
             Device = o.Device,
             Outbox = o.Outbox,
             Mqtt = external,
-            EmbeddedBroker = external is null ? new EmbeddedBrokerOptions { Address = mqtt.EmbeddedAddress, Port = mqtt.Port } : null,
+            EmbeddedBroker = mqtt.Enabled && external is null ? new EmbeddedBrokerOptions { Address = mqtt.EmbeddedAddress, Port = mqtt.Port } : null,
         };
         string version = typeof(EdgeMaskRunner).Assembly.GetName().Version?.ToString() ?? "0";
-        return await StoreAndForward.StartAsync(options, null, loggers, time, device => new DeviceStatus
+        return await StoreAndForward.StartAsync(options, additionalTransports, loggers, time, device => new DeviceStatus
         {
             Device = device,
             State = "online",
@@ -248,6 +254,8 @@ public sealed class CameraRuntime : IAsyncDisposable
     public CameraCapture Capture { get; }
     public CameraPipeline Pipeline { get; }
     public Task Worker { get; private set; } = Task.CompletedTask;
+    /// <summary>Keeps a JPEG of a recent frame for the module's <c>captureSnapshot</c> method (no cost per frame otherwise).</summary>
+    public CameraFrameTap FrameTap { get; private init; } = new(TimeProvider.System);
 
     private CameraRuntime(string id, CameraCapture capture, CameraPipeline pipeline, VideoWriter? annotate)
     {
@@ -288,7 +296,7 @@ public sealed class CameraRuntime : IAsyncDisposable
                 if (options.Cameras.Count(c => c.Value.Enabled) > 1) throw new RunStartException("--annotate writes one video: use it with one camera.");
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             }
-            var runtime = new CameraRuntime(id, capture, pipeline, writer) { _alarm = alarm };
+            var runtime = new CameraRuntime(id, capture, pipeline, writer) { _alarm = alarm, FrameTap = new CameraFrameTap(time) };
             runtime.Worker = Task.Factory.StartNew(() => runtime.WorkAsync(run, new CameraMetrics(id), logger),
                 CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
             return runtime;
@@ -311,6 +319,7 @@ public sealed class CameraRuntime : IAsyncDisposable
                 using (frame)
                 {
                     Pipeline.ProcessFrame(frame.Image, frame.Index, frame.CapturedAt);
+                    FrameTap.Offer(frame.Image, frame.CapturedAt);
                     // The alarm's watchdog switches this camera's lines off if the heartbeats stop (a hung pipeline).
                     _alarm?.Heartbeat(Id);
                     metrics.Observe(Pipeline.Counters, Capture.FramesDropped, Capture.Health.State == CameraHealthState.Ok, Pipeline.Counters.LatencyMs);

@@ -1,0 +1,296 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using EdgeMask.Core.Events;
+using EdgeMask.IoTHub.Mqtt;
+using EdgeMask.IoTHub.Tests.Infrastructure;
+using EdgeMask.Module.Configuration;
+using EdgeMask.Module.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
+using Paths = EdgeMask.Tests.Shared.TestPaths;
+
+namespace EdgeMask.Module.Tests.ModuleHost;
+
+/// <summary>
+/// The module host against <see cref="FakeIoTHub"/> (the IoTHub helper's in-process broker that plays IoT Hub / edgeHub
+/// as documented, over TLS), with the real detector from the checkout's models/ and the sample video paced in real
+/// time: what an operator sees from IoT Hub — the twin read and reported, desired patches applied live or rejected per
+/// key, each direct method, and telemetry on the right outputs.
+/// </summary>
+[Collection("module-host")]
+public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const string Hub = "contoso-hub.azure-devices.net";
+    private const string Device = "jetson-01";
+    private const string Module = "edgemask";
+    private static readonly byte[] ModuleKey = RandomNumberGenerator.GetBytes(32);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+
+    private FakeIoTHub _hub = null!;
+    private Hosting.ModuleHost? _host;
+    private CancellationTokenSource? _stop;
+    private Task? _running;
+    private string _dir = null!;
+
+    private static string Models => Path.Combine(Paths.RepoRoot, "models");
+
+    /// <summary>The classifier may not be installed in the checkout yet; without it faces are tracked, not classified.</summary>
+    private static bool ClassifierInstalled =>
+        File.Exists(Path.Combine(Models, "mask_classifier.onnx")) && File.ReadAllText(Path.Combine(Models, "manifest.json")).Contains("\"classifier\"");
+
+    public Task InitializeAsync()
+    {
+        _dir = Paths.NewTempDirectory();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_stop is not null) await _stop.CancelAsync();
+        if (_running is not null) await _running.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (_host is not null) await _host.DisposeAsync();
+        _stop?.Dispose();
+        if (_hub is not null) await _hub.DisposeAsync();
+    }
+
+    private JsonObject BaseDocument() => new()
+    {
+        ["device"] = "station",
+        ["cameras"] = new JsonObject { ["platform"] = new JsonObject { ["source"] = Paths.SampleVideo, ["realtime"] = true } },
+        ["inference"] = new JsonObject { ["modelsDirectory"] = Models, ["executionProvider"] = "cpu", ["intraOpThreads"] = 1 },
+        ["classifier"] = new JsonObject { ["enabled"] = ClassifierInstalled },
+        // IoT Hub only: the outbox's single destination is the module's iothub transport.
+        ["mqtt"] = new JsonObject { ["enabled"] = false },
+        ["outbox"] = new JsonObject { ["path"] = Path.Combine(_dir, "outbox.db") },
+        ["stats"] = new JsonObject { ["interval"] = "00:00:01" },
+        ["metrics"] = new JsonObject { ["enabled"] = false },
+    };
+
+    private async Task<Hosting.ModuleHost> StartAsync(JsonObject? desired = null)
+    {
+        _hub = await FakeIoTHub.StartAsync(Hub, Device, Module, ModuleKey, TestCertificates.Shared.ServerCertificate, desired);
+        var client = IoTHubMqttClient.FromConnectionString(
+            $"HostName={Hub};DeviceId={Device};ModuleId={Module};SharedAccessKey={Convert.ToBase64String(ModuleKey)};GatewayHostName=localhost",
+            TestCertificates.Shared.TrustBundle,
+            new IoTHubClientOptions { Port = _hub.Port, ReconnectDelayMin = TimeSpan.FromMilliseconds(100), ReconnectDelayMax = TimeSpan.FromSeconds(1) });
+        var baseDocument = BaseDocument();
+        var initial = ConfigLoader.Parse(baseDocument.ToJsonString(), "test");
+        var options = new ModuleHostOptions
+        {
+            BaseDocument = baseDocument,
+            ReportInterval = TimeSpan.FromSeconds(1),
+            Run = new RunSettings { LiveView = false, SnapshotDirectory = Path.Combine(_dir, "snapshots"), DrainTimeout = TimeSpan.FromSeconds(2) },
+        };
+        _host = new Hosting.ModuleHost(initial, options, client, shouldDisposeClient: true, NullLoggerFactory.Instance,
+            TimeProvider.System, TextWriter.Null, TextWriter.Null);
+        _stop = new CancellationTokenSource();
+        _running = _host.RunAsync(_stop.Token);
+        await WaitUntilAsync(() => _running.IsFaulted || Reported("configuration", "appliedVersion") is not null, "the first reported configuration");
+        if (_running.IsFaulted) await _running;
+        return _host;
+    }
+
+    private JsonNode? Reported(params string[] path)
+    {
+        JsonNode? node = _hub.ReportedSnapshot;
+        foreach (var p in path) node = node?[p];
+        return node;
+    }
+
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => TestPorts.WaitUntilAsync(condition, what, Patience);
+
+    private void Log(string label, JsonNode? node) => output.WriteLine($"{label}: {node?.ToJsonString()}");
+
+    [Fact]
+    public async Task RunAsync_ConnectsToHub_ReadsTwinAppliesDesiredAndReportsStatus()
+    {
+        var host = await StartAsync(new JsonObject { ["detector"] = new JsonObject { ["scoreThreshold"] = 0.6 } });
+
+        Assert.Equal(0.6f, host.Current.Detector.ScoreThreshold);
+        Assert.Equal("station", host.Current.Device);
+        await WaitUntilAsync(() => Reported("cameras", "platform", "health") is not null && Reported("models", "detector", "sha256") is not null, "camera and model status");
+        var reported = _hub.ReportedSnapshot;
+        Log("reported", reported);
+        Assert.Equal("applied", reported["configuration"]!["status"]!.GetValue<string>());
+        Assert.Equal(_hub.DesiredVersion, reported["configuration"]!["appliedVersion"]!.GetValue<long>());
+        Assert.Equal("cpu", reported["executionProvider"]!.GetValue<string>());
+        Assert.Equal(64, reported["models"]!["detector"]!["sha256"]!.GetValue<string>().Length);
+        Assert.Equal("running", reported["runtime"]!["state"]!.GetValue<string>());
+        Assert.Empty(_hub.Violations);
+        Assert.Equal(1, _hub.TwinGetCount);
+    }
+
+    [Fact]
+    public async Task DesiredPatch_Valid_RunnerReplacedInProcessAndNewVersionReported()
+    {
+        var host = await StartAsync();
+        var firstRunner = host.Runner;
+        int generation = host.Generation;
+
+        long version = _hub.UpdateDesired(new JsonObject
+        {
+            ["detector"] = new JsonObject { ["scoreThreshold"] = 0.75 },
+            ["violation"] = new JsonObject { ["startUnmaskedFrames"] = 4 },
+        });
+        await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the patch applied");
+        Log("configuration", Reported("configuration"));
+        Assert.Equal(4, host.Current.Violation.StartUnmaskedFrames);
+
+        Assert.Equal(0.75f, host.Current.Detector.ScoreThreshold);
+        Assert.True(host.Generation > generation, "a new runner was started");
+        Assert.NotSame(firstRunner, host.Runner);
+        Assert.NotNull(host.Runner);
+        Assert.Equal("running", Reported("runtime", "state")!.GetValue<string>());
+        Assert.False(_running!.IsCompleted, "the module keeps running: no process restart");
+    }
+
+    [Fact]
+    public async Task DesiredPatch_BadKeysAndHugeBlob_RejectedPerKeyPreviousConfigurationKept()
+    {
+        var host = await StartAsync();
+        var before = host.Current;
+        var runner = host.Runner;
+
+        long bad = _hub.UpdateDesired(new JsonObject
+        {
+            ["detector"] = new JsonObject { ["scoreThreshold"] = "high" },
+            ["stats"] = new JsonObject { ["interval"] = "00:00:00.1" },
+            ["nonsense"] = 5,
+        });
+        await WaitUntilAsync(() => Reported("configuration", "desiredVersion")?.GetValue<long>() == bad, "the rejection");
+        var conf = Reported("configuration")!;
+        Log("rejected", conf);
+        Assert.Equal("rejected", conf["status"]!.GetValue<string>());
+        var errors = conf["errors"]!.AsObject().Select(e => e.Key).ToList();
+        Assert.Contains(errors, k => k.StartsWith("detector", StringComparison.Ordinal));
+        Assert.Contains("stats/interval", errors);
+        Assert.Contains("nonsense", errors);
+        Assert.Same(before, host.Current);
+        Assert.Same(runner, host.Runner);
+
+        // A 100 KB blob: over the twin's limits, rejected, no crash.
+        long blob = _hub.UpdateDesired(new JsonObject { ["detector"] = null, ["stats"] = null, ["nonsense"] = null, ["blob"] = new string('x', 100 * 1024) });
+        await WaitUntilAsync(() => Reported("configuration", "desiredVersion")?.GetValue<long>() == blob, "the blob's rejection");
+        Assert.Equal("rejected", Reported("configuration", "status")!.GetValue<string>());
+        Assert.Same(runner, host.Runner);
+
+        // Fixed: applied, and the stale error keys are gone.
+        long good = _hub.UpdateDesired(new JsonObject { ["blob"] = null, ["detector"] = new JsonObject { ["scoreThreshold"] = 0.55 } });
+        await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == good, "the fixed document");
+        Assert.Equal("applied", Reported("configuration", "status")!.GetValue<string>());
+        Assert.Null(Reported("configuration", "errors"));
+        Assert.Equal(0.55f, host.Current.Detector.ScoreThreshold);
+        Assert.False(_running!.IsCompleted);
+    }
+
+    [Fact]
+    public async Task DirectMethods_EachAnsweredWithJsonAndStatus()
+    {
+        var host = await StartAsync();
+        await WaitUntilAsync(() => host.Runner?.Cameras.FirstOrDefault()?.FrameTap.Last is not null, "a first frame");
+
+        var (status, body, _) = await _hub.InvokeMethodAsync("getStatus", "{}");
+        Log("getStatus", body);
+        Assert.Equal(200, status);
+        Assert.Equal("station", body!["device"]!.GetValue<string>());
+        Assert.Equal("cpu", body["executionProvider"]!.GetValue<string>());
+        var camera = Assert.Single(body["cameras"]!.AsArray())!;
+        Assert.Equal("platform", camera["id"]!.GetValue<string>());
+        Assert.True(camera["frames"]!.GetValue<long>() > 0);
+        Assert.NotNull(body["outbox"]!["depth"]);
+        Assert.Equal(_hub.DesiredVersion, body["configuration"]!["appliedVersion"]!.GetValue<long>());
+
+        (status, body, _) = await _hub.InvokeMethodAsync("captureSnapshot", """{"camera":"platform","inline":true}""");
+        Assert.Equal(200, status);
+        var jpeg = Convert.FromBase64String(body!["jpegBase64"]!.GetValue<string>());
+        Assert.True(jpeg.Length > 1000 && jpeg[0] == 0xFF && jpeg[1] == 0xD8, "a JPEG");
+        Assert.True(body["width"]!.GetValue<int>() > 0);
+
+        (status, body, _) = await _hub.InvokeMethodAsync("captureSnapshot", """{"camera":"platform","inline":false}""");
+        Assert.Equal(200, status);
+        Assert.True(File.Exists(body!["path"]!.GetValue<string>()));
+        Assert.StartsWith("platform-", body["snapshotId"]!.GetValue<string>());
+
+        (status, _, _) = await _hub.InvokeMethodAsync("captureSnapshot", """{"camera":"nope"}""");
+        Assert.Equal(404, status);
+        (status, body, _) = await _hub.InvokeMethodAsync("captureSnapshot", """{"camera":5,"extra":true}""");
+        Assert.Equal(400, status);
+        Assert.NotNull(body!["details"]!["camera"]);
+        Assert.NotNull(body["details"]!["extra"]);
+
+        (status, body, _) = await _hub.InvokeMethodAsync("testAlarm", """{"durationSeconds":1}""");
+        Assert.Equal(404, status);
+        Assert.Equal("noAlarm", body!["error"]!.GetValue<string>());
+        (status, _, _) = await _hub.InvokeMethodAsync("testAlarm", """{"durationSeconds":"five"}""");
+        Assert.Equal(400, status);
+
+        int generation = host.Generation;
+        (status, body, _) = await _hub.InvokeMethodAsync("setThresholds", """{"detector":{"scoreThreshold":0.8}}""");
+        Log("setThresholds", body);
+        Assert.Equal(200, status);
+        Assert.Equal(0.8f, host.Current.Detector.ScoreThreshold);
+        Assert.True(host.Generation > generation);
+        await WaitUntilAsync(() => Reported("thresholdOverride", "detector", "scoreThreshold") is not null, "the override reported");
+
+        var kept = host.Current;
+        (status, body, _) = await _hub.InvokeMethodAsync("setThresholds", """{"detector":{"scoreThreshold":"x"},"tracking":{}}""");
+        Log("setThresholds bad", body);
+        Assert.Equal(400, status);
+        Assert.NotNull(body!["details"]!["tracking"]);
+        (status, body, _) = await _hub.InvokeMethodAsync("setThresholds", """{"detector":{"scoreThreshold":7}}""");
+        Log("setThresholds out of range", body);
+        Assert.Equal(400, status);
+        Assert.Same(kept, host.Current);
+
+        (status, _, _) = await _hub.InvokeMethodAsync("reboot", "{}");
+        Assert.Equal(404, status);
+        (status, _, _) = await _hub.InvokeMethodAsync("getStatus", Encoding.UTF8.GetBytes("{not json"));
+        Assert.Equal(400, status);
+        Assert.Empty(_hub.Violations);
+    }
+
+    [Fact]
+    public async Task Telemetry_StatsAndEventsGoThroughOutboxToIoTHubOutputs()
+    {
+        var host = await StartAsync();
+        await _hub.WaitForTelemetryAsync(t => t.Properties.GetValueOrDefault("$.on") == "stats", "stats telemetry");
+        var stats = _hub.Telemetry.First(t => t.Properties.GetValueOrDefault("$.on") == "stats");
+        Assert.Equal("platform", stats.Properties["camera"]);
+        Assert.Equal("application/json", stats.Properties["$.ct"]);
+        Assert.Equal("station", JsonNode.Parse(stats.Body)!["device"]!.GetValue<string>());
+
+        // Whatever the pipeline raises goes the same way; an event enqueued like the pipeline's sink does must arrive on 'events'.
+        var now = DateTimeOffset.UtcNow;
+        var maskEvent = new MaskEvent
+        {
+            Id = "episode-1", Type = EventTypes.ViolationStart, Sequence = 0, Device = "station", Camera = "platform", TrackId = 7,
+            StartedAt = now, At = now, Frame = new EventFrame(960, 540),
+            Face = new EventFace([1, 2, 30, 40], [0, 0, 0.1f, 0.1f], [], 0.9f), Mask = new EventMask("no_mask", 0.9f, 5, 5),
+            Snapshot = EventSnapshot.None,
+        };
+        Assert.True(host.Runner!.Messaging!.Publisher.Enqueue(maskEvent));
+        await _hub.WaitForTelemetryAsync(t => t.Properties.GetValueOrDefault("$.on") == "events", "event telemetry");
+        var ev = _hub.Telemetry.First(t => t.Properties.GetValueOrDefault("$.on") == "events");
+        Assert.Equal(EventTypes.ViolationStart, ev.Properties["type"]);
+        Assert.Equal("episode-1", JsonNode.Parse(ev.Body)!["id"]!.GetValue<string>());
+        Assert.Empty(_hub.Violations);
+    }
+
+    [Fact]
+    public async Task Reconnect_FullTwinReReadAndChangeMadeWhileDisconnectedApplied()
+    {
+        var host = await StartAsync();
+        int gets = _hub.TwinGetCount;
+        _hub.Outage = true;
+        await _hub.DropConnectionAsync();
+        long version = _hub.UpdateDesired(new JsonObject { ["detector"] = new JsonObject { ["scoreThreshold"] = 0.65 } }, notify: false);
+        _hub.Outage = false;
+        await WaitUntilAsync(() => _hub.TwinGetCount > gets && Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the twin re-read after reconnect");
+        Assert.Equal(0.65f, host.Current.Detector.ScoreThreshold);
+    }
+}
+
+[CollectionDefinition("module-host", DisableParallelization = true)]
+public sealed class ModuleHostCollection;
