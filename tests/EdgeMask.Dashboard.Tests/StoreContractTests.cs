@@ -121,6 +121,10 @@ public abstract class StoreContractTests : IDisposable
         var withId = new IngestMessage(IngestKind.Snapshot, "dev1", "cam1", Jpeg, new Dictionary<string, string> { ["snapshotId"] = "snap-42" }, "test");
         Assert.Equal(IngestOutcome.Stored, await pipeline.IngestAsync(withId, default));
         Assert.Equal(IngestOutcome.Duplicate, await pipeline.IngestAsync(withId, default));
+        // EdgeMask.Messaging's publisher names it in the user property "id".
+        var fromPublisher = new IngestMessage(IngestKind.Snapshot, "dev1", "cam2", Jpeg, new Dictionary<string, string> { ["id"] = "pub-7" }, "test");
+        Assert.Equal(IngestOutcome.Stored, await pipeline.IngestAsync(fromPublisher, default));
+        Assert.Equal("cam2", (await Store.GetSnapshotAsync("pub-7", default))?.Camera);
         var anonymous = new IngestMessage(IngestKind.Snapshot, "dev1", "cam1", Jpeg, IngestMessage.NoProperties, "test");
         Assert.Equal(IngestOutcome.Stored, await pipeline.IngestAsync(anonymous, default));
         Assert.Equal(IngestOutcome.Duplicate, await pipeline.IngestAsync(anonymous, default));
@@ -131,7 +135,7 @@ public abstract class StoreContractTests : IDisposable
         Assert.Equal(Jpeg, await File.ReadAllBytesAsync(Snapshots.PathOf(snapshot.FileName)!));
         var hashId = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Jpeg))[..32];
         Assert.NotNull(await Store.GetSnapshotAsync(hashId, default));
-        Assert.Equal(2, (await Store.CountAsync(default)).Snapshots);
+        Assert.Equal(3, (await Store.CountAsync(default)).Snapshots);
     }
 
     [Fact]

@@ -22,6 +22,8 @@ public sealed partial class IngestPipeline(
     ILogger<IngestPipeline> logger)
 {
     public const string SnapshotIdProperty = "snapshotId";
+    /// <summary>EdgeMask.Messaging's MqttPublisher puts every message's stable id in the user property <c>id</c>.</summary>
+    public const string MessageIdProperty = "id";
 
     private long _stored;
     private long _duplicates;
@@ -133,7 +135,7 @@ public sealed partial class IngestPipeline(
         Require(payload.Length >= 4 && payload.Span[0] == 0xFF && payload.Span[1] == 0xD8 && payload.Span[2] == 0xFF, "the payload is not a JPEG");
         Require(payload.Length <= storeOptions.MaxSnapshotBytes, $"the JPEG is larger than {storeOptions.MaxSnapshotBytes} bytes");
         string id;
-        if (message.Properties.TryGetValue(SnapshotIdProperty, out var given))
+        if (message.Properties.TryGetValue(SnapshotIdProperty, out var given) || message.Properties.TryGetValue(MessageIdProperty, out given))
         {
             Require(SnapshotFileStore.IsSafeId(given), $"snapshotId '{given}' has characters other than letters, digits, '-', '_', '.'");
             id = given;
