@@ -175,6 +175,12 @@ public sealed class CameraCapture : IAsyncDisposable, IDisposable
                     status = FrameReadStatus.EndOfStream;
                     readError = ex;
                 }
+                catch (Exception)
+                {
+                    // Anything else fails the capture (below); the frame still goes back to the pool.
+                    frame.Dispose();
+                    throw;
+                }
 
                 if (status == FrameReadStatus.Frame)
                 {
