@@ -297,6 +297,31 @@ public sealed class SnapshotStoreTests : IDisposable
     }
 
     [Fact]
+    public void Save_FourCamerasAtOnceWithSweeps_IndexMatchesTheDiskAndLimitsHold()
+    {
+        using var store = new SnapshotStore(Options() with { MaxFiles = 40 }, _log, TimeProvider.System);
+        var ids = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, cam =>
+        {
+            for (int i = 0; i < 25; i++)
+            {
+                SnapshotResult r = store.Save($"cam{cam}", Rendered(200, 300));
+                Assert.True(r.Available, r.Error);
+                ids.Add(r.Id!);
+                if (i % 10 == 0) store.EnforceRetention();
+            }
+        });
+
+        string[] files = SnapshotFiles.All(_root);
+        Assert.Equal(100, ids.Distinct().Count());
+        Assert.Equal(40, files.Length);
+        Assert.Equal(40, store.FileCount);
+        Assert.Equal(20 * 500, store.TotalBytes);
+        Assert.Equal(20, ids.Count(id => store.Find(id) is not null));
+        Assert.DoesNotContain(_log.Entries, e => e.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
     public void Save_Disabled_NothingWrittenNoFolderCreated()
     {
         using var store = NewStore(Options() with { Enabled = false });
