@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -104,6 +105,10 @@ public sealed class CameraCapture : IAsyncDisposable, IDisposable
     /// <summary>Raised on the capture thread whenever the state changes. Keep handlers quick; exceptions are logged.</summary>
     public event Action<CameraHealth>? HealthChanged;
 
+    /// <summary>The current state without building a snapshot (cheap enough to read per frame).</summary>
+    public CameraHealthState State => (CameraHealthState)Volatile.Read(ref Unsafe.As<CameraHealthState, int>(ref _state));
+
+    /// <summary>A snapshot of the camera's health (allocates: read it per stats interval, not per frame).</summary>
     public CameraHealth Health
     {
         get

@@ -28,6 +28,7 @@ public class CameraCaptureTests
         await capture.Completion.WaitAsync(SourceFixtures.Patience);
         var health = capture.Health;
         Assert.Equal(CameraHealthState.Ended, health.State);
+        Assert.Equal(CameraHealthState.Ended, capture.State);
         Assert.Equal(4, health.FramesCaptured);
         Assert.Equal(1, health.FramesSkipped);
         Assert.Equal(0, health.FramesDropped);
