@@ -168,6 +168,21 @@ public sealed class ModuleHost : IAsyncDisposable
 
     private async Task OnDesiredAsync(DesiredPropertiesUpdate update, CancellationToken ct)
     {
+        // Held from validation to report: the periodic report must not announce a version whose runner is not started yet.
+        await _reportGate.WaitAsync(ct);
+        try
+        {
+            await ApplyDesiredAsync(update, ct);
+            await ReportCoreAsync(force: true, ct);
+        }
+        finally
+        {
+            _reportGate.Release();
+        }
+    }
+
+    private async Task ApplyDesiredAsync(DesiredPropertiesUpdate update, CancellationToken ct)
+    {
         lock (_gate)
         {
             // A setThresholds override holds until the operator changes the twin (a newer version); a re-read of the
@@ -191,7 +206,6 @@ public sealed class ModuleHost : IAsyncDisposable
             _logger.LogWarning("Twin configuration version {Version} rejected with {ErrorCount} errors ({Keys}); previous configuration kept",
                 update.Version, result.Errors.Count, string.Join(", ", result.Errors.Keys));
         }
-        await ReportAsync(force: true, ct);
     }
 
     /// <summary>
@@ -209,13 +223,21 @@ public sealed class ModuleHost : IAsyncDisposable
         var document = JsonMergePatch.Apply(TwinConfiguration.ToDocument(Current), JsonSerializer.SerializeToElement(patch));
         var result = TwinConfiguration.Validate(document);
         if (!result.IsValid) return result.Errors;
-        lock (_gate)
+        await _reportGate.WaitAsync(ct);
+        try
         {
-            _thresholdOverride = combined;
-            _overrideDesiredVersion = _lastDesiredVersion;
+            lock (_gate)
+            {
+                _thresholdOverride = combined;
+                _overrideDesiredVersion = _lastDesiredVersion;
+            }
+            await ApplyAsync(result.Options!, "setThresholds", ct);
+            if (_client is { IsConnected: true }) await ReportCoreAsync(force: true, ct);
         }
-        await ApplyAsync(result.Options!, "setThresholds", ct);
-        if (_client is { IsConnected: true }) await ReportAsync(force: true, ct);
+        finally
+        {
+            _reportGate.Release();
+        }
         return new Dictionary<string, string>();
     }
 
@@ -368,6 +390,19 @@ public sealed class ModuleHost : IAsyncDisposable
         await _reportGate.WaitAsync(ct);
         try
         {
+            await ReportCoreAsync(force, ct);
+        }
+        finally
+        {
+            _reportGate.Release();
+        }
+    }
+
+    private async Task ReportCoreAsync(bool force, CancellationToken ct)
+    {
+        if (_client is null) return;
+        try
+        {
             var patch = _applier.BuildReported(ReportedSections());
             // "at" changes with every build of the configuration section; compare without it.
             var comparable = patch.DeepClone().AsObject();
@@ -381,10 +416,6 @@ public sealed class ModuleHost : IAsyncDisposable
         {
             // The next connect re-reads the twin, re-applies it and reports again; nothing is lost by waiting.
             _logger.LogWarning(e, "Reported properties not sent");
-        }
-        finally
-        {
-            _reportGate.Release();
         }
     }
 
