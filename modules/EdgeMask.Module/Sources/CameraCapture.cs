@@ -26,6 +26,8 @@ public sealed class CameraCapture : IAsyncDisposable, IDisposable
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _gate = new();
+    private readonly bool _waitForConsumer;
+    private readonly ManualResetEventSlim? _roomSignal;
     private ITimer? _watchdog;
     private Thread? _thread;
     private int _startCalled;
@@ -65,6 +67,12 @@ public sealed class CameraCapture : IAsyncDisposable, IDisposable
         // The pool covers the channel, one frame being filled, and a few held by the consumer (current frame,
         // a detector working on the previous one); more than that are freed on return.
         Pool = new FramePool(options.ChannelCapacity + 4);
+        _waitForConsumer = options.WaitForConsumerOnFiles && !options.Realtime && !source.IsLive;
+        if (_waitForConsumer)
+        {
+            _roomSignal = new ManualResetEventSlim(false);
+            Pool.ReturnSignal = _roomSignal;
+        }
         _channel = Channel.CreateBounded<Frame>(
             new BoundedChannelOptions(options.ChannelCapacity)
             {
@@ -205,6 +213,7 @@ public sealed class CameraCapture : IAsyncDisposable, IDisposable
                         firstFrame = false;
                         _started.TrySetResult();
                     }
+                    if (_waitForConsumer) WaitForRoom(ct);
                     // DropOldest: never waits; a full channel hands its oldest frame to OnDropped.
                     if (!_channel.Writer.TryWrite(frame))
                     {
@@ -329,6 +338,23 @@ public sealed class CameraCapture : IAsyncDisposable, IDisposable
         Arm();
     }
 
+    // The consumer disposes each frame after its work, which signals the pool: re-check the channel then. The
+    // short timed wait covers a frame taken but not yet disposed; no allocation, cancellation seen within 50 ms.
+    private void WaitForRoom(CancellationToken ct)
+    {
+        var signal = _roomSignal!;
+        if (_channel.Reader.Count < _options.ChannelCapacity) return;
+        Disarm();
+        while (_channel.Reader.Count >= _options.ChannelCapacity)
+        {
+            ct.ThrowIfCancellationRequested();
+            signal.Reset();
+            if (_channel.Reader.Count < _options.ChannelCapacity) break;
+            signal.Wait(50);
+        }
+        Arm();
+    }
+
     private void OnDropped(Frame frame)
     {
         Interlocked.Increment(ref _dropped);
@@ -399,6 +425,9 @@ public sealed class CameraCapture : IAsyncDisposable, IDisposable
         _channel.Writer.TryComplete();
         while (_channel.Reader.TryRead(out var frame)) frame.Dispose();
         if (_disposeSource) _source.Dispose();
+        // _roomSignal is not disposed: a consumer may still dispose a late frame and Set it; without a wait handle
+        // ever created it holds nothing native.
+        Pool.ReturnSignal = null;
         Pool.Dispose();
         SetState(CameraHealthState.Stopped, null);
         _stop.Dispose();

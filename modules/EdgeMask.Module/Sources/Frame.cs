@@ -103,9 +103,13 @@ public sealed class FramePool : IDisposable
         return frame;
     }
 
+    /// <summary>Set whenever a frame comes back: a producer waiting for its consumer re-checks then.</summary>
+    internal ManualResetEventSlim? ReturnSignal { get; set; }
+
     internal void Return(Frame frame)
     {
         Interlocked.Decrement(ref _outstanding);
+        ReturnSignal?.Set();
         lock (_gate)
         {
             if (!_disposed && _idle.Count < MaxRetained)

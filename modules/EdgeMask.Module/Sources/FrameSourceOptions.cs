@@ -78,6 +78,13 @@ public sealed record CameraCaptureOptions
     /// <summary>Pace files and folders at their frame rate instead of reading as fast as possible. Live sources pace themselves.</summary>
     public bool Realtime { get; init; }
 
+    /// <summary>
+    /// For files and folders read as fast as possible (not <see cref="Realtime"/>): wait for the consumer when the
+    /// channel is full instead of dropping, so every frame is processed and results do not depend on the machine's
+    /// speed. Live sources and realtime files always drop (newest frame wins).
+    /// </summary>
+    public bool WaitForConsumerOnFiles { get; init; }
+
     /// <summary>Start a file or folder again at its end instead of ending the capture.</summary>
     public bool Loop { get; init; }
 

@@ -219,4 +219,21 @@ public class CameraCaptureTests
         Assert.StartsWith("gst:videotestsrc", ex.FrameSource);
         Assert.Contains("Install GStreamer", ex.Hint);
     }
+
+    [Fact]
+    public async Task CameraCapture_WaitForConsumerOnFiles_SlowConsumerGetsEveryFrameNoDrops()
+    {
+        await using var capture = CameraCapture.Create("batch", SourceFixtures.SampleVideo, null, new CameraCaptureOptions { WaitForConsumerOnFiles = true });
+        await capture.StartAsync();
+        var indices = new List<long>();
+        for (int i = 0; i < 20; i++)
+        {
+            using var frame = await capture.Frames.ReadAsync().AsTask().WaitAsync(SourceFixtures.Patience);
+            indices.Add(frame.Index);
+            Thread.Sleep(30);
+        }
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => (long)i), indices);
+        Assert.Equal(0, capture.FramesDropped);
+        Assert.InRange(capture.FramesCaptured, 20, 20 + 2 + 1);
+    }
 }
