@@ -290,6 +290,24 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         await WaitUntilAsync(() => _hub.TwinGetCount > gets && Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the twin re-read after reconnect");
         Assert.Equal(0.65f, host.Current.Detector.ScoreThreshold);
     }
+
+    [Fact]
+    public async Task DesiredPatch_ValidButCameraCannotOpen_PreviousConfigurationRestartedAndErrorReported()
+    {
+        var host = await StartAsync();
+        long version = _hub.UpdateDesired(new JsonObject
+        {
+            ["cameras"] = new JsonObject { ["platform"] = new JsonObject { ["source"] = Path.Combine(_dir, "no-such-video.mp4") } },
+        });
+        await WaitUntilAsync(() => Reported("configuration", "desiredVersion")?.GetValue<long>() == version
+            && Reported("runtime", "error") is not null, "the failed start reported");
+        Log("runtime", Reported("runtime"));
+        Assert.Contains("previous configuration restored", Reported("runtime", "error")!.GetValue<string>());
+        Assert.Equal("running", Reported("runtime", "state")!.GetValue<string>());
+        Assert.NotNull(host.Runner);
+        Assert.Equal(Paths.SampleVideo, host.Current.Cameras["platform"].Source);
+        Assert.False(_running!.IsCompleted, "the module survives a configuration that cannot start");
+    }
 }
 
 [CollectionDefinition("module-host", DisableParallelization = true)]
