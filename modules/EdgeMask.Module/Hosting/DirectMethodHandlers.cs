@@ -140,7 +140,7 @@ public static class DirectMethodHandlers
         }
 
         string id = $"{camera}-{frame.CapturedAt.UtcDateTime:yyyyMMdd'T'HHmmssfff}-{Guid.NewGuid().ToString("N")[..8]}";
-        string folder = Path.Combine(host.Options.Run.SnapshotDirectory, "manual");
+        string folder = Path.Combine(host.Options.Run.SnapshotDirectory ?? "snapshots", "manual");
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, id + ".jpg");
         await File.WriteAllBytesAsync(path, frame.Jpeg, ct);
