@@ -17,6 +17,7 @@ public static class EdgeMaskCommandLine
         root.Add(EvalCommand.Create(stdout, stderr));
         root.Add(TrainCommand.Create(stdout, stderr));
         root.Add(AlarmCommand.Create(stdout, stderr));
+        root.Add(DashboardCommand.Create(stdout, stderr));
         root.Add(ModuleCommand.Create(stdout, stderr));
         return root;
     }

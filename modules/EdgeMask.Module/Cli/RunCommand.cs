@@ -25,7 +25,7 @@ internal static class RunCommand
         var maxFrames = new Option<long?>("--max-frames") { Description = "Stop each camera after this many frames." };
         var metricsPort = new Option<int?>("--metrics-port") { Description = "Port of /metrics and /healthz on 127.0.0.1 (default 9464; 0 picks a free one)." };
         var noMetrics = new Option<bool>("--no-metrics") { Description = "Do not serve /metrics and /healthz." };
-        var snapshots = new Option<string?>("--snapshots") { Description = "Folder for violation snapshots (default ./snapshots)." };
+        var snapshots = new Option<string?>("--snapshots") { Description = "Folder for violation snapshots (default: snapshots.directory of the config, ./snapshots)." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No live status lines; events are still printed." };
         var common = new ModelCliOptions();
         var command = new Command("run", "Run the pipeline on one or more camera feeds and publish violation events.")
@@ -54,7 +54,7 @@ internal static class RunCommand
             {
                 AnnotatePath = r.GetValue(annotate),
                 MaxFrames = r.GetValue(maxFrames),
-                SnapshotDirectory = r.GetValue(snapshots) ?? "snapshots",
+                SnapshotDirectory = r.GetValue(snapshots),
                 LiveView = !r.GetValue(quiet),
             };
             try

@@ -33,21 +33,5 @@ internal static class TrainCommand
         return command;
     }
 
-    private static string? Locate()
-    {
-        var candidates = new List<string?>
-        {
-            Environment.GetEnvironmentVariable("EDGEMASK_TRAIN"),
-            Path.Combine(AppContext.BaseDirectory, "edgemask-train"),
-        };
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
-            candidates.Add(Path.Combine(dir, "edgemask-train"));
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            candidates.Add(Path.Combine(d.FullName, "artifacts", "bin", "edgemask-train", "edgemask-train"));
-            candidates.Add(Path.Combine(d.FullName, "modules", "EdgeMask.Training", "bin", "Release", "net10.0", "edgemask-train"));
-            candidates.Add(Path.Combine(d.FullName, "modules", "EdgeMask.Training", "bin", "Debug", "net10.0", "edgemask-train"));
-        }
-        return candidates.FirstOrDefault(c => c is not null && File.Exists(c));
-    }
+    private static string? Locate() => SiblingProgram.Locate("edgemask-train", "EDGEMASK_TRAIN", "EdgeMask.Training");
 }

@@ -29,6 +29,8 @@ public sealed record EdgeMaskOptions
     public MetricsSettings Metrics { get; init; } = new();
     /// <summary>Warning light / buzzer on GPIO and spoken announcements (off by default: a device has to say which lines).</summary>
     public EdgeMask.Alarm.AlarmOptions Alarm { get; init; } = new();
+    /// <summary>Violation snapshots: what is stored and published, privacy blurring, retention.</summary>
+    public EdgeMask.Module.Snapshots.SnapshotOptions Snapshots { get; init; } = new();
 
     /// <summary>Throws <see cref="InvalidOptionException"/> naming the first bad key.</summary>
     public EdgeMaskOptions Validate()
@@ -47,6 +49,7 @@ public sealed record EdgeMaskOptions
         Mqtt.Validate("mqtt");
         Stats.Validate("stats");
         Metrics.Validate("metrics");
+        Snapshots.Validate("snapshots");
         try { EdgeMask.Alarm.AlarmOptionsValidator.Validate(Alarm); }
         catch (EdgeMask.Alarm.AlarmConfigurationException ex) { throw new InvalidOptionException(ex.Key, null, ex.Problem); }
         if (string.IsNullOrWhiteSpace(Outbox.Path)) throw new InvalidOptionException("outbox:path", Outbox.Path, "must name the SQLite outbox file.");

@@ -17,7 +17,8 @@ public sealed record RunSettings
 {
     public string? AnnotatePath { get; init; }
     public long? MaxFrames { get; init; }
-    public string SnapshotDirectory { get; init; } = "snapshots";
+    /// <summary>Overrides <c>snapshots.directory</c> of the configuration when set (<c>--snapshots</c>).</summary>
+    public string? SnapshotDirectory { get; init; }
     public bool LiveView { get; init; } = true;
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(15);
 }
@@ -39,6 +40,7 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
     private readonly StoreAndForward? _messaging;
     private readonly MetricsServer? _metrics;
     private EdgeMask.Alarm.LocalAlarm? _alarm;
+    private Snapshots.SnapshotStore? _snapshots;
     private readonly List<CameraRuntime> _cameras = [];
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
@@ -48,6 +50,7 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
     public MetricsServer? Metrics => _metrics;
     public ExecutionProviderKind ActiveProvider => _models.ActiveProvider;
     public EdgeMask.Alarm.LocalAlarm? Alarm => _alarm;
+    public Snapshots.SnapshotStore? Snapshots => _snapshots;
     /// <summary>The shared model sessions (paths, manifest and sha256 for the module's reported properties).</summary>
     public InferenceModels Models => _models;
 
@@ -97,10 +100,13 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
                 await alarm.PrepareAnnouncementAsync(cancellationToken);
             }
             runner._alarm = alarm;
+            var snapshotOptions = run.SnapshotDirectory is { } sd ? options.Snapshots with { Directory = sd } : options.Snapshots;
+            if (snapshotOptions.Enabled)
+                runner._snapshots = new Snapshots.SnapshotStore(snapshotOptions, loggers.CreateLogger<Snapshots.SnapshotStore>(), time);
             var shared = new List<IPipelineSink> { new ConsoleEventSink(stdout) };
             if (alarm is not null) shared.Add(new AlarmSink(alarm));
             foreach (var (id, camera) in options.Cameras.Where(c => c.Value.Enabled))
-                runner._cameras.Add(await CameraRuntime.StartAsync(id, camera, options, run, models, messaging, shared, alarm, loggers, time, cancellationToken));
+                runner._cameras.Add(await CameraRuntime.StartAsync(id, camera, options, run, models, messaging, shared, alarm, runner._snapshots, loggers, time, cancellationToken));
             return runner;
         }
         catch (Exception ex)
@@ -142,10 +148,11 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
             EmbeddedBroker = mqtt.Enabled && external is null ? new EmbeddedBrokerOptions { Address = mqtt.EmbeddedAddress, Port = mqtt.Port } : null,
         };
         string version = typeof(EdgeMaskRunner).Assembly.GetName().Version?.ToString() ?? "0";
-        return await StoreAndForward.StartAsync(options, additionalTransports, loggers, time, device => new DeviceStatus
+        // The publisher sets device and state itself (online, or offline for the last will); this adds what we know.
+        return await StoreAndForward.StartAsync(options, additionalTransports, loggers, time, state => new DeviceStatus
         {
-            Device = device,
-            State = "online",
+            Device = o.Device,
+            State = state,
             At = time.GetUtcNow(),
             Version = version,
             ExecutionProvider = ExecutionProviderOptions.ToName(provider),
@@ -238,6 +245,7 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
         }
         if (_metrics is not null) await _metrics.DisposeAsync();
         if (_messaging is not null) await _messaging.DisposeAsync();
+        _snapshots?.Dispose();
         _models.Dispose();
         _stop.Dispose();
     }
@@ -267,11 +275,17 @@ public sealed class CameraRuntime : IAsyncDisposable
 
     internal static async Task<CameraRuntime> StartAsync(string id, CameraOptions camera, EdgeMaskOptions options, RunSettings run,
         InferenceModels models, StoreAndForward? messaging, IReadOnlyList<IPipelineSink> sharedSinks, EdgeMask.Alarm.LocalAlarm? alarm,
-        ILoggerFactory loggers, TimeProvider time, CancellationToken ct)
+        Snapshots.SnapshotStore? snapshots, ILoggerFactory loggers, TimeProvider time, CancellationToken ct)
     {
         var logger = loggers.CreateLogger($"edgemask.camera.{id}");
         var capture = CameraCapture.Create(id, camera.Source, new FrameSourceOptions(),
-            new CameraCaptureOptions { Realtime = camera.Realtime }, time, loggers);
+            new CameraCaptureOptions
+            {
+                Realtime = camera.Realtime,
+                // A file read "as fast as possible" is an analysis of the whole file: wait for the pipeline instead of
+                // dropping frames (live sources and --realtime still drop: newest frame wins).
+                WaitForConsumerOnFiles = !camera.Realtime,
+            }, time, loggers);
         try
         {
             await capture.StartAsync(ct);
@@ -288,7 +302,9 @@ public sealed class CameraRuntime : IAsyncDisposable
                 ExecutionProvider = ExecutionProviderOptions.ToName(models.ActiveProvider),
             };
             var pipeline = new CameraPipeline(settings, models.CreateDetector(options.Detector.ToDetectorOptions()), models.CreateClassifier(),
-                new CompositeSink(sinks, logger), snapshotter: null, time, logger,
+                new CompositeSink(sinks, logger),
+                snapshots is null ? null : new PublishingSnapshotter(new Snapshots.CameraSnapshotter(snapshots, options.Device, id, loggers.CreateLogger<Snapshots.CameraSnapshotter>()), messaging?.Publisher),
+                time, logger,
                 () => capture.FramesDropped, () => capture.Health.StateName);
             VideoWriter? writer = null;
             if (run.AnnotatePath is { } path)
@@ -322,7 +338,7 @@ public sealed class CameraRuntime : IAsyncDisposable
                     FrameTap.Offer(frame.Image, frame.CapturedAt);
                     // The alarm's watchdog switches this camera's lines off if the heartbeats stop (a hung pipeline).
                     _alarm?.Heartbeat(Id);
-                    metrics.Observe(Pipeline.Counters, Capture.FramesDropped, Capture.Health.State == CameraHealthState.Ok, Pipeline.Counters.LatencyMs);
+                    metrics.Observe(Pipeline.Counters, Capture.FramesDropped, Capture.State == CameraHealthState.Ok, Pipeline.Counters.LatencyMs);
                     if (run.AnnotatePath is { } path)
                     {
                         writer ??= OpenWriter(path, frame.Image, Capture.Source.NominalFps);

@@ -207,5 +207,6 @@ public sealed class CameraPipeline : IDisposable
     {
         _detector.Dispose();
         _classifier?.Dispose();
+        (_snapshotter as IDisposable)?.Dispose();
     }
 }

@@ -100,3 +100,19 @@ public sealed class AlarmSink(EdgeMask.Alarm.LocalAlarm alarm) : IPipelineSink
     public void OnEvent(MaskEvent maskEvent) => alarm.Handle(maskEvent);
     public void OnStats(CameraStats stats) { }
 }
+
+/// <summary>
+/// Takes the snapshots the policy asks for with the camera's <see cref="Snapshots.CameraSnapshotter"/> and publishes the JPEG on the
+/// snapshot topic through the outbox — only when it was stored, so an event never names a snapshot that does not exist.
+/// </summary>
+public sealed class PublishingSnapshotter(Snapshots.CameraSnapshotter snapshotter, EventPublisher? publisher) : IViolationSnapshotter, IDisposable
+{
+    public EventSnapshot Take(string camera, OpenCvSharp.Mat frame, in EdgeMask.Core.Policy.SnapshotRequest request, ReadOnlySpan<EdgeMask.Core.Detection.FaceDetection> faces)
+    {
+        var result = snapshotter.Take(frame, request, faces);
+        if (result.Available && result.PublishJpeg is { } jpeg && result.Id is { } id) publisher?.EnqueueSnapshot(camera, id, jpeg);
+        return request.Episode.Snapshot;
+    }
+
+    public void Dispose() => snapshotter.Dispose();
+}
