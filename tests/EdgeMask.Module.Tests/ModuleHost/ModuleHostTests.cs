@@ -2,6 +2,9 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using EdgeMask.Alarm;
+using EdgeMask.Alarm.Gpio;
+using EdgeMask.Alarm.Tests;
 using EdgeMask.Core.Events;
 using EdgeMask.IoTHub.Mqtt;
 using EdgeMask.IoTHub.Tests.Infrastructure;
@@ -68,7 +71,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         ["metrics"] = new JsonObject { ["enabled"] = false },
     };
 
-    private async Task<Hosting.ModuleHost> StartAsync(JsonObject? desired = null)
+    private async Task<Hosting.ModuleHost> StartAsync(JsonObject? desired = null, Func<EdgeMaskOptions, LocalAlarm?>? alarmFactory = null)
     {
         _hub = await FakeIoTHub.StartAsync(Hub, Device, Module, ModuleKey, TestCertificates.Shared.ServerCertificate, desired);
         var client = IoTHubMqttClient.FromConnectionString(
@@ -84,7 +87,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
             Run = new RunSettings { LiveView = false, SnapshotDirectory = Path.Combine(_dir, "snapshots"), DrainTimeout = TimeSpan.FromSeconds(2) },
         };
         _host = new Hosting.ModuleHost(initial, options, client, shouldDisposeClient: true, NullLoggerFactory.Instance,
-            TimeProvider.System, TextWriter.Null, TextWriter.Null);
+            TimeProvider.System, TextWriter.Null, TextWriter.Null, alarmFactory);
         _stop = new CancellationTokenSource();
         _running = _host.RunAsync(_stop.Token);
         await WaitUntilAsync(() => _running.IsFaulted || Reported("configuration", "appliedVersion") is not null, "the first reported configuration");
@@ -289,6 +292,34 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         _hub.Outage = false;
         await WaitUntilAsync(() => _hub.TwinGetCount > gets && Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the twin re-read after reconnect");
         Assert.Equal(0.65f, host.Current.Detector.ScoreThreshold);
+    }
+
+    [Fact]
+    public async Task TestAlarm_AlarmOnRecordingGpio_DrivesTheLineAndAnswersWhatRan()
+    {
+        var chips = new List<RecordingGpioDriver>();
+        var host = await StartAsync(alarmFactory: _ =>
+        {
+            // A new alarm per runner: each runner owns (and disposes) the alarm it was given.
+            var chip = new RecordingGpioDriver(16, TimeProvider.System);
+            lock (chips) chips.Add(chip);
+            var options = new AlarmOptions
+            {
+                Enabled = true,
+                Outputs = [new AlarmOutputOptions { Name = "light", Kind = AlarmOutputKind.Light, Chip = 0, Line = 5, MinOn = TimeSpan.Zero }],
+            };
+            return new LocalAlarm(options, new DriverGpioChipProvider(new Dictionary<int, System.Device.Gpio.GpioDriver> { [0] = chip }), player: null, TimeProvider.System);
+        });
+        await WaitUntilAsync(() => Reported("alarm", "lines") is not null, "the alarm reported");
+
+        var (status, body, _) = await _hub.InvokeMethodAsync("testAlarm", """{"durationSeconds":0.5}""");
+        Log("testAlarm", body);
+        Assert.Equal(200, status);
+        Assert.Contains("light", body!["outputs"]!.AsArray().Select(o => o!.GetValue<string>()));
+        RecordingGpioDriver driver;
+        lock (chips) driver = chips[^1];
+        Assert.Contains(driver.Changes, w => w.Line == 5 && w.High);
+        Assert.NotNull(host.Runner!.Alarm);
     }
 
     [Fact]
