@@ -26,6 +26,7 @@ internal static class TrainCli
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 17 };
         var patience = new Option<int>("--patience") { DefaultValueFactory = _ => 10, Description = "Stop after this many epochs without a better dev score." };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Math.Min(Environment.ProcessorCount, 2) };
+        var epochSize = new Option<int?>("--epoch-size") { Description = "Faces per epoch (default: the training set size); smaller = more frequent dev checks and checkpoints." };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after this many optimizer steps (smoke runs)." };
         var inputSize = new Option<int>("--input-size") { DefaultValueFactory = _ => ResNetConfig.Default.InputSize };
         var stem = new Option<int>("--stem-width") { DefaultValueFactory = _ => ResNetConfig.Default.StemWidth };
@@ -40,7 +41,7 @@ internal static class TrainCli
 
         var classifier = new Command("classifier", "Train the mask / no-mask ResNet classifier and export it to ONNX.")
         {
-            crops, voc, output, card, work, trainSplit, devSplit, epochs, batch, lr, seed, patience, threads, maxSteps,
+            crops, voc, output, card, work, trainSplit, devSplit, epochs, batch, lr, seed, patience, threads, maxSteps, epochSize,
             inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume,
         };
         classifier.SetAction(parse =>
@@ -66,6 +67,7 @@ internal static class TrainCli
                     Patience = parse.GetValue(patience),
                     Threads = parse.GetValue(threads),
                     MaxSteps = parse.GetValue(maxSteps),
+                    EpochSize = parse.GetValue(epochSize),
                     Model = new ResNetConfig(parse.GetValue(inputSize), parse.GetValue(stem), Ints(parse.GetValue(widths)!, "--widths"), Ints(parse.GetValue(blocks)!, "--blocks")),
                     CropExpansion = parse.GetValue(expansion),
                     MinFace = parse.GetValue(minFace),

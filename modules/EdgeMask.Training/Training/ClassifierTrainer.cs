@@ -65,7 +65,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
 
         using var optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
         int s = Contract.InputSize, perFace = 3 * s * s, batch = Math.Min(options.BatchSize, train.Count);
-        int stepsPerEpoch = Math.Max(1, train.Count / batch);
+        int stepsPerEpoch = Math.Max(1, (options.EpochSize ?? train.Count) / batch);
         long totalSteps = (long)stepsPerEpoch * options.Epochs;
         var stepLosses = new List<float>();
         var history = new List<EpochResult>(state.History);
@@ -140,7 +140,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             {
                 state = state with { SinceBest = state.SinceBest + 1 };
             }
-            state = state with { Epoch = epoch, History = [.. history] };
+            state = state with { Epoch = epoch, History = [.. history], CommandLine = state.CommandLine.Length > 0 ? state.CommandLine : options.CommandLine };
             File.WriteAllText(statePath, JsonSerializer.Serialize(state, StateJson));
             if (options.MaxSteps is int m && stepLosses.Count >= m) break;
             if (state.SinceBest >= options.Patience)
@@ -175,7 +175,10 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         var result2 = new TrainingResult(options.OutputPath, sha, state.BestEpoch, history, stepLosses, onnxDev, loader.Problems, train.Count, Contract);
         if (options.CardPath is not null)
         {
-            File.WriteAllText(options.CardPath, ModelCard.Write(options, result2, bytes.Length, dev));
+            string command = state.CommandLine.Length == 0 || state.CommandLine == options.CommandLine
+                ? options.CommandLine
+                : $"{state.CommandLine}\n# then, to finish (resume / export the best checkpoint):\n{options.CommandLine}";
+            File.WriteAllText(options.CardPath, ModelCard.Write(options with { CommandLine = command }, result2, bytes.Length, dev));
             Log(log, $"wrote model card {options.CardPath}");
         }
         return result2;
@@ -272,7 +275,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
     private void SetLearningRate(optim.Optimizer optimizer, long step, long totalSteps)
     {
         // Short linear warm-up, then cosine decay to zero over the planned epochs.
-        const int warmup = 100;
+        long warmup = Math.Min(100, totalSteps / 10);
         double lr = step < warmup
             ? options.LearningRate * (step + 1) / warmup
             : options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1.0, (double)(step - warmup) / Math.Max(1, totalSteps - warmup))));
@@ -311,5 +314,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         public int BestEpoch { get; init; }
         public int SinceBest { get; init; }
         public EpochResult[] History { get; init; } = [];
+        /// <summary>The command that started the run, kept across resumes for the model card.</summary>
+        public string CommandLine { get; init; } = "";
     }
 }

@@ -25,6 +25,8 @@ internal sealed record TrainingOptions
     /// <summary>Stop after this many optimizer steps in total (tests, smoke runs); null = run the epochs.</summary>
     public int? MaxSteps { get; init; }
     public bool Augment { get; init; } = true;
+    /// <summary>Faces drawn per epoch (class-balanced, with replacement); null = the training set size. Smaller epochs mean more frequent dev checks and checkpoints.</summary>
+    public int? EpochSize { get; init; }
     /// <summary>VOC faces whose shorter side is below this are not trained on (too few pixels to carry a label).</summary>
     public float MinFace { get; init; } = 10f;
     /// <summary>Short side from which dev faces count for the headline accuracy (issue 3: ≥ 20 px).</summary>
@@ -43,6 +45,7 @@ internal sealed record TrainingOptions
         if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "--lr must be positive.");
         if (Patience < 1) throw new ArgumentOutOfRangeException(nameof(Patience), Patience, "--patience must be at least 1.");
         if (Threads < 1) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "--threads must be at least 1.");
+        if (EpochSize is < 2) throw new ArgumentOutOfRangeException(nameof(EpochSize), EpochSize, "--epoch-size must be at least 2.");
         if (MaxSteps is < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), MaxSteps, "--max-steps must be at least 1.");
         if (!(CropExpansion is >= 0.5f and <= 4f)) throw new ArgumentOutOfRangeException(nameof(CropExpansion), CropExpansion, "--crop-expansion must be 0.5..4.");
         if (string.IsNullOrWhiteSpace(OutputPath)) throw new ArgumentException("--out must name the ONNX file to write.");
