@@ -71,7 +71,8 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         ["metrics"] = new JsonObject { ["enabled"] = false },
     };
 
-    private async Task<Hosting.ModuleHost> StartAsync(JsonObject? desired = null, Func<EdgeMaskOptions, LocalAlarm?>? alarmFactory = null)
+    private async Task<Hosting.ModuleHost> StartAsync(JsonObject? desired = null, Func<EdgeMaskOptions, LocalAlarm?>? alarmFactory = null,
+        Action<JsonObject>? configure = null)
     {
         _hub = await FakeIoTHub.StartAsync(Hub, Device, Module, ModuleKey, TestCertificates.Shared.ServerCertificate, desired);
         var client = IoTHubMqttClient.FromConnectionString(
@@ -79,6 +80,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
             TestCertificates.Shared.TrustBundle,
             new IoTHubClientOptions { Port = _hub.Port, ReconnectDelayMin = TimeSpan.FromMilliseconds(100), ReconnectDelayMax = TimeSpan.FromSeconds(1) });
         var baseDocument = BaseDocument();
+        configure?.Invoke(baseDocument);
         var initial = ConfigLoader.Parse(baseDocument.ToJsonString(), "test");
         var options = new ModuleHostOptions
         {
@@ -320,6 +322,21 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         lock (chips) driver = chips[^1];
         Assert.Contains(driver.Changes, w => w.Line == 5 && w.High);
         Assert.NotNull(host.Runner!.Alarm);
+    }
+
+    [Fact]
+    public async Task DesiredPatch_WithEmbeddedMqttBroker_BrokerRestartsOnSamePortAndTelemetryContinues()
+    {
+        int port = TestPorts.FreeTcpPort();
+        var host = await StartAsync(configure: d => d["mqtt"] = new JsonObject { ["enabled"] = true, ["port"] = port });
+        Assert.Equal(["mqtt", "iothub"], host.Runner!.Messaging!.Drainers.Select(x => x.Destination).Order().Reverse());
+
+        long version = _hub.UpdateDesired(new JsonObject { ["detector"] = new JsonObject { ["scoreThreshold"] = 0.7 } });
+        await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the patch applied");
+        Log("runtime", Reported("runtime"));
+        Assert.Null(Reported("runtime", "error"));
+        Assert.NotNull(host.Runner!.Messaging!.Broker);
+        await _hub.WaitForTelemetryAsync(t => t.Properties.GetValueOrDefault("$.on") == "stats", "stats telemetry after the restart");
     }
 
     [Fact]
