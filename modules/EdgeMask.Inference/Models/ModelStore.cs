@@ -52,16 +52,21 @@ public sealed class ModelStore
     public string GetVerifiedPath(ModelEntry model)
     {
         string path = Path.Combine(Directory, model.File);
-        VerifyFile(path, model.Sha256);
+        VerifyFile(path, model.Sha256, InstallHint(model));
         return path;
     }
 
-    public static void VerifyFile(string path, string expectedSha256)
+    /// <summary>How to get this model back: from a mirror for downloaded models, from git for the ones the project trains and commits.</summary>
+    public static string InstallHint(ModelEntry model) => model.Source?.Mirror is null && model.Source?.Url is null
+        ? $"git checkout -- models/{model.File}, then models/install.sh (the file is committed; models/{Path.GetFileNameWithoutExtension(model.File)}.md says how to retrain it)"
+        : InstallCommand;
+
+    public static void VerifyFile(string path, string expectedSha256, string installHint = InstallCommand)
     {
-        if (!File.Exists(path)) throw new ModelNotFoundException(path, InstallCommand);
+        if (!File.Exists(path)) throw new ModelNotFoundException(path, installHint);
         string actual = Sha256Of(path);
         if (!string.Equals(actual, expectedSha256, StringComparison.OrdinalIgnoreCase))
-            throw new ModelChecksumException(path, expectedSha256, actual, InstallCommand);
+            throw new ModelChecksumException(path, expectedSha256, actual, installHint);
     }
 
     public static string Sha256Of(string path)

@@ -5,7 +5,8 @@ namespace EdgeMask.Module.Tests.Cli;
 
 public class DetectCommandTests
 {
-    private static readonly string Models = TestPaths.SharedModels;
+    /// <summary>The checkout's models/: the detector installed from ../shared/models, the classifier committed.</summary>
+    private static readonly string Models = Path.Combine(TestPaths.RepoRoot, "models");
 
     [Fact]
     public async Task Detect_Json_OneObjectPerImageInTheDocumentedShape()
@@ -23,7 +24,10 @@ public class DetectCommandTests
         Assert.Equal(5, faces.Count);
         foreach (var face in faces)
         {
-            Assert.Equal(["box", "score", "landmarks"], face.EnumerateObject().Select(p => p.Name));
+            Assert.Equal(["box", "score", "landmarks", "mask"], face.EnumerateObject().Select(p => p.Name));
+            var mask = face.GetProperty("mask");
+            Assert.Contains(mask.GetProperty("label").GetString(), new[] { "mask", "no_mask" });
+            Assert.InRange(mask.GetProperty("probability").GetDouble(), 0.5, 1.0);
             var box = face.GetProperty("box").EnumerateArray().Select(v => v.GetDouble()).ToArray();
             Assert.Equal(4, box.Length);
             Assert.True(box[0] >= 0 && box[1] >= 0 && box[2] <= 400 && box[3] <= 266 && box[0] < box[2] && box[1] < box[3], "box clipped to the image");
@@ -65,6 +69,15 @@ public class DetectCommandTests
     }
 
     [Fact]
+    public async Task Detect_NoClassify_FacesWithoutMaskField()
+    {
+        var r = await CliRunner.RunAsync("detect", TestPaths.VocImage(5), "--json", "--no-classify", "--models", Models, "--ep", "cpu");
+        Assert.Equal(0, r.ExitCode);
+        using var doc = JsonDocument.Parse(r.StdoutLines[0]);
+        Assert.All(doc.RootElement.GetProperty("faces").EnumerateArray(), f => Assert.False(f.TryGetProperty("mask", out _)));
+    }
+
+    [Fact]
     public async Task Detect_MissingInput_ExitOne()
     {
         var r = await CliRunner.RunAsync("detect", "/no/such/image.jpg", "--models", Models);
@@ -95,7 +108,8 @@ public class DetectCommandTests
         var r = await CliRunner.RunAsync("detect", TestPaths.VocImage(5), "--models", Models, "--ep", "cpu");
         Assert.Equal(0, r.ExitCode);
         Assert.Contains("maksssksksss5.jpg", r.Stdout);
-        Assert.Contains("1 image(s), 5 face(s), execution provider cpu.", r.Stdout);
+        Assert.Contains("1 image(s), 5 face(s), ", r.Stdout);
+        Assert.Contains("without mask, execution provider cpu.", r.Stdout);
     }
 
     [Fact]
