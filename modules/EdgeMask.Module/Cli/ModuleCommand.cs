@@ -27,12 +27,13 @@ internal static class ModuleCommand
         var config = new Option<string?>("--config", "-c") { Description = $"JSON configuration file (default: ${ConfigVariable}); the twin's desired properties are merged over it." };
         var connectionString = new Option<string?>("--connection-string") { Description = $"Device or module connection string (default: ${ConnectionStringVariable}); without one the IOTEDGE_* environment is used when present." };
         var caFile = new Option<string?>("--ca-file") { Description = "PEM bundle that anchors the gateway's certificate (a connection string with GatewayHostName)." };
+        var port = new Option<int>("--iothub-port") { Description = "MQTT over TLS port of IoT Hub / the gateway.", DefaultValueFactory = _ => 8883 };
         var reportInterval = new Option<int>("--report-interval") { Description = "Seconds between checks of the reported properties (sent only when changed).", DefaultValueFactory = _ => 15 };
         var snapshots = new Option<string?>("--snapshots") { Description = "Folder for snapshots (default ./snapshots)." };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log at debug level." };
         var command = new Command("module", "Run as the IoT Edge module (twin configuration, direct methods, telemetry), or stand-alone from --config.")
         {
-            config, connectionString, caFile, reportInterval, snapshots, verbose,
+            config, connectionString, caFile, port, reportInterval, snapshots, verbose,
         };
         command.SetAction(async (r, ct) =>
         {
@@ -59,7 +60,7 @@ internal static class ModuleCommand
                         trust = [];
                         trust.ImportFromPemFile(ca);
                     }
-                    client = IoTHubMqttClient.Create(cs, trust, new IoTHubClientOptions(), loggers);
+                    client = IoTHubMqttClient.Create(cs, trust, new IoTHubClientOptions { Port = r.GetValue(port) }, loggers);
                     // The device id of topics and events defaults to the IoT Edge device's own id.
                     if (!baseDocument.ContainsKey("device")) baseDocument["device"] = client.Identity.DeviceId;
                 }
@@ -73,7 +74,7 @@ internal static class ModuleCommand
                 if (client is null && initial.Cameras.Count == 0)
                     throw new ConfigurationException("--config", "Stand-alone (no IoT Edge environment, no connection string) needs cameras in --config.");
             }
-            catch (Exception ex) when (ex is ConfigurationException or Core.Tracking.InvalidOptionException or IoTHubConfigurationException
+            catch (Exception ex) when (ex is ConfigurationException or Core.Tracking.InvalidOptionException or IoTHubConfigurationException or ArgumentException
                 or FormatException or IOException or JsonException or System.Security.Cryptography.CryptographicException)
             {
                 if (client is not null) await client.DisposeAsync();
