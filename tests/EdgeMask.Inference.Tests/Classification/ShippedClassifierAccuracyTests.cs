@@ -15,11 +15,11 @@ public sealed class ShippedClassifierAccuracyTests(ClassifierModelFixture fixtur
 {
     /// <summary>Faces whose shorter side is at least this count (issue 3).</summary>
     private const float MinFace = 20f;
-    private const double VocDevBar = VocDevFloor;
-    private const double Cd7DevBar = Cd7DevFloor;
-    // Floors the shipped model is held to (measured minus rounding); raise them with a better model.
-    private const double VocDevFloor = 0.0;
-    private const double Cd7DevFloor = 0.0;
+    // Issue 3 asks for 98 % (voc853 dev ≥ 20 px) and 98.5 % (cd7 dev); the shipped model does not reach them yet
+    // (see models/mask_classifier.md). These bars hold the shipped model to what it measured, less about half a
+    // point, so a regression fails; raise them to the issue's targets with a model that meets them.
+    private const double VocDevBar = 0.96;
+    private const double Cd7DevBar = 0.95;
 
     [Fact]
     public void Classify_Voc853DevFacesAtLeast20px_MeetsTheModelCardAccuracy()
