@@ -28,7 +28,9 @@ public static class EdgeMaskCommandLine
         stderr ??= Console.Error;
         var root = Build(stdout, stderr);
         var parse = root.Parse(args);
-        var config = new InvocationConfiguration { Output = stdout, Error = stderr };
+        // On SIGTERM (IoT Edge stopping the container) the actions get this long to end open episodes, switch the
+        // alarm off and store what is queued before the process is ended.
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = TimeSpan.FromSeconds(25) };
         return await parse.InvokeAsync(config);
     }
 }

@@ -38,7 +38,7 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly InferenceModels _models;
     private readonly StoreAndForward? _messaging;
-    private readonly MetricsServer? _metrics;
+    private MetricsServer? _metrics;
     private EdgeMask.Alarm.LocalAlarm? _alarm;
     private Snapshots.SnapshotStore? _snapshots;
     private readonly List<CameraRuntime> _cameras = [];
@@ -92,7 +92,7 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
             {
                 metricsServer = await MetricsServer.StartAsync(options.Metrics.Address, options.Metrics.Port, runner.Health, loggers, cancellationToken);
                 logger.LogInformation("Metrics on {Address}metrics, health on {Address}healthz", metricsServer.Address, metricsServer.Address);
-                runner = new EdgeMaskRunner(options, run, stderr, logger, models, messaging, metricsServer, time);
+                runner._metrics = metricsServer;
             }
             if (alarm is null && options.Alarm.Enabled)
             {
@@ -103,6 +103,9 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
             var snapshotOptions = run.SnapshotDirectory is { } sd ? options.Snapshots with { Directory = sd } : options.Snapshots;
             if (snapshotOptions.Enabled)
                 runner._snapshots = new Snapshots.SnapshotStore(snapshotOptions, loggers.CreateLogger<Snapshots.SnapshotStore>(), time);
+            // Device-wide gauges are read when Prometheus scrapes, so they are current whether or not the live view runs.
+            var scrapeRunner = runner;
+            Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() => scrapeRunner.UpdateScrapedMetrics());
             var shared = new List<IPipelineSink> { new ConsoleEventSink(stdout) };
             if (alarm is not null) shared.Add(new AlarmSink(alarm));
             foreach (var (id, camera) in options.Cameras.Where(c => c.Value.Enabled))
@@ -190,6 +193,13 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
         PrintSummary();
     }
 
+    private void UpdateScrapedMetrics()
+    {
+        if (_disposed) return;
+        if (_messaging is { } m) MessagingMetricsExport.Update(m.GetMetrics());
+        if (_alarm is { } a) AlarmMetricsExport.Update(a.Snapshot());
+    }
+
     private (bool Healthy, object Details) Health()
     {
         var cameras = _cameras.Select(c => c.Capture.Health).ToList();
@@ -212,7 +222,6 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
                 var m = _messaging?.GetMetrics();
-                if (m is not null) MessagingMetricsExport.Update(m);
                 foreach (var c in _cameras)
                 {
                     var k = c.Pipeline.Counters;
@@ -233,8 +242,12 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
         }
     }
 
+    private volatile bool _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
         await _stop.CancelAsync();
         foreach (var c in _cameras) await c.DisposeAsync();
         if (_alarm is not null)

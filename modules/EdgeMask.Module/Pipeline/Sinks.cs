@@ -116,3 +116,23 @@ public sealed class PublishingSnapshotter(Snapshots.CameraSnapshotter snapshotte
 
     public void Dispose() => snapshotter.Dispose();
 }
+
+/// <summary>The alarm's lines in /metrics: whether each output is on (the physical level is in the reported properties).</summary>
+public static class AlarmMetricsExport
+{
+    private static readonly Gauge LineOn = Metrics.CreateGauge("edgemask_alarm_line_on", "1 while the output's line is driven on (blink phases included).", "output");
+    private static readonly Gauge LineActive = Metrics.CreateGauge("edgemask_alarm_line_active", "1 while the output is active for a violation or a test (steady through blink phases).", "output");
+    private static readonly Gauge Activations = Metrics.CreateGauge("edgemask_alarm_activations_total", "Times the output was switched on for a violation.", "output");
+    private static readonly Gauge QuietHours = Metrics.CreateGauge("edgemask_alarm_quiet_hours", "1 during quiet hours.");
+
+    public static void Update(EdgeMask.Alarm.AlarmSnapshot snapshot)
+    {
+        foreach (var line in snapshot.Lines)
+        {
+            LineOn.WithLabels(line.Name).Set(line.On ? 1 : 0);
+            LineActive.WithLabels(line.Name).Set(line.Active ? 1 : 0);
+            Activations.WithLabels(line.Name).Set(line.Activations);
+        }
+        QuietHours.Set(snapshot.QuietHours ? 1 : 0);
+    }
+}
