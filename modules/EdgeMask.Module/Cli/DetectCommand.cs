@@ -168,9 +168,10 @@ internal static class DetectCommand
     private static void WriteTable(TextWriter stdout, List<ImageResult> results, ExecutionProviderKind provider)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), ColorSystem = ColorSystemSupport.NoColors });
-        console.Profile.Width = Math.Max(console.Profile.Width, 140);
+        // Paths are kept on one line (a wrapped path cannot be copied); the table is as wide as it needs.
+        console.Profile.Width = Math.Max(console.Profile.Width, 100 + results.Select(r => r.Image.Length).DefaultIfEmpty(0).Max());
         var table = new Table().Border(TableBorder.Simple)
-            .AddColumn("image").AddColumn("size").AddColumn(new TableColumn("face").RightAligned())
+            .AddColumn(new TableColumn("image").NoWrap()).AddColumn("size").AddColumn(new TableColumn("face").RightAligned())
             .AddColumn("box [[x1, y1, x2, y2]]").AddColumn(new TableColumn("score").RightAligned()).AddColumn("mask")
             .AddColumn(new TableColumn("ms").RightAligned());
         foreach (var r in results)
