@@ -18,8 +18,8 @@ public sealed class ShippedClassifierAccuracyTests(ClassifierModelFixture fixtur
     // Issue 3 asks for 98 % (voc853 dev ≥ 20 px) and 98.5 % (cd7 dev); the shipped model does not reach them yet
     // (see models/mask_classifier.md). These bars hold the shipped model to what it measured, less about half a
     // point, so a regression fails; raise them to the issue's targets with a model that meets them.
-    private const double VocDevBar = 0.96;
-    private const double Cd7DevBar = 0.95;
+    private const double VocDevBar = 0.965;
+    private const double Cd7DevBar = 0.955;
 
     [Fact]
     public void Classify_Voc853DevFacesAtLeast20px_MeetsTheModelCardAccuracy()
