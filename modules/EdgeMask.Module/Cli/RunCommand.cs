@@ -27,10 +27,11 @@ internal static class RunCommand
         var noMetrics = new Option<bool>("--no-metrics") { Description = "Do not serve /metrics and /healthz." };
         var snapshots = new Option<string?>("--snapshots") { Description = "Folder for violation snapshots (default: snapshots.directory of the config, ./snapshots)." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No live status lines; events are still printed." };
+        var drainTimeout = new Option<TimeSpan>("--drain-timeout") { Description = "When the sources end, how long to wait for the broker to acknowledge what is queued (the rest stays in the outbox for the next start).", DefaultValueFactory = _ => TimeSpan.FromSeconds(15) };
         var common = new ModelCliOptions();
         var command = new Command("run", "Run the pipeline on one or more camera feeds and publish violation events.")
         {
-            sources, cameras, config, device, broker, noMqtt, outbox, annotate, realtime, detectEvery, maxFrames, metricsPort, noMetrics, snapshots, quiet,
+            sources, cameras, config, device, broker, noMqtt, outbox, annotate, realtime, detectEvery, maxFrames, metricsPort, noMetrics, snapshots, quiet, drainTimeout,
         };
         common.AddTo(command);
         command.SetAction(async (r, ct) =>
@@ -56,6 +57,7 @@ internal static class RunCommand
                 MaxFrames = r.GetValue(maxFrames),
                 SnapshotDirectory = r.GetValue(snapshots),
                 LiveView = !r.GetValue(quiet),
+                DrainTimeout = r.GetValue(drainTimeout),
             };
             try
             {

@@ -22,7 +22,9 @@ public class RunResilienceTests(ITestOutputHelper output)
         // Paced like a camera (15 frames/s) so the run is still producing while the broker is down.
         var run = CliRunner.RunAsync("run", "--source", Shared.SampleVideo, "--camera", "gate", "--device", "outage",
             "--broker", $"127.0.0.1:{broker.Port}", "--outbox", Path.Combine(dir, "outbox.db"), "--models", RunEndToEndTests.Models,
-            "--realtime", "--max-frames", "660", "--metrics-port", "0", "--quiet", "--ep", "cpu", "--snapshots", Path.Combine(dir, "snapshots"));
+            "--realtime", "--max-frames", "660", "--metrics-port", "0", "--quiet", "--ep", "cpu", "--snapshots", Path.Combine(dir, "snapshots"),
+            // The publisher's reconnect backoff reaches 30 s during a 30 s outage: give it time to deliver before exiting.
+            "--drain-timeout", "00:01:30");
 
         await Task.Delay(TimeSpan.FromSeconds(6));
         broker.Stop();
