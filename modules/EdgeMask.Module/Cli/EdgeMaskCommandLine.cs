@@ -15,9 +15,13 @@ public static class EdgeMaskCommandLine
         root.Add(RunCommand.Create(stdout, stderr));
         root.Add(ClassifyCommand.Create(stdout, stderr));
         root.Add(EvalCommand.Create(stdout, stderr));
-        root.Add(TrainCommand.Create(stdout, stderr));
+        root.Add(ForwardingCommand.Create("train", "Train the mask classifier (runs edgemask-train; e.g. edgemask train classifier --help).",
+            "edgemask-train", "EDGEMASK_TRAIN", "EdgeMask.Training",
+            "From a checkout: `dotnet build modules/EdgeMask.Training`, or set EDGEMASK_TRAIN to the built program.", stderr));
         root.Add(AlarmCommand.Create(stdout, stderr));
-        root.Add(DashboardCommand.Create(stdout, stderr));
+        root.Add(ForwardingCommand.Create("dashboard", "Start the events dashboard (runs edgemask-dashboard).",
+            "edgemask-dashboard", "EDGEMASK_DASHBOARD", "EdgeMask.Dashboard",
+            "From a checkout: `dotnet run --project modules/EdgeMask.Dashboard`, or set EDGEMASK_DASHBOARD to the built program.", stderr));
         root.Add(ModuleCommand.Create(stdout, stderr));
         return root;
     }
