@@ -15,7 +15,7 @@ public static class EdgeMaskCommandLine
         root.Add(RunCommand.Create(stdout, stderr));
         root.Add(ClassifyCommand.Create(stdout, stderr));
         root.Add(EvalCommand.Create(stdout, stderr));
-        root.Add(ForwardingCommand.Create("train", "Train the mask classifier (runs edgemask-train; e.g. edgemask train classifier --help).",
+        root.Add(ForwardingCommand.Create("train", "Train the mask classifier (runs edgemask-train; `edgemask train -- classifier --help` shows its options).",
             "edgemask-train", "EDGEMASK_TRAIN", "EdgeMask.Training",
             "From a checkout: `dotnet build modules/EdgeMask.Training`, or set EDGEMASK_TRAIN to the built program.", stderr));
         root.Add(AlarmCommand.Create(stdout, stderr));
