@@ -26,5 +26,6 @@ public sealed class LatencyWindow(int capacity = 2048)
         return result;
     }
 
-    private double At(double q) => _sorted[Math.Min(_count - 1, (int)Math.Ceiling(q * _count) - 1 < 0 ? 0 : (int)Math.Ceiling(q * _count) - 1)];
+    /// <summary>Nearest-rank percentile: the ⌈q·n⌉-th smallest value.</summary>
+    private double At(double q) => _sorted[Math.Clamp((int)Math.Ceiling(q * _count) - 1, 0, _count - 1)];
 }
