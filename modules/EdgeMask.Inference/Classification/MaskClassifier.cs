@@ -25,8 +25,8 @@ public sealed class MaskClassifier : IDisposable
     private readonly bool _disposeSession;
     private readonly RunOptions _runOptions = new();
     private readonly Mat _crop;
-    private readonly string[] _inputNames;
-    private readonly string[] _outputNames;
+    private readonly string _inputName;
+    private readonly string _outputName;
     private readonly int _classes;
     private readonly int _maskIndex;
     private readonly int _perFace;
@@ -35,6 +35,8 @@ public sealed class MaskClassifier : IDisposable
     // Index n-1 holds the OrtValues for a batch of n over the current arrays; created on first use of that size.
     private OrtValue?[] _inputValues = [];
     private OrtValue?[] _outputValues = [];
+    // The input and output of batch n bound once: RunWithBinding marshals no names and allocates nothing per run.
+    private OrtIoBinding?[] _bindings = [];
     private bool _disposed;
 
     /// <param name="session">A session over the classifier ONNX (see <see cref="ClassifierSessions"/>).</param>
@@ -50,8 +52,8 @@ public sealed class MaskClassifier : IDisposable
         _disposeSession = shouldDispose;
         Contract = contract.Validate();
         CheckModel(session, contract);
-        _inputNames = [contract.InputName];
-        _outputNames = [contract.OutputName];
+        _inputName = contract.InputName;
+        _outputName = contract.OutputName;
         _classes = contract.Classes.Length;
         _maskIndex = contract.MaskIndex;
         _perFace = 3 * contract.InputSize * contract.InputSize;
@@ -139,7 +141,15 @@ public sealed class MaskClassifier : IDisposable
             OrtMemoryInfo.DefaultInstance, _input.AsMemory(0, n * _perFace), [n, 3, Contract.InputSize, Contract.InputSize]);
         var output = _outputValues[n - 1] ??= OrtValue.CreateTensorValueFromMemory(
             OrtMemoryInfo.DefaultInstance, _output.AsMemory(0, n * _classes), [n, _classes]);
-        _session.Run(_runOptions, _inputNames, [input], _outputNames, [output]);
+        var binding = _bindings[n - 1];
+        if (binding is null)
+        {
+            binding = _session.CreateIoBinding();
+            binding.BindInput(_inputName, input);
+            binding.BindOutput(_outputName, output);
+            _bindings[n - 1] = binding;
+        }
+        _session.RunWithBinding(_runOptions, binding);
         ReadOnlySpan<float> probabilities = output.GetTensorDataAsSpan<float>();
         for (int i = 0; i < n; i++)
             results[i] = new MaskClassification(probabilities[i * _classes + _maskIndex]);
@@ -153,10 +163,12 @@ public sealed class MaskClassifier : IDisposable
         _output = GC.AllocateArray<float>(capacity * _classes, pinned: true);
         _inputValues = new OrtValue?[capacity];
         _outputValues = new OrtValue?[capacity];
+        _bindings = new OrtIoBinding?[capacity];
     }
 
     private void DisposeValues()
     {
+        foreach (var b in _bindings) b?.Dispose();
         foreach (var v in _inputValues) v?.Dispose();
         foreach (var v in _outputValues) v?.Dispose();
     }

@@ -123,7 +123,9 @@ public sealed class RetinaFaceDetector : IDisposable
         }
         WritePlanarInput(source, buffers.Input, _meanB, _meanG, _meanR);
 
-        _session.Session.Run(_runOptions, _inputNames, buffers.InputValues, _outputNames, buffers.OutputValues);
+        // The binding was made once for this size: RunWithBinding marshals no names and allocates nothing,
+        // where Run(names, values) converts the names and builds arrays on every call.
+        _session.Session.RunWithBinding(_runOptions, buffers.Binding);
 
         RetinaFaceDecoder.Decode(buffers.Loc, buffers.Conf, buffers.Landmarks, buffers.Priors,
             _priorConfig.CenterVariance, _priorConfig.SizeVariance, geometry, Options.Thresholds, faces);
@@ -169,7 +171,7 @@ public sealed class RetinaFaceDetector : IDisposable
                 return b;
             }
         }
-        var created = new SizeBuffers(height, width, PriorBoxes.Generate(_priorConfig, height, width));
+        var created = new SizeBuffers(_session.Session, _inputNames[0], _outputNames, height, width, PriorBoxes.Generate(_priorConfig, height, width));
         _buffers.Insert(0, created);
         if (_buffers.Count > Options.MaxCachedInputSizes)
         {
@@ -189,15 +191,19 @@ public sealed class RetinaFaceDetector : IDisposable
         if (_ownsSession) _session.Dispose();
     }
 
-    /// <summary>Pinned tensors for one input size. The arrays live on the pinned object heap, so ONNX Runtime may keep pointers to them.</summary>
+    /// <summary>
+    /// Pinned tensors for one input size, bound once to the session's input and outputs. The arrays live on the
+    /// pinned object heap, so ONNX Runtime may keep pointers to them for the binding's lifetime.
+    /// </summary>
     private sealed class SizeBuffers : IDisposable
     {
         public readonly int Height, Width;
         public readonly float[] Priors, Input, Loc, Conf, Landmarks;
         public readonly OrtValue[] InputValues, OutputValues;
+        public readonly OrtIoBinding Binding;
         public readonly Mat Resized = new();
 
-        public SizeBuffers(int height, int width, float[] priors)
+        public SizeBuffers(InferenceSession session, string inputName, string[] outputNames, int height, int width, float[] priors)
         {
             Height = height;
             Width = width;
@@ -214,10 +220,14 @@ public sealed class RetinaFaceDetector : IDisposable
                 OrtValue.CreateTensorValueFromMemory(Conf, [1, p, 2]),
                 OrtValue.CreateTensorValueFromMemory(Landmarks, [1, p, 10]),
             ];
+            Binding = session.CreateIoBinding();
+            Binding.BindInput(inputName, InputValues[0]);
+            for (int i = 0; i < outputNames.Length; i++) Binding.BindOutput(outputNames[i], OutputValues[i]);
         }
 
         public void Dispose()
         {
+            Binding.Dispose();
             foreach (var v in InputValues) v.Dispose();
             foreach (var v in OutputValues) v.Dispose();
             Resized.Dispose();
