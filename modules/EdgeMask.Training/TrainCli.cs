@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using EdgeMask.Core.Classification;
 using EdgeMask.Training.Data;
+using EdgeMask.Training.Detection;
 using EdgeMask.Training.Model;
 using EdgeMask.Training.Training;
 using Microsoft.Extensions.Logging;
@@ -89,7 +90,113 @@ internal static class TrainCli
                 return 2;
             }
         });
-        return new RootCommand("EdgeMask training tools (TorchSharp).") { classifier };
+        return new RootCommand("EdgeMask training tools (TorchSharp).") { classifier, DetectorCommand() };
+    }
+
+    /// <summary><c>edgemask-train detector …</c>: fine-tunes RetinaFace-MNet0.25 on a VOC folder.</summary>
+    private static Command DetectorCommand()
+    {
+        var d = new DetectorTrainingOptions { VocFolder = "", StartDetector = "", OutputPath = "", WorkDirectory = "" };
+        var voc = new Option<string>("--voc") { Description = "Pascal VOC folder (images/, annotations/, splits/<split>.txt).", DefaultValueFactory = _ => Path.Combine("..", "shared", "data", "face-mask-voc853") };
+        var detector = new Option<string?>("--detector") { Description = "RetinaFace ONNX to start from (default: ../shared/models/retinaface_mnet025.onnx, else models/retinaface_mnet025.onnx)." };
+        var output = new Option<string>("--out") { Description = "Tuned ONNX file to write.", DefaultValueFactory = _ => Path.Combine(".edgemask", "models", "retinaface_mnet025_masked.onnx") };
+        var card = new Option<string?>("--card") { Description = "Model card to write (default: the ONNX path with .md)." };
+        var work = new Option<string?>("--work") { Description = "Folder for last/best ONNX checkpoints, state.json and train.log (default: .edgemask/train-detector)." };
+        var trainSplit = new Option<string>("--train-split") { DefaultValueFactory = _ => d.TrainSplit };
+        var devSplit = new Option<string>("--dev-split") { DefaultValueFactory = _ => d.DevSplit };
+        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => d.Epochs };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => d.BatchSize };
+        var lr = new Option<double>("--lr") { DefaultValueFactory = _ => d.LearningRate, Description = "AdamW peak learning rate." };
+        var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => d.WeightDecay };
+        var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => d.WarmupSteps, Description = "Linear warm-up steps." };
+        var imageSize = new Option<int>("--image-size") { DefaultValueFactory = _ => d.ImageSize, Description = "Side of the square training crops (multiple of 32)." };
+        var minScale = new Option<float>("--min-scale") { DefaultValueFactory = _ => d.MinScale, Description = "Smallest photo→input resize factor (< 1 = zoom-out)." };
+        var maxScale = new Option<float>("--max-scale") { DefaultValueFactory = _ => d.MaxScale, Description = "Largest photo→input resize factor." };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => d.Seed };
+        var boxWeight = new Option<float>("--loss-box-weight") { DefaultValueFactory = _ => d.BoxWeight, Description = "λ of the smooth-L1 box term." };
+        var landmarkWeight = new Option<float>("--loss-landmark-weight") { DefaultValueFactory = _ => d.LandmarkWeight, Description = "λ of the smooth-L1 landmark term (faces without landmarks are masked out)." };
+        var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after this many optimizer steps (smoke runs)." };
+        var epochSize = new Option<int?>("--epoch-size") { Description = "Photos per epoch (default: the whole train split)." };
+        var devLimit = new Option<int?>("--dev-limit") { Description = "Dev photos scored per epoch (default: all)." };
+        var devScales = new Option<string>("--dev-scales") { DefaultValueFactory = _ => "1,2", Description = "Detector input scales for the dev figures; the first one chooses the epoch." };
+        var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Math.Min(Environment.ProcessorCount, 2) };
+        var noAugment = new Option<bool>("--no-augment") { Description = "No colour jitter, flip or scale jitter (debugging)." };
+        var resume = new Option<bool>("--resume") { Description = "Continue from work/last.onnx and work/state.json." };
+        var command = new Command("detector", "Fine-tune the RetinaFace detector (TorchSharp) and write the weights back into its ONNX graph.")
+        {
+            voc, detector, output, card, work, trainSplit, devSplit, epochs, batch, lr, weightDecay, warmup, imageSize, minScale, maxScale,
+            seed, boxWeight, landmarkWeight, maxSteps, epochSize, devLimit, devScales, threads, noAugment, resume,
+        };
+        command.SetAction(parse =>
+        {
+            using var factory = LoggerFactory.Create(b => b.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; }));
+            var logger = factory.CreateLogger("edgemask-train");
+            try
+            {
+                string outPath = parse.GetValue(output)!;
+                var options = new DetectorTrainingOptions
+                {
+                    VocFolder = parse.GetValue(voc)!,
+                    StartDetector = parse.GetValue(detector) ?? DefaultDetector(),
+                    OutputPath = outPath,
+                    CardPath = parse.GetValue(card) ?? Path.ChangeExtension(outPath, ".md"),
+                    WorkDirectory = parse.GetValue(work) ?? Path.Combine(".edgemask", "train-detector"),
+                    TrainSplit = parse.GetValue(trainSplit)!,
+                    DevSplit = parse.GetValue(devSplit)!,
+                    Epochs = parse.GetValue(epochs),
+                    BatchSize = parse.GetValue(batch),
+                    LearningRate = parse.GetValue(lr),
+                    WeightDecay = parse.GetValue(weightDecay),
+                    WarmupSteps = parse.GetValue(warmup),
+                    ImageSize = parse.GetValue(imageSize),
+                    MinScale = parse.GetValue(minScale),
+                    MaxScale = parse.GetValue(maxScale),
+                    Seed = parse.GetValue(seed),
+                    BoxWeight = parse.GetValue(boxWeight),
+                    LandmarkWeight = parse.GetValue(landmarkWeight),
+                    MaxSteps = parse.GetValue(maxSteps),
+                    EpochSize = parse.GetValue(epochSize),
+                    DevLimit = parse.GetValue(devLimit),
+                    DevScales = Floats(parse.GetValue(devScales)!, "--dev-scales"),
+                    Threads = parse.GetValue(threads),
+                    Augment = !parse.GetValue(noAugment),
+                    Resume = parse.GetValue(resume),
+                    CommandLine = "edgemask-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(Quote)),
+                }.Validate();
+                var result = new DetectorTrainer(options, logger, TimeProvider.System).Run();
+                Console.WriteLine($"wrote {result.OnnxPath} ({result.Bytes} bytes, sha256 {result.Sha256}, best epoch {result.BestEpoch})");
+                foreach (var f in result.Stock) Console.WriteLine($"stock {f}");
+                foreach (var f in result.Final) Console.WriteLine($"tuned {f}");
+                return 0;
+            }
+            catch (Exception e) when (e is DatasetException or ArgumentException or OnnxGraphException or IOException
+                                          or EdgeMask.Inference.Models.ModelException)
+            {
+                logger.LogError("{Message}", e.Message);
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>The stock detector: the shared models folder beside the checkout, else the checkout's models/ folder.</summary>
+    private static string DefaultDetector()
+    {
+        string shared = Path.Combine("..", "shared", "models", "retinaface_mnet025.onnx");
+        return File.Exists(shared) ? shared : Path.Combine("models", "retinaface_mnet025.onnx");
+    }
+
+    private static float[] Floats(string text, string option)
+    {
+        try
+        {
+            return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(t => float.Parse(t, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
+        }
+        catch (FormatException)
+        {
+            throw new ArgumentException($"{option} must be comma-separated numbers, not '{text}'.");
+        }
     }
 
     private static int[] Ints(string text, string option)

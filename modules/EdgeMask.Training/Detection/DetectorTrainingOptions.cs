@@ -1,0 +1,72 @@
+namespace EdgeMask.Training.Detection;
+
+/// <summary>Everything one detector fine-tuning run needs; validated before any data is read.</summary>
+internal sealed record DetectorTrainingOptions
+{
+    /// <summary>Pascal VOC folder (images/, annotations/, splits/train.txt and splits/dev.txt).</summary>
+    public required string VocFolder { get; init; }
+    public string TrainSplit { get; init; } = "train";
+    public string DevSplit { get; init; } = "dev";
+    /// <summary>The RetinaFace ONNX to start from (its weights) and to write the tuned weights into (its graph).</summary>
+    public required string StartDetector { get; init; }
+    public required string OutputPath { get; init; }
+    public string? CardPath { get; init; }
+    public required string WorkDirectory { get; init; }
+    public int Epochs { get; init; } = 12;
+    public int BatchSize { get; init; } = 8;
+    public double LearningRate { get; init; } = 1e-4;
+    public double WeightDecay { get; init; } = 1e-4;
+    /// <summary>Linear warm-up steps before the cosine decay.</summary>
+    public int WarmupSteps { get; init; } = 50;
+    public int ImageSize { get; init; } = 640;
+    public float MinScale { get; init; } = 0.6f;
+    public float MaxScale { get; init; } = 2.6f;
+    public int Seed { get; init; } = 8;
+    public float BoxWeight { get; init; } = 2f;
+    public float LandmarkWeight { get; init; } = 1f;
+    public float PositiveIoU { get; init; } = 0.5f;
+    public float NegativeIoU { get; init; } = 0.3f;
+    public int? MaxSteps { get; init; }
+    /// <summary>Photos per epoch (drawn without replacement, reshuffled each epoch); null = the training split size.</summary>
+    public int? EpochSize { get; init; }
+    public int Threads { get; init; } = 2;
+    /// <summary>Detector input scales at which dev recall is measured each epoch (1 = native size, 2 = enlarged 2×).</summary>
+    public IReadOnlyList<float> DevScales { get; init; } = [1f, 2f];
+    /// <summary>Dev photos used per epoch (null = all); the final figures always use every dev photo.</summary>
+    public int? DevLimit { get; init; }
+    public bool Augment { get; init; } = true;
+    public bool Resume { get; init; }
+    public string CommandLine { get; init; } = "";
+
+    public AugmentOptions Augmentation => new()
+    {
+        Size = ImageSize,
+        MinScale = MinScale,
+        MaxScale = MaxScale,
+        Flip = Augment,
+        Photometric = Augment,
+    };
+
+    public DetectorTrainingOptions Validate()
+    {
+        if (string.IsNullOrWhiteSpace(VocFolder)) throw new ArgumentException("--voc must name a Pascal VOC folder.");
+        if (string.IsNullOrWhiteSpace(OutputPath)) throw new ArgumentException("--out must name the ONNX file to write.");
+        if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "--epochs must be at least 1.");
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "--batch must be at least 1.");
+        if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "--lr must be positive.");
+        if (!(WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "--weight-decay must be ≥ 0.");
+        if (WarmupSteps < 0) throw new ArgumentOutOfRangeException(nameof(WarmupSteps), WarmupSteps, "--warmup must be ≥ 0.");
+        if (ImageSize is < 64 or > 2048 || ImageSize % 32 != 0)
+            throw new ArgumentOutOfRangeException(nameof(ImageSize), ImageSize, "--image-size must be a multiple of 32 in [64, 2048] (the coarsest stride is 32).");
+        if (Threads < 1) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "--threads must be at least 1.");
+        if (MaxSteps is < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), MaxSteps, "--max-steps must be at least 1.");
+        if (EpochSize is < 1) throw new ArgumentOutOfRangeException(nameof(EpochSize), EpochSize, "--epoch-size must be at least 1.");
+        if (DevLimit is < 1) throw new ArgumentOutOfRangeException(nameof(DevLimit), DevLimit, "--dev-limit must be at least 1.");
+        if (DevScales.Count == 0 || DevScales.Any(s => !(s is > 0f and <= 4f)))
+            throw new ArgumentException("--dev-scales must list scales in (0, 4].");
+        _ = new MultiBoxLoss(BoxWeight, LandmarkWeight);
+        new MatchingThresholds(PositiveIoU, NegativeIoU).Validate();
+        Augmentation.Validate();
+        return this;
+    }
+}
