@@ -70,7 +70,9 @@ public static class RetinaFaceDecoder
             output.Add(new FaceDetection(box, score, marks));
         }
 
-        output.Sort(ScoreDescending.Instance);
+        // Span.Sort with a cached Comparison allocates nothing; List.Sort(IComparer) wraps the comparer in a new
+        // delegate on every call.
+        System.Runtime.InteropServices.CollectionsMarshal.AsSpan(output).Sort(ByScoreDescending);
         if (output.Count > thresholds.TopKBeforeNms) output.RemoveRange(thresholds.TopKBeforeNms, output.Count - thresholds.TopKBeforeNms);
         NonMaximumSuppression.ApplyInPlace(output, thresholds.NmsIoU);
         if (output.Count > thresholds.KeepTopK) output.RemoveRange(thresholds.KeepTopK, output.Count - thresholds.KeepTopK);
@@ -91,11 +93,7 @@ public static class RetinaFaceDecoder
         float variance, float inW, float inH, float toOriginal) =>
         new((pcx + lm[2 * m] * variance * pw) * inW * toOriginal, (pcy + lm[2 * m + 1] * variance * ph) * inH * toOriginal);
 
-    internal sealed class ScoreDescending : IComparer<FaceDetection>
-    {
-        public static readonly ScoreDescending Instance = new();
-        public int Compare(FaceDetection a, FaceDetection b) => b.Score.CompareTo(a.Score);
-    }
+    private static readonly Comparison<FaceDetection> ByScoreDescending = static (a, b) => b.Score.CompareTo(a.Score);
 }
 
 /// <summary>Greedy non-maximum suppression over a list sorted by descending score.</summary>

@@ -4,9 +4,11 @@ using OpenCvSharp;
 namespace EdgeMask.Inference.Classification;
 
 /// <summary>
-/// Executes a <see cref="CropPlan"/> with OpenCV and converts crops to the classifier's normalized planar input.
+/// Executes a <see cref="CropPlan"/> and converts crops to the classifier's normalized planar input.
 /// Shared by run time (<see cref="MaskClassifier"/>) and training (dataset crops), so both cut and scale faces
-/// with the same interpolation and border rule.
+/// with the same interpolation and border rule. The resampling is our own (<see cref="CropResampler"/>) rather
+/// than OpenCV's: cutting a face then allocates nothing (OpenCvSharp creates a ROI header and array wrappers per
+/// call), and the crop is read straight out of the frame.
 /// </summary>
 public static class FaceCropper
 {
@@ -22,19 +24,8 @@ public static class FaceCropper
         if (plan.SourceX < 0 || plan.SourceY < 0 || plan.SourceX + plan.SourceWidth > image.Cols || plan.SourceY + plan.SourceHeight > image.Rows)
             throw new ArgumentException($"The crop plan {plan} does not fit the {image.Cols}×{image.Rows} image.", nameof(plan));
 
-        // Area interpolation when shrinking (no aliasing on large faces), bilinear when enlarging small faces.
-        var interpolation = plan.Scale < 1f ? InterpolationFlags.Area : InterpolationFlags.Linear;
-        using var source = new Mat(image, new Rect(plan.SourceX, plan.SourceY, plan.SourceWidth, plan.SourceHeight));
-        if (!plan.NeedsPadding)
-        {
-            Cv2.Resize(source, destination, new Size(plan.OutputSize, plan.OutputSize), 0, 0, interpolation);
-            return;
-        }
-        // Resize into the inner rectangle in place (a ROI header of the right size is written, not reallocated),
-        // then replicate the edge pixels outward.
-        using (var inner = new Mat(destination, new Rect(plan.PadLeft, plan.PadTop, plan.DestinationWidth, plan.DestinationHeight)))
-            Cv2.Resize(source, inner, new Size(plan.DestinationWidth, plan.DestinationHeight), 0, 0, interpolation);
-        ReplicateBorder(destination, plan);
+        CropResampler.Resample(image, plan, destination);
+        if (plan.NeedsPadding) ReplicateBorder(destination, plan);
     }
 
     /// <summary>
