@@ -31,6 +31,10 @@ public sealed record EdgeMaskOptions
     public EdgeMask.Alarm.AlarmOptions Alarm { get; init; } = new();
     /// <summary>Violation snapshots: what is stored and published, privacy blurring, retention.</summary>
     public EdgeMask.Module.Snapshots.SnapshotOptions Snapshots { get; init; } = new();
+    /// <summary>How sources are opened and decoded: ffmpeg/GStreamer programs, RTSP transport, output size, timeouts.</summary>
+    public EdgeMask.Module.Sources.FrameSourceOptions Sources { get; init; } = new();
+    /// <summary>The capture watchdog and frame queue of every camera.</summary>
+    public CaptureSettings Capture { get; init; } = new();
 
     /// <summary>Throws <see cref="InvalidOptionException"/> naming the first bad key.</summary>
     public EdgeMaskOptions Validate()
@@ -50,6 +54,8 @@ public sealed record EdgeMaskOptions
         Stats.Validate("stats");
         Metrics.Validate("metrics");
         Snapshots.Validate("snapshots");
+        Sources.Validate("sources");
+        Capture.Validate("capture");
         try { EdgeMask.Alarm.AlarmOptionsValidator.Validate(Alarm); }
         catch (EdgeMask.Alarm.AlarmConfigurationException ex) { throw new InvalidOptionException(ex.Key, null, ex.Problem); }
         if (string.IsNullOrWhiteSpace(Outbox.Path)) throw new InvalidOptionException("outbox:path", Outbox.Path, "must name the SQLite outbox file.");
@@ -72,13 +78,64 @@ public sealed record CameraOptions
     public int? DetectEveryNthFrame { get; init; }
     /// <summary>Zones of this camera (null: the violation policy's zones).</summary>
     public IReadOnlyList<ZoneOptions>? Zones { get; init; }
+    /// <summary>Start a file or folder again at its end (a demo or test loop) instead of ending the camera.</summary>
+    public bool Loop { get; init; }
+    /// <summary>Output size of this camera's frames (overrides <c>sources:width</c>/<c>sources:height</c>): ffmpeg scales to it, V4L2 devices are asked for it.</summary>
+    public int? Width { get; init; }
+    /// <summary>See <see cref="Width"/>.</summary>
+    public int? Height { get; init; }
+    /// <summary>Frame rate asked of a V4L2 device or declared for a GStreamer pipeline (overrides <c>sources:fps</c>).</summary>
+    public double? Fps { get; init; }
+
+    /// <summary>The source options for this camera: the global <c>sources</c> section with this camera's size and rate.</summary>
+    public EdgeMask.Module.Sources.FrameSourceOptions SourceOptionsFrom(EdgeMask.Module.Sources.FrameSourceOptions global) =>
+        Width is null && Height is null && Fps is null
+            ? global
+            : global with { Width = Width ?? global.Width, Height = Height ?? global.Height, Fps = Fps ?? global.Fps };
 
     public void Validate(string section)
     {
         if (string.IsNullOrWhiteSpace(Source)) throw new InvalidOptionException($"{section}:source", Source, "must name a file, folder, device or stream URL.");
         if (DetectEveryNthFrame is < 1 or > 30) throw new InvalidOptionException($"{section}:detectEveryNthFrame", DetectEveryNthFrame, "must be between 1 and 30.");
         if (Zones is not null) new ViolationPolicyOptions { Zones = Zones }.Validate(section);
+        if (Width.HasValue || Height.HasValue || Fps.HasValue)
+            new EdgeMask.Module.Sources.FrameSourceOptions { Width = Width, Height = Height, Fps = Fps }.Validate(section);
     }
+}
+
+/// <summary>
+/// The <c>capture</c> section: how each camera's capture queues frames and recovers from a source that stops.
+/// Pacing (realtime) and looping are per camera; these apply to every camera.
+/// </summary>
+public sealed record CaptureSettings
+{
+    /// <summary>Frames waiting for the pipeline; when full the oldest is dropped (newest frame wins).</summary>
+    public int ChannelCapacity { get; init; } = 2;
+    /// <summary>No frame for this long from an open source counts as an outage: the source is closed and reopened.</summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>First wait before reopening a lost source; doubles after each failed attempt.</summary>
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Longest wait between reopen attempts.</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Reopen attempts per outage before a live camera is declared failed (null: retry forever, as a camera on a wall should).</summary>
+    public int? MaxReconnectAttempts { get; init; }
+
+    /// <summary>The capture options of one camera.</summary>
+    public EdgeMask.Module.Sources.CameraCaptureOptions ToCaptureOptions(CameraOptions camera) => new()
+    {
+        ChannelCapacity = ChannelCapacity,
+        StallTimeout = StallTimeout,
+        InitialBackoff = InitialBackoff,
+        MaxBackoff = MaxBackoff,
+        MaxReconnectAttempts = MaxReconnectAttempts,
+        Realtime = camera.Realtime,
+        Loop = camera.Loop,
+        // A file read "as fast as possible" is an analysis of the whole file: wait for the pipeline instead of
+        // dropping frames (live sources and realtime files still drop: newest frame wins).
+        WaitForConsumerOnFiles = !camera.Realtime,
+    };
+
+    public void Validate(string section) => ToCaptureOptions(new CameraOptions()).Validate(section);
 }
 
 /// <summary>Where the models are and which execution provider runs them.</summary>

@@ -291,14 +291,8 @@ public sealed class CameraRuntime : IAsyncDisposable
         Snapshots.SnapshotStore? snapshots, ILoggerFactory loggers, TimeProvider time, CancellationToken ct)
     {
         var logger = loggers.CreateLogger($"edgemask.camera.{id}");
-        var capture = CameraCapture.Create(id, camera.Source, new FrameSourceOptions(),
-            new CameraCaptureOptions
-            {
-                Realtime = camera.Realtime,
-                // A file read "as fast as possible" is an analysis of the whole file: wait for the pipeline instead of
-                // dropping frames (live sources and --realtime still drop: newest frame wins).
-                WaitForConsumerOnFiles = !camera.Realtime,
-            }, time, loggers);
+        var capture = CameraCapture.Create(id, camera.Source, camera.SourceOptionsFrom(options.Sources),
+            options.Capture.ToCaptureOptions(camera), time, loggers);
         try
         {
             await capture.StartAsync(ct);

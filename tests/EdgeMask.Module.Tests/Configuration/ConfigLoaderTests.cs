@@ -43,7 +43,9 @@ public class ConfigLoaderTests
     [Theory]
     [InlineData("""{"detectr": {}}""", "detectr")]
     [InlineData("""{"detector": {"scoreTreshold": 0.5}}""", "detector:scoreTreshold")]
-    [InlineData("""{"cameras": {"a": {"source": "x.mp4", "fps": 3}}}""", "cameras:a:fps")]
+    [InlineData("""{"cameras": {"a": {"source": "x.mp4", "framerate": 3}}}""", "cameras:a:framerate")]
+    [InlineData("""{"capture": {"stalTimeout": "00:00:05"}}""", "capture:stalTimeout")]
+    [InlineData("""{"capture": {"realtime": true}}""", "capture:realtime")]
     public void Parse_UnknownKey_ErrorNamesTheKey(string json, string key)
     {
         var ex = Assert.Throws<ConfigurationException>(() => ConfigLoader.Parse(json, "cfg.json"));
@@ -70,10 +72,46 @@ public class ConfigLoaderTests
     [InlineData("""{"violation": {"windowFrames": 4, "startUnmaskedFrames": 5}}""", "violation:StartUnmaskedFrames")]
     [InlineData("""{"stats": {"interval": "00:00:00.1"}}""", "stats:interval")]
     [InlineData("""{"inference": {"executionProvider": "opencl"}}""", "inference:executionProvider")]
+    [InlineData("""{"sources": {"rtspTransport": "quic"}}""", "sources:rtspTransport")]
+    [InlineData("""{"sources": {"width": 640}}""", "sources:height")]
+    [InlineData("""{"sources": {"openTimeout": "00:00:00.2"}}""", "sources:openTimeout")]
+    [InlineData("""{"capture": {"stallTimeout": "00:00:00.1"}}""", "capture:stallTimeout")]
+    [InlineData("""{"capture": {"initialBackoff": "00:00:05", "maxBackoff": "00:00:02"}}""", "capture:maxBackoff")]
+    [InlineData("""{"capture": {"channelCapacity": 0}}""", "capture:channelCapacity")]
+    [InlineData("""{"cameras": {"gate": {"source": "rtsp://cam/1", "width": 8}}}""", "cameras:gate:width")]
+    [InlineData("""{"cameras": {"gate": {"source": "rtsp://cam/1", "height": 480}}}""", "cameras:gate:width")]
     public void Parse_OutOfRange_ErrorNamesTheKey(string json, string key)
     {
         var ex = Assert.Throws<ConfigurationException>(() => ConfigLoader.Parse(json, "cfg.json"));
         Assert.Equal(key, ex.Key);
+    }
+
+    [Fact]
+    public void Parse_SourcesAndCapture_ReachEachCamerasOptions()
+    {
+        var o = ConfigLoader.Parse("""
+            {
+              "sources": { "rtspTransport": "udp", "width": 1280, "height": 720, "openTimeout": "00:00:45", "ffmpegPath": "/opt/ffmpeg/bin/ffmpeg" },
+              "capture": { "channelCapacity": 4, "stallTimeout": "00:00:03", "initialBackoff": "00:00:00.5", "maxBackoff": "00:01:00", "maxReconnectAttempts": 7 },
+              "cameras": {
+                "door": { "source": "rtsp://cam/door", "width": 640, "height": 360, "fps": 12.5 },
+                "demo": { "source": "clip.mp4", "realtime": true, "loop": true }
+              }
+            }
+            """, "cfg.json");
+
+        var door = o.Cameras["door"].SourceOptionsFrom(o.Sources);
+        Assert.Equal((640, 360, 12.5), (door.Width, door.Height, door.Fps));
+        Assert.Equal(("udp", TimeSpan.FromSeconds(45), "/opt/ffmpeg/bin/ffmpeg"), (door.RtspTransport, door.OpenTimeout, door.FfmpegPath));
+        var demoSource = o.Cameras["demo"].SourceOptionsFrom(o.Sources);
+        Assert.Equal((1280, 720), (demoSource.Width, demoSource.Height));
+
+        var demo = o.Capture.ToCaptureOptions(o.Cameras["demo"]);
+        Assert.Equal((4, TimeSpan.FromSeconds(3), TimeSpan.FromMilliseconds(500), TimeSpan.FromMinutes(1), 7),
+            (demo.ChannelCapacity, demo.StallTimeout, demo.InitialBackoff, demo.MaxBackoff, demo.MaxReconnectAttempts));
+        Assert.True(demo.Realtime && demo.Loop && !demo.WaitForConsumerOnFiles);
+        var doorCapture = o.Capture.ToCaptureOptions(o.Cameras["door"]);
+        Assert.True(!doorCapture.Realtime && !doorCapture.Loop && doorCapture.WaitForConsumerOnFiles);
     }
 
     [Fact]
