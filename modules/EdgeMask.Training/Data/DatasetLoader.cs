@@ -1,3 +1,4 @@
+using EdgeMask.Core.Evaluation;
 using EdgeMask.Core.Classification;
 using EdgeMask.Core.Detection;
 using EdgeMask.Inference.Classification;
@@ -84,14 +85,14 @@ internal sealed class DatasetLoader(ClassifierContract contract, ILogger logger)
             VocAnnotation annotation;
             try
             {
-                annotation = VocAnnotationReader.Read(xml);
+                annotation = VocAnnotation.Load(xml);
             }
-            catch (VocAnnotationException e)
+            catch (VocFormatException e)
             {
                 Problem(e.Message);
                 continue;
             }
-            foreach (string p in annotation.Problems) Problem(p);
+            foreach (string warning in annotation.Warnings) Problem($"{xml}: {warning}.");
             string stem = Path.GetFileNameWithoutExtension(xml);
             string? imagePath = ImageExtensions.Select(e => Path.Combine(images, stem + e)).FirstOrDefault(File.Exists);
             if (imagePath is null)

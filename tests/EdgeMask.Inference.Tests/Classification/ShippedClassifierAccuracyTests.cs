@@ -27,7 +27,7 @@ public sealed class ShippedClassifierAccuracyTests(ClassifierModelFixture fixtur
         int n = 0, correct = 0, nIncl = 0, correctIncl = 0;
         foreach (string stem in File.ReadLines(Path.Combine(TestPaths.Voc853, "splits", "dev.txt")).Where(l => l.Length > 0))
         {
-            var annotation = VocAnnotationReader.Read(Path.Combine(TestPaths.Voc853, "annotations", stem + ".xml"));
+            var annotation = EdgeMask.Core.Evaluation.VocAnnotation.Load(Path.Combine(TestPaths.Voc853, "annotations", stem + ".xml"));
             var faces = annotation.Objects.Where(o => o.Box.ShortSide >= MinFace && MaskClassNames.ToLabel(o.Name) is not null).ToArray();
             if (faces.Length == 0) continue;
             using var photo = Cv2.ImRead(Path.Combine(TestPaths.Voc853, "images", stem + ".jpg"), ImreadModes.Color);
