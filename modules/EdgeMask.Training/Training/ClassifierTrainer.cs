@@ -63,6 +63,15 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             logger.LogInformation("Resuming after epoch {Epoch} (best {Best:P2} at epoch {BestEpoch})", state.Epoch, state.BestScore, state.BestEpoch);
         }
 
+        // The averaged weights (see TrainingOptions.EmaDecay) are what is evaluated, checkpointed and exported.
+        using var averaged = options.EmaDecay > 0 ? new SmallResNet(options.Model) : null;
+        var selected = averaged ?? model;
+        if (averaged is not null)
+        {
+            if (options.Resume && File.Exists(lastCkpt) && File.Exists(statePath) && File.Exists(EmaPath(lastCkpt))) averaged.load(EmaPath(lastCkpt));
+            else WeightAverage.CopyInto(model, averaged);
+        }
+
         using var optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
         int s = Contract.InputSize, perFace = 3 * s * s, batch = Math.Min(options.BatchSize, train.Count);
         int stepsPerEpoch = Math.Max(1, (options.EpochSize ?? train.Count) / batch);
@@ -109,6 +118,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
                     optimizer.step();
                     loss = l.item<float>();
                 }
+                if (averaged is not null) WeightAverage.Update(averaged, model, options.EmaDecay, step);
                 stepLosses.Add(loss);
                 lossSum += loss;
                 lossCount++;
@@ -118,7 +128,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
                     Log(log, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch} step {b + 1}/{stepsPerEpoch} loss {lossSum / lossCount:0.0000}"));
                 if (options.MaxSteps is int max && stepLosses.Count >= max) break;
             }
-            var metrics = dev.SelectMany(d => Evaluation.Score(d, PredictTorch(model, d.Samples), options.DevMinFace)).ToList();
+            var metrics = dev.SelectMany(d => Evaluation.Score(d, PredictTorch(selected, d.Samples), options.DevMinFace)).ToList();
             double score = SelectionScore(dev, metrics);
             double seconds = time.GetElapsedTime(started).TotalSeconds;
             var result = new EpochResult(epoch, lossSum / Math.Max(1, lossCount), score, metrics, seconds);
@@ -130,10 +140,11 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             logger.LogInformation("{Line}", line);
 
             model.save(lastCkpt);
+            averaged?.save(EmaPath(lastCkpt));
             bool improved = double.IsNaN(state.BestScore) || score > state.BestScore || state.BestEpoch == 0;
             if (improved)
             {
-                model.save(bestCkpt);
+                selected.save(bestCkpt);
                 state = state with { BestScore = score, BestEpoch = epoch, SinceBest = 0 };
             }
             else
@@ -150,11 +161,11 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             }
         }
 
-        if (File.Exists(bestCkpt)) model.load(bestCkpt);
-        model.eval();
+        if (File.Exists(bestCkpt)) selected.load(bestCkpt);
+        selected.eval();
         string? dir = Path.GetDirectoryName(Path.GetFullPath(options.OutputPath));
         if (dir is not null) Directory.CreateDirectory(dir);
-        var bytes = SmallResNetExporter.Export(model, Contract, new Dictionary<string, string>
+        var bytes = SmallResNetExporter.Export(selected, Contract, new Dictionary<string, string>
         {
             ["edgemask.classifier.architecture"] = $"small ResNet, {options.Model}",
             ["edgemask.classifier.trained"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
@@ -183,6 +194,9 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         }
         return result2;
     }
+
+    /// <summary>The averaged weights' checkpoint next to the raw one (resume needs both).</summary>
+    private static string EmaPath(string checkpoint) => Path.ChangeExtension(checkpoint, ".ema.pt");
 
     private (List<FaceSample> Train, List<FaceSet> Dev) LoadData(DatasetLoader loader)
     {
