@@ -108,6 +108,8 @@ internal static class TrainCli
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => d.BatchSize };
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => d.LearningRate, Description = "AdamW peak learning rate." };
         var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => d.WeightDecay };
+        var optimizer = new Option<string>("--optimizer") { DefaultValueFactory = _ => d.Optimizer, Description = "adamw or sgd (momentum 0.9)." };
+        optimizer.AcceptOnlyFromAmong("adamw", "sgd");
         var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => d.WarmupSteps, Description = "Linear warm-up steps." };
         var imageSize = new Option<int>("--image-size") { DefaultValueFactory = _ => d.ImageSize, Description = "Side of the square training crops (multiple of 32)." };
         var minScale = new Option<float>("--min-scale") { DefaultValueFactory = _ => d.MinScale, Description = "Smallest photo→input resize factor (< 1 = zoom-out)." };
@@ -124,7 +126,7 @@ internal static class TrainCli
         var resume = new Option<bool>("--resume") { Description = "Continue from work/last.onnx and work/state.json." };
         var command = new Command("detector", "Fine-tune the RetinaFace detector (TorchSharp) and write the weights back into its ONNX graph.")
         {
-            voc, detector, output, card, work, trainSplit, devSplit, epochs, batch, lr, weightDecay, warmup, imageSize, minScale, maxScale,
+            voc, detector, output, card, work, trainSplit, devSplit, epochs, batch, lr, weightDecay, optimizer, warmup, imageSize, minScale, maxScale,
             seed, boxWeight, landmarkWeight, maxSteps, epochSize, devLimit, devScales, threads, noAugment, resume,
         };
         command.SetAction(parse =>
@@ -147,6 +149,7 @@ internal static class TrainCli
                     BatchSize = parse.GetValue(batch),
                     LearningRate = parse.GetValue(lr),
                     WeightDecay = parse.GetValue(weightDecay),
+                    Optimizer = parse.GetValue(optimizer)!,
                     WarmupSteps = parse.GetValue(warmup),
                     ImageSize = parse.GetValue(imageSize),
                     MinScale = parse.GetValue(minScale),

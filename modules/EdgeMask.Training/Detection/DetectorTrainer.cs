@@ -69,7 +69,9 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         foreach (var f in stock) Log(log, $"stock {f}");
         foreach (var f in stock) logger.LogInformation("stock {Figures}", f.ToString());
 
-        using var optimizer = optim.AdamW(net.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+        using optim.Optimizer optimizer = options.Optimizer == "sgd"
+            ? optim.SGD(net.parameters(), options.LearningRate, momentum: 0.9, weight_decay: options.WeightDecay)
+            : optim.AdamW(net.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
         var aug = options.Augmentation;
         var pad = DetectionAugmenter.PadColor(mean);
         var thresholds = new MatchingThresholds(options.PositiveIoU, options.NegativeIoU);
@@ -102,8 +104,10 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
             net.train();
             double sum = 0, clsSum = 0, boxSum = 0;
             int count = 0;
+            double dataSeconds = 0, stepSeconds = 0;
             for (int b = 0; b < stepsPerEpoch; b++)
             {
+                long t0 = time.GetTimestamp();
                 for (int i = 0; i < batch; i++)
                 {
                     var photo = train.Photos[order[(b * batch + i) % order.Length]];
@@ -114,8 +118,11 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
                     AnchorMatcher.Match(priors, s, s, faces, thresholds, priorConfig.CenterVariance, priorConfig.SizeVariance,
                         labels.AsSpan(i * p, p), locT.AsSpan(i * p * 4, p * 4), lmT.AsSpan(i * p * 10, p * 10), lmMask.AsSpan(i * p, p));
                 }
+                long t1 = time.GetTimestamp();
+                dataSeconds += time.GetElapsedTime(t0, t1).TotalSeconds;
                 SetLearningRate(optimizer, step, totalSteps);
                 LossParts parts;
+                float l;
                 using (var scope = NewDisposeScope())
                 {
                     optimizer.zero_grad();
@@ -125,16 +132,16 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
                     parts.Total.backward();
                     nn.utils.clip_grad_norm_(net.parameters(), MaxGradNorm);
                     optimizer.step();
+                    l = parts.Total.item<float>();
                 }
-                float l = parts.Total.item<float>();
-                parts.Total.Dispose();
+                stepSeconds += time.GetElapsedTime(t1).TotalSeconds;
                 stepLosses.Add(l);
                 sum += l; clsSum += parts.Classification; boxSum += parts.Box; count++;
                 step++;
                 Progress(epoch, b + 1, stepsPerEpoch, sum / count);
-                if ((b + 1) % 10 == 0)
+                if ((b + 1) % 10 == 0 || b < 3)
                     Log(log, string.Create(CultureInfo.InvariantCulture,
-                        $"epoch {epoch} step {b + 1}/{stepsPerEpoch} loss {sum / count:0.0000} (cls {clsSum / count:0.0000} box {boxSum / count:0.0000})"));
+                        $"epoch {epoch} step {b + 1}/{stepsPerEpoch} loss {sum / count:0.0000} (cls {clsSum / count:0.0000} box {boxSum / count:0.0000}) data {dataSeconds / count:0.00}s + step {stepSeconds / count:0.00}s per batch"));
                 if (options.MaxSteps is int max && stepLosses.Count >= max) break;
             }
             EndProgress();

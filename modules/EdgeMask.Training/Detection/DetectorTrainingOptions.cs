@@ -16,6 +16,8 @@ internal sealed record DetectorTrainingOptions
     public int BatchSize { get; init; } = 8;
     public double LearningRate { get; init; } = 1e-4;
     public double WeightDecay { get; init; } = 1e-4;
+    /// <summary><c>adamw</c> or <c>sgd</c> (momentum 0.9).</summary>
+    public string Optimizer { get; init; } = "adamw";
     /// <summary>Linear warm-up steps before the cosine decay.</summary>
     public int WarmupSteps { get; init; } = 50;
     public int ImageSize { get; init; } = 640;
@@ -55,6 +57,7 @@ internal sealed record DetectorTrainingOptions
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "--batch must be at least 1.");
         if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "--lr must be positive.");
         if (!(WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "--weight-decay must be ≥ 0.");
+        if (Optimizer is not ("adamw" or "sgd")) throw new ArgumentException($"--optimizer must be adamw or sgd, not '{Optimizer}'.");
         if (WarmupSteps < 0) throw new ArgumentOutOfRangeException(nameof(WarmupSteps), WarmupSteps, "--warmup must be ≥ 0.");
         if (ImageSize is < 64 or > 2048 || ImageSize % 32 != 0)
             throw new ArgumentOutOfRangeException(nameof(ImageSize), ImageSize, "--image-size must be a multiple of 32 in [64, 2048] (the coarsest stride is 32).");
