@@ -9,17 +9,19 @@ namespace EdgeMask.Inference.Classification;
 public static class ClassifierSessions
 {
     /// <param name="modelPath">The classifier ONNX file.</param>
-    /// <param name="intraOpThreads">Threads for one run; 0 lets ONNX Runtime decide (all cores).</param>
-    public static InferenceSession Create(string modelPath, int intraOpThreads = 0)
+    /// <param name="intraOpThreads">Threads for one run; 0: one per CPU the process may use.</param>
+    /// <param name="spinning">Let idle worker threads spin (see <c>ExecutionProviderOptions.IntraOpSpinning</c>).</param>
+    public static InferenceSession Create(string modelPath, int intraOpThreads = 0, bool spinning = true)
     {
         if (!File.Exists(modelPath))
             throw new FileNotFoundException($"The mask classifier model '{modelPath}' does not exist.", modelPath);
         using var options = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            IntraOpNumThreads = intraOpThreads,
+            IntraOpNumThreads = Runtime.OnnxSessionFactory.ResolveThreads(intraOpThreads),
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         };
+        Runtime.OnnxSessionFactory.ApplyCpuSettings(options, spinning);
         return new InferenceSession(modelPath, options);
     }
 }

@@ -132,30 +132,12 @@ public sealed class RetinaFaceDetector : IDisposable
     }
 
     /// <summary>
-    /// Writes HWC BGR bytes as CHW float planes minus the mean. A plain loop rather than OpenCV split/convert calls:
-    /// OpenCvSharp allocates wrapper objects on each call, and this loop is one pass with no temporaries.
+    /// Writes HWC BGR bytes as CHW float planes minus the mean (<see cref="PlanarInputWriter"/>, vectorised) rather
+    /// than with OpenCV split/convert calls: OpenCvSharp allocates wrapper objects on each call, and this is one pass
+    /// with no temporaries.
     /// </summary>
-    internal static unsafe void WritePlanarInput(Mat bgr, float[] input, float meanB, float meanG, float meanR)
-    {
-        int h = bgr.Height, w = bgr.Width, plane = h * w;
-        long step = bgr.Step();
-        byte* basePtr = (byte*)bgr.DataPointer;
-        fixed (float* dst = input)
-        {
-            float* b = dst, g = dst + plane, r = dst + 2 * plane;
-            for (int y = 0; y < h; y++)
-            {
-                byte* row = basePtr + y * step;
-                int o = y * w;
-                for (int x = 0; x < w; x++, row += 3, o++)
-                {
-                    b[o] = row[0] - meanB;
-                    g[o] = row[1] - meanG;
-                    r[o] = row[2] - meanR;
-                }
-            }
-        }
-    }
+    internal static unsafe void WritePlanarInput(Mat bgr, float[] input, float meanB, float meanG, float meanR) =>
+        PlanarInputWriter.Write((byte*)bgr.DataPointer, bgr.Step(), bgr.Width, bgr.Height, input, meanB, meanG, meanR);
 
     /// <summary>The priors for an input size (from the cache when the size was seen).</summary>
     public ReadOnlySpan<float> PriorsFor(int height, int width) => BuffersFor(height, width).Priors;

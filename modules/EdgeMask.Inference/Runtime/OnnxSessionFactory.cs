@@ -74,7 +74,8 @@ public static class OnnxSessionFactory
         var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
         try
         {
-            if (options.IntraOpThreads > 0) so.IntraOpNumThreads = options.IntraOpThreads;
+            so.IntraOpNumThreads = ResolveThreads(options.IntraOpThreads);
+            ApplyCpuSettings(so, options.IntraOpSpinning);
             switch (provider)
             {
                 case ExecutionProviderKind.TensorRT:
@@ -93,6 +94,25 @@ public static class OnnxSessionFactory
             so.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// CPU-side settings every EdgeMask session shares. Denormal floats are flushed to zero: the tiny activations
+    /// deep in a network cost the CPU many cycles each and change no detection (the reference tests hold to
+    /// ±0.01); measured about 3 % faster for RetinaFace at 640×480.
+    /// </summary>
+    /// <summary>
+    /// Threads per session: the configured count, or one per CPU this process may use. ONNX Runtime's own default
+    /// counts physical cores: it ignores a container's CPU limit (oversubscribing a capped module), and on the
+    /// 2-vCPU development machine it ran RetinaFace at 640×480 in 12.9 ms against 9.9 ms with 2 threads.
+    /// <see cref="Environment.ProcessorCount"/> honours the container's limit.
+    /// </summary>
+    internal static int ResolveThreads(int configured) => configured > 0 ? configured : Environment.ProcessorCount;
+
+    internal static void ApplyCpuSettings(SessionOptions so, bool spinning)
+    {
+        so.AddSessionConfigEntry("session.set_denormal_as_zero", "1");
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", spinning ? "1" : "0");
     }
 
     private static void AppendTensorRt(SessionOptions so, ExecutionProviderOptions options)

@@ -150,8 +150,10 @@ public sealed record InferenceSettings
     public bool ExecutionProviderStrict { get; init; }
     public string? TensorRtCacheDirectory { get; init; }
     public bool TensorRtFp16 { get; init; } = true;
-    /// <summary>CPU threads per model session; 0 = one per physical core.</summary>
+    /// <summary>CPU threads per model session; 0 = one per CPU the process may use (a container's CPU limit counts).</summary>
     public int IntraOpThreads { get; init; }
+    /// <summary>Let idle ONNX Runtime threads spin: faster on a CPU the module has to itself; turn off when the CPU is shared with other busy processes.</summary>
+    public bool IntraOpSpinning { get; init; } = true;
 
     public void Validate(string section)
     {
@@ -168,6 +170,7 @@ public sealed record InferenceSettings
             Strict = ExecutionProviderStrict,
             TensorRtFp16 = TensorRtFp16,
             IntraOpThreads = IntraOpThreads,
+            IntraOpSpinning = IntraOpSpinning,
         };
         return TensorRtCacheDirectory is null ? options : options with { TensorRtCacheDirectory = TensorRtCacheDirectory };
     }
