@@ -22,9 +22,9 @@ internal static class EndToEndMeasurement
         public void OnStats(CameraStats stats) { }
     }
 
-    public static int Run(int maxFrames, int warmupFrames = 36)
+    public static int Run(int maxFrames, int warmupFrames = 36, bool spinning = false, int threads = 0)
     {
-        var options = new EdgeMaskOptions { Inference = new InferenceSettings { ModelsDirectory = Path.Combine(BenchPaths.RepoRoot, "models"), ExecutionProvider = "cpu" } };
+        var options = new EdgeMaskOptions { Inference = new InferenceSettings { ModelsDirectory = Path.Combine(BenchPaths.RepoRoot, "models"), ExecutionProvider = "cpu", IntraOpSpinning = spinning, IntraOpThreads = threads } };
         using var models = InferenceModels.Open(options.Inference, options.Classifier, NullLogger.Instance);
         var sink = new CountingSink();
         using var pipeline = new CameraPipeline(new CameraPipelineSettings { Device = "bench", Camera = "sample", StatsInterval = TimeSpan.FromHours(1) },
@@ -71,6 +71,7 @@ internal static class EndToEndMeasurement
         double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)(q * latencies.Count))];
         Console.WriteLine($"frames {index}, wall {wall.Elapsed.TotalSeconds:0.0} s, {index / wall.Elapsed.TotalSeconds:0.0} frames/s end to end (decode included)");
         Console.WriteLine($"pipeline latency ms: p50 {P(0.5):0.0}, p95 {P(0.95):0.0}, max {latencies[^1]:0.0}; decode {decodeMs / index:0.0} ms/frame");
+        Console.WriteLine($"ONNX Runtime threads per session {(threads == 0 ? Environment.ProcessorCount : threads)}, spinning {(spinning ? "on" : "off")}");
         Console.WriteLine($"pipeline-only throughput {1000.0 / latencies.Average():0.0} frames/s; events {sink.Events}; provider {ExecutionProviderOptions.ToName(models.ActiveProvider)}");
         Console.WriteLine($"managed bytes allocated per frame in steady state: {(steadyFrames == 0 ? 0 : steadyBytes / (double)steadyFrames):0.0} (frames with events allocate the event records)");
         if (quietFrameBytes.Count > 0)

@@ -11,7 +11,7 @@ public static class ClassifierSessions
     /// <param name="modelPath">The classifier ONNX file.</param>
     /// <param name="intraOpThreads">Threads for one run; 0: one per CPU the process may use.</param>
     /// <param name="spinning">Let idle worker threads spin (see <c>ExecutionProviderOptions.IntraOpSpinning</c>).</param>
-    public static InferenceSession Create(string modelPath, int intraOpThreads = 0, bool spinning = true)
+    public static InferenceSession Create(string modelPath, int intraOpThreads = 0, bool spinning = false)
     {
         if (!File.Exists(modelPath))
             throw new FileNotFoundException($"The mask classifier model '{modelPath}' does not exist.", modelPath);

@@ -97,11 +97,6 @@ public static class OnnxSessionFactory
     }
 
     /// <summary>
-    /// CPU-side settings every EdgeMask session shares. Denormal floats are flushed to zero: the tiny activations
-    /// deep in a network cost the CPU many cycles each and change no detection (the reference tests hold to
-    /// ±0.01); measured about 3 % faster for RetinaFace at 640×480.
-    /// </summary>
-    /// <summary>
     /// Threads per session: the configured count, or one per CPU this process may use. ONNX Runtime's own default
     /// counts physical cores: it ignores a container's CPU limit (oversubscribing a capped module), and on the
     /// 2-vCPU development machine it ran RetinaFace at 640×480 in 12.9 ms against 9.9 ms with 2 threads.
@@ -109,6 +104,11 @@ public static class OnnxSessionFactory
     /// </summary>
     internal static int ResolveThreads(int configured) => configured > 0 ? configured : Environment.ProcessorCount;
 
+    /// <summary>
+    /// CPU-side settings every EdgeMask session shares. Denormal floats are flushed to zero: the tiny activations
+    /// deep in a network cost the CPU many cycles each and change no detection (the reference tests hold to
+    /// ±0.01); measured about 3 % faster for RetinaFace at 640×480.
+    /// </summary>
     internal static void ApplyCpuSettings(SessionOptions so, bool spinning)
     {
         so.AddSessionConfigEntry("session.set_denormal_as_zero", "1");

@@ -152,8 +152,8 @@ public sealed record InferenceSettings
     public bool TensorRtFp16 { get; init; } = true;
     /// <summary>CPU threads per model session; 0 = one per CPU the process may use (a container's CPU limit counts).</summary>
     public int IntraOpThreads { get; init; }
-    /// <summary>Let idle ONNX Runtime threads spin: faster on a CPU the module has to itself; turn off when the CPU is shared with other busy processes.</summary>
-    public bool IntraOpSpinning { get; init; } = true;
+    /// <summary>Let idle ONNX Runtime threads spin between runs (see <see cref="ExecutionProviderOptions.IntraOpSpinning"/>): off, because two models and the decoders share the cores.</summary>
+    public bool IntraOpSpinning { get; init; }
 
     public void Validate(string section)
     {
