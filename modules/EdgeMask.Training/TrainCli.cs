@@ -27,6 +27,7 @@ internal static class TrainCli
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 17 };
         var patience = new Option<int>("--patience") { DefaultValueFactory = _ => 10, Description = "Stop after this many epochs without a better dev score." };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Math.Min(Environment.ProcessorCount, 2) };
+        var maxMinutes = new Option<double?>("--max-minutes") { Description = "Wall-clock budget: start no epoch that would end past it; the best epoch so far is written." };
         var epochSize = new Option<int?>("--epoch-size") { Description = "Faces per epoch (default: the training set size); smaller = more frequent dev checks and checkpoints." };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after this many optimizer steps (smoke runs)." };
         var inputSize = new Option<int>("--input-size") { DefaultValueFactory = _ => ResNetConfig.Default.InputSize };
@@ -117,17 +118,21 @@ internal static class TrainCli
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => d.Seed };
         var boxWeight = new Option<float>("--loss-box-weight") { DefaultValueFactory = _ => d.BoxWeight, Description = "λ of the smooth-L1 box term." };
         var landmarkWeight = new Option<float>("--loss-landmark-weight") { DefaultValueFactory = _ => d.LandmarkWeight, Description = "λ of the smooth-L1 landmark term (faces without landmarks are masked out)." };
+        var positiveIoU = new Option<float>("--positive-iou") { DefaultValueFactory = _ => d.PositiveIoU, Description = "Anchors with IoU ≥ this are face anchors (paper: 0.5)." };
+        var negativeIoU = new Option<float>("--negative-iou") { DefaultValueFactory = _ => d.NegativeIoU, Description = "Anchors with IoU < this are background; in between ignored (paper: 0.3)." };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after this many optimizer steps (smoke runs)." };
+        var maxMinutes = new Option<double?>("--max-minutes") { Description = "Wall-clock budget: start no epoch that would end past it; the best epoch so far is written." };
         var epochSize = new Option<int?>("--epoch-size") { Description = "Photos per epoch (default: the whole train split)." };
         var devLimit = new Option<int?>("--dev-limit") { Description = "Dev photos scored per epoch (default: all)." };
         var devScales = new Option<string>("--dev-scales") { DefaultValueFactory = _ => "1,2", Description = "Detector input scales for the dev figures; the first one chooses the epoch." };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Math.Min(Environment.ProcessorCount, 2) };
         var noAugment = new Option<bool>("--no-augment") { Description = "No colour jitter, flip or scale jitter (debugging)." };
+        var trainStage1 = new Option<bool>("--train-stage1") { Description = "Also train the first backbone stage (frozen by default: faster, less forgetting)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from work/last.onnx and work/state.json." };
         var command = new Command("detector", "Fine-tune the RetinaFace detector (TorchSharp) and write the weights back into its ONNX graph.")
         {
             voc, detector, output, card, work, trainSplit, devSplit, epochs, batch, lr, weightDecay, optimizer, warmup, imageSize, minScale, maxScale,
-            seed, boxWeight, landmarkWeight, maxSteps, epochSize, devLimit, devScales, threads, noAugment, resume,
+            seed, boxWeight, landmarkWeight, positiveIoU, negativeIoU, maxSteps, maxMinutes, epochSize, devLimit, devScales, threads, noAugment, trainStage1, resume,
         };
         command.SetAction(parse =>
         {
@@ -157,12 +162,16 @@ internal static class TrainCli
                     Seed = parse.GetValue(seed),
                     BoxWeight = parse.GetValue(boxWeight),
                     LandmarkWeight = parse.GetValue(landmarkWeight),
+                    PositiveIoU = parse.GetValue(positiveIoU),
+                    NegativeIoU = parse.GetValue(negativeIoU),
                     MaxSteps = parse.GetValue(maxSteps),
+                    MaxMinutes = parse.GetValue(maxMinutes),
                     EpochSize = parse.GetValue(epochSize),
                     DevLimit = parse.GetValue(devLimit),
                     DevScales = Floats(parse.GetValue(devScales)!, "--dev-scales"),
                     Threads = parse.GetValue(threads),
                     Augment = !parse.GetValue(noAugment),
+                    FreezeStage1 = !parse.GetValue(trainStage1),
                     Resume = parse.GetValue(resume),
                     CommandLine = "edgemask-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(Quote)),
                 }.Validate();

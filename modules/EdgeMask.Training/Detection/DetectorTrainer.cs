@@ -35,6 +35,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
     public DetectorTrainingResult Run(CancellationToken cancel = default)
     {
         options.Validate();
+        long runStarted = time.GetTimestamp();
         torch.set_num_threads(options.Threads);
         Cv2.SetNumThreads(1);
         torch.manual_seed(options.Seed);
@@ -69,9 +70,11 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         foreach (var f in stock) Log(log, $"stock {f}");
         foreach (var f in stock) logger.LogInformation("stock {Figures}", f.ToString());
 
+        if (options.FreezeStage1) net.FreezeStage1();
+        var trainable = net.parameters().Where(x => x.requires_grad).ToList();
         using optim.Optimizer optimizer = options.Optimizer == "sgd"
-            ? optim.SGD(net.parameters(), options.LearningRate, momentum: 0.9, weight_decay: options.WeightDecay)
-            : optim.AdamW(net.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+            ? optim.SGD(trainable, options.LearningRate, momentum: 0.9, weight_decay: options.WeightDecay)
+            : optim.AdamW(trainable, options.LearningRate, weight_decay: options.WeightDecay);
         var aug = options.Augmentation;
         var pad = DetectionAugmenter.PadColor(mean);
         var thresholds = new MatchingThresholds(options.PositiveIoU, options.NegativeIoU);
@@ -92,6 +95,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         var stepLosses = new List<float>();
         var history = new List<DetectorEpoch>(state.History);
         long step = (long)state.Epoch * stepsPerEpoch;
+        int resumedEpochs = history.Count;
 
         for (int epoch = state.Epoch + 1; epoch <= options.Epochs; epoch++)
         {
@@ -130,7 +134,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
                     parts = loss.Compute(outputs, torch.tensor(labels, [batch, p]), torch.tensor(locT, [batch, p, 4]),
                         torch.tensor(lmT, [batch, p, 10]), torch.tensor(lmMask, [batch, p]));
                     parts.Total.backward();
-                    nn.utils.clip_grad_norm_(net.parameters(), MaxGradNorm);
+                    nn.utils.clip_grad_norm_(trainable, MaxGradNorm);
                     optimizer.step();
                     l = parts.Total.item<float>();
                 }
@@ -169,6 +173,14 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
             };
             File.WriteAllText(statePath, JsonSerializer.Serialize(state, StateJson));
             if (options.MaxSteps is int m && stepLosses.Count >= m) break;
+            double elapsedMinutes = time.GetElapsedTime(runStarted).TotalMinutes;
+            double epochMinutes = history.Skip(resumedEpochs).Max(h => h.Seconds) / 60;
+            if (options.MaxMinutes is double budget && epoch < options.Epochs && elapsedMinutes + epochMinutes > budget)
+            {
+                Log(log, string.Create(CultureInfo.InvariantCulture, $"time budget: {elapsedMinutes:0.0} of {budget:0} minutes used and an epoch takes about {epochMinutes:0.0}; stopping after epoch {epoch}"));
+                logger.LogInformation("Time budget of {Budget} minutes reached after epoch {Epoch}", budget, epoch);
+                break;
+            }
         }
 
         string chosen = File.Exists(bestPath) ? bestPath : lastPath;

@@ -29,6 +29,8 @@ internal sealed record DetectorTrainingOptions
     public float PositiveIoU { get; init; } = 0.5f;
     public float NegativeIoU { get; init; } = 0.3f;
     public int? MaxSteps { get; init; }
+    /// <summary>Wall-clock budget: no new epoch starts once an epoch would likely end past it (the best epoch so far is kept).</summary>
+    public double? MaxMinutes { get; init; }
     /// <summary>Photos per epoch (drawn without replacement, reshuffled each epoch); null = the training split size.</summary>
     public int? EpochSize { get; init; }
     public int Threads { get; init; } = 2;
@@ -37,6 +39,8 @@ internal sealed record DetectorTrainingOptions
     /// <summary>Dev photos used per epoch (null = all); the final figures always use every dev photo.</summary>
     public int? DevLimit { get; init; }
     public bool Augment { get; init; } = true;
+    /// <summary>Keep the first backbone stage at its pretrained weights (faster steps, less forgetting).</summary>
+    public bool FreezeStage1 { get; init; } = true;
     public bool Resume { get; init; }
     public string CommandLine { get; init; } = "";
 
@@ -63,6 +67,7 @@ internal sealed record DetectorTrainingOptions
             throw new ArgumentOutOfRangeException(nameof(ImageSize), ImageSize, "--image-size must be a multiple of 32 in [64, 2048] (the coarsest stride is 32).");
         if (Threads < 1) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "--threads must be at least 1.");
         if (MaxSteps is < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), MaxSteps, "--max-steps must be at least 1.");
+        if (MaxMinutes is double mm && !(mm > 0)) throw new ArgumentOutOfRangeException(nameof(MaxMinutes), MaxMinutes, "--max-minutes must be positive.");
         if (EpochSize is < 1) throw new ArgumentOutOfRangeException(nameof(EpochSize), EpochSize, "--epoch-size must be at least 1.");
         if (DevLimit is < 1) throw new ArgumentOutOfRangeException(nameof(DevLimit), DevLimit, "--dev-limit must be at least 1.");
         if (DevScales.Count == 0 || DevScales.Any(s => !(s is > 0f and <= 4f)))

@@ -88,6 +88,16 @@ internal sealed class RetinaFaceNet : nn.Module<Tensor, RetinaFaceOutputs>
         RegisterComponents();
     }
 
+    /// <summary>
+    /// Stops training the first backbone stage (stride ≤ 8 edge and texture filters): the parameters keep their pretrained
+    /// values, and backward no longer runs through the network's most expensive layers at full resolution.
+    /// </summary>
+    public void FreezeStage1()
+    {
+        foreach (var c in _stage1)
+            foreach (var p in c.parameters()) p.requires_grad = false;
+    }
+
     /// <summary>Every convolution, in a fixed order (body, FPN, SSH, heads).</summary>
     public IEnumerable<FoldedConv> Convolutions =>
         _stage1.Concat(_stage2).Concat(_stage3).Concat(_fpn).Concat(_ssh).Concat(_bbox).Concat(_class).Concat(_landmark);
