@@ -104,8 +104,7 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
             if (snapshotOptions.Enabled)
                 runner._snapshots = new Snapshots.SnapshotStore(snapshotOptions, loggers.CreateLogger<Snapshots.SnapshotStore>(), time);
             // Device-wide gauges are read when Prometheus scrapes, so they are current whether or not the live view runs.
-            var scrapeRunner = runner;
-            Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() => scrapeRunner.UpdateScrapedMetrics());
+            ScrapeSource.Attach(runner);
             var shared = new List<IPipelineSink> { new ConsoleEventSink(stdout) };
             if (alarm is not null) shared.Add(new AlarmSink(alarm));
             foreach (var (id, camera) in options.Cameras.Where(c => c.Value.Enabled))
@@ -193,6 +192,31 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
         PrintSummary();
     }
 
+    /// <summary>
+    /// The runner whose device-wide gauges a Prometheus scrape refreshes. prometheus-net can add a before-collect
+    /// callback but never remove one, so one callback is registered per process and reads the current runner: a
+    /// callback per runner would keep every runner a twin update replaced alive, and refresh them all on each scrape.
+    /// </summary>
+    private static class ScrapeSource
+    {
+        private static EdgeMaskRunner? s_current;
+        private static int s_registered;
+
+        public static void Attach(EdgeMaskRunner runner)
+        {
+            Volatile.Write(ref s_current, runner);
+            if (Interlocked.Exchange(ref s_registered, 1) == 0)
+                Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() => Volatile.Read(ref s_current)?.UpdateScrapedMetrics());
+        }
+
+        public static void Detach(EdgeMaskRunner runner) => Interlocked.CompareExchange(ref s_current, null, runner);
+
+        public static bool IsCurrent(EdgeMaskRunner runner) => ReferenceEquals(Volatile.Read(ref s_current), runner);
+    }
+
+    /// <summary>Whether a scrape refreshes this runner's gauges (tests).</summary>
+    internal bool IsScrapeSource => ScrapeSource.IsCurrent(this);
+
     private void UpdateScrapedMetrics()
     {
         if (_disposed) return;
@@ -248,6 +272,7 @@ public sealed class EdgeMaskRunner : IAsyncDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        ScrapeSource.Detach(this);
         await _stop.CancelAsync();
         foreach (var c in _cameras) await c.DisposeAsync();
         if (_alarm is not null)
