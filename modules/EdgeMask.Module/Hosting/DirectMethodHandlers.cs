@@ -101,7 +101,7 @@ public static class DirectMethodHandlers
     /// <summary>
     /// <c>captureSnapshot</c> <c>{"camera": "door", "inline": true}</c>: the camera's next frame (or, when none comes within
     /// a few seconds — a file that ended, a stream reconnecting — the last one kept) as a JPEG: inline as base64 (scaled
-    /// down to fit the method payload), or stored in the snapshot folder and returned by id.
+    /// down to fit the method payload), or stored by the snapshot store (its folder, its retention) and returned by id.
     /// </summary>
     public static async Task<MethodResponse> CaptureSnapshotAsync(ModuleHost host, JsonElement payload, CancellationToken ct)
     {
@@ -139,13 +139,18 @@ public static class DirectMethodHandlers
             return MethodResponse.Ok(body);
         }
 
-        string id = $"{camera}-{frame.CapturedAt.UtcDateTime:yyyyMMdd'T'HHmmssfff}-{Guid.NewGuid().ToString("N")[..8]}";
-        string folder = Path.Combine(host.Options.Run.SnapshotDirectory ?? "snapshots", "manual");
-        Directory.CreateDirectory(folder);
-        string path = Path.Combine(folder, id + ".jpg");
-        await File.WriteAllBytesAsync(path, frame.Jpeg, ct);
+        // Stored through the snapshot store: the configured (mounted) folder, counted against its retention limits,
+        // written atomically, and findable by id like a violation's snapshot.
+        if (runner?.Snapshots is not { Options.Enabled: true } store)
+            return MethodResponse.Error(409, "snapshotsDisabled", "Snapshots are not stored on this device (snapshots.enabled is false); ask with \"inline\": true.");
+        var stored = store.Save(camera, new Snapshots.RenderedSnapshot(null, frame.Jpeg, null, default, default, frame.Width, frame.Height,
+            Snapshots.SnapshotPrivacy.None, 0));
+        if (stored.Status != Snapshots.SnapshotStatus.Stored || stored.Id is null || stored.FramePath is null)
+            return MethodResponse.Error(507, "storageFailed", $"The snapshot could not be stored: {stored.Error}.");
+        string id = stored.Id;
+        string path = stored.FramePath;
         body["snapshotId"] = id;
-        body["path"] = Path.GetFullPath(path);
+        body["path"] = path;
         body["width"] = frame.Width;
         body["height"] = frame.Height;
         body["bytes"] = frame.Jpeg.Length;

@@ -226,8 +226,11 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
 
         (status, body, _) = await _hub.InvokeMethodAsync("captureSnapshot", """{"camera":"platform","inline":false}""");
         Assert.Equal(200, status);
-        Assert.True(File.Exists(body!["path"]!.GetValue<string>()));
-        Assert.StartsWith("platform-", body["snapshotId"]!.GetValue<string>());
+        string stored = body!["path"]!.GetValue<string>();
+        Assert.True(File.Exists(stored));
+        // Kept by the snapshot store: under its folder, counted for retention, findable by the id returned.
+        Assert.StartsWith(Path.GetFullPath(Path.Combine(_dir, "snapshots")), stored);
+        Assert.NotNull(_host!.Runner!.Snapshots!.Find(body["snapshotId"]!.GetValue<string>()));
 
         (status, _, _) = await _hub.InvokeMethodAsync("captureSnapshot", """{"camera":"nope"}""");
         Assert.Equal(404, status);
