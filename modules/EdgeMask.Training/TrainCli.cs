@@ -40,11 +40,12 @@ internal static class TrainCli
         incorrect.AcceptOnlyFromAmong("no_mask", "skip");
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the plain crops (debugging)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --work." };
+        var halfWeights = new Option<bool>("--fp16-weights") { Description = "Store the exported weights as float16 (half the file); ONNX Runtime computes in float32." };
 
         var classifier = new Command("classifier", "Train the mask / no-mask ResNet classifier and export it to ONNX.")
         {
             crops, voc, output, card, work, trainSplit, devSplit, epochs, batch, lr, seed, patience, threads, maxSteps, epochSize,
-            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume,
+            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights,
         };
         classifier.SetAction(parse =>
         {
@@ -76,6 +77,7 @@ internal static class TrainCli
                     IncorrectAsNoMask = parse.GetValue(incorrect) == "no_mask",
                     Augment = !parse.GetValue(noAugment),
                     Resume = parse.GetValue(resume),
+                    HalfPrecisionWeights = parse.GetValue(halfWeights),
                     CommandLine = "edgemask-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(Quote)),
                 }.Validate();
                 var result = new ClassifierTrainer(options, logger, TimeProvider.System).Run();

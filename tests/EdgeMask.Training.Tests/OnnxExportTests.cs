@@ -60,6 +60,43 @@ public sealed class OnnxExportTests
         Assert.Contains("Add", text);
     }
 
+    [Fact]
+    public void Export_HalfPrecisionWeights_HalfTheSizeAndOnnxRuntimeAgreesWithTheFloatExport()
+    {
+        torch.manual_seed(9);
+        var config = new ResNetConfig(32, 16, [16, 32], [1, 1]);
+        using var model = new SmallResNet(config);
+        model.eval();
+        var contract = new ClassifierTrainer(Options(config), NullLogger.Instance, TimeProvider.System).Contract;
+        byte[] full = SmallResNetExporter.Export(model, contract);
+        byte[] half = SmallResNetExporter.Export(model, contract, halfPrecisionWeights: true);
+        Assert.InRange(half.Length, full.Length * 0.45, full.Length * 0.6);
+
+        var x = torch.randn(4, 3, 32, 32).contiguous().data<float>().ToArray();
+        float[] Run(byte[] onnx)
+        {
+            using var session = new InferenceSession(onnx);
+            using var input = OrtValue.CreateTensorValueFromMemory(x, [4, 3, 32, 32]);
+            using var outputs = session.Run(new RunOptions(), ["input"], [input], ["probabilities"]);
+            return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        }
+        float[] expected = Run(full), actual = Run(half);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) < 2e-3, $"output {i}: float32 weights {expected[i]} vs float16 weights {actual[i]}");
+        // The run-time classifier opens it like any other (same input/output contract).
+        string path = Path.Combine(Path.GetTempPath(), $"half-{Guid.NewGuid():N}.onnx");
+        File.WriteAllBytes(path, half);
+        try
+        {
+            using var classifier = MaskClassifier.Open(path);
+            Assert.Equal(32, classifier.Contract.InputSize);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     internal static TrainingOptions Options(ResNetConfig config) => new()
     {
         OutputPath = "unused.onnx",

@@ -11,7 +11,9 @@ namespace EdgeMask.Training.Onnx;
 /// </summary>
 internal static class SmallResNetExporter
 {
-    public static byte[] Export(SmallResNet model, ClassifierContract contract, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    /// <param name="halfPrecisionWeights">Store the weights as float16 (half the file; see <see cref="OnnxModelWriter.Write"/>).</param>
+    public static byte[] Export(SmallResNet model, ClassifierContract contract, IReadOnlyDictionary<string, string>? extraMetadata = null,
+        bool halfPrecisionWeights = false)
     {
         if (contract.InputSize != model.Config.InputSize)
             throw new ArgumentException($"The contract's input size {contract.InputSize} differs from the model's {model.Config.InputSize}.");
@@ -50,7 +52,8 @@ internal static class SmallResNetExporter
             [new OnnxValue(contract.InputName, ["N", 3, s2, s2])],
             [new OnnxValue(contract.OutputName, ["N", SmallResNet.Classes.Length])],
             metadata, "edgemask-train",
-            $"EdgeMask mask classifier, small ResNet ({model.Config}); classes [{string.Join(", ", SmallResNet.Classes)}].");
+            $"EdgeMask mask classifier, small ResNet ({model.Config}); classes [{string.Join(", ", SmallResNet.Classes)}].",
+            halfPrecisionWeights);
     }
 
     /// <summary>Folds BatchNorm (eval statistics) into the preceding bias-free convolution and emits one Conv.</summary>

@@ -170,7 +170,8 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             ["edgemask.classifier.architecture"] = $"small ResNet, {options.Model}",
             ["edgemask.classifier.trained"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             ["edgemask.classifier.seed"] = options.Seed.ToString(CultureInfo.InvariantCulture),
-        });
+            ["edgemask.classifier.weights"] = options.HalfPrecisionWeights ? "float16 (cast to float32 at load)" : "float32",
+        }, options.HalfPrecisionWeights);
         File.WriteAllBytes(options.OutputPath, bytes);
         string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
         Log(log, $"wrote {options.OutputPath} ({bytes.Length} bytes, sha256 {sha}) from epoch {state.BestEpoch}");

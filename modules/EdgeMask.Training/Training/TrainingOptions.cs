@@ -25,6 +25,8 @@ internal sealed record TrainingOptions
     /// sets; the average is steadier and usually better.
     /// </summary>
     public double EmaDecay { get; init; } = 0.999;
+    /// <summary>Store the exported weights as float16 (half the file, e.g. to stay under the 5 MB a committed model may take); ONNX Runtime still computes in float32.</summary>
+    public bool HalfPrecisionWeights { get; init; }
     public int Seed { get; init; } = 17;
     public int Patience { get; init; } = 10;
     public int Threads { get; init; } = 2;
