@@ -19,7 +19,7 @@ public sealed class ShippedClassifierAccuracyTests(ClassifierModelFixture fixtur
     // (see models/mask_classifier.md). These bars hold the shipped model to what it measured, less about half a
     // point, so a regression fails; raise them to the targets with a model that meets them.
     private const double VocDevBar = 0.965;
-    private const double Cd7DevBar = 0.955;
+    private const double Cd7DevBar = 0.972;
 
     [Fact]
     public void Classify_Voc853DevFacesAtLeast20px_MeetsTheModelCardAccuracy()
