@@ -79,8 +79,12 @@ internal sealed class MultiBoxLoss(float boxWeight, float landmarkWeight, int ne
         var score = backgroundLoss.detach().masked_fill(candidate.logical_not(), float.NegativeInfinity);
         var order = score.argsort(1, descending: true);
         var rank = order.argsort(1);
-        var positives = labels.eq(AnchorLabel.Face).sum(1, keepdim: true);
-        var wanted = (positives.clamp_min(1) * ratio).minimum(candidate.sum(1, keepdim: true));
-        return rank.lt(wanted).logical_and(candidate).MoveToOuterDisposeScope();
+        // The per-image counts are worked out in C#: a long run once died in libtorch ("Unknown scalar type") inside the
+        // tensor version of this arithmetic (Tensor × int), and these are a handful of numbers anyway.
+        long[] positives = labels.eq(AnchorLabel.Face).sum(1).data<long>().ToArray();
+        long[] available = candidate.sum(1).data<long>().ToArray();
+        var wanted = new long[positives.Length];
+        for (int i = 0; i < wanted.Length; i++) wanted[i] = Math.Min(Math.Max(positives[i], 1) * ratio, available[i]);
+        return rank.lt(torch.tensor(wanted).unsqueeze(1)).logical_and(candidate).MoveToOuterDisposeScope();
     }
 }
