@@ -184,7 +184,8 @@ internal static class TrainCli
                 return 0;
             }
             catch (Exception e) when (e is DatasetException or ArgumentException or OnnxGraphException or IOException
-                                          or EdgeMask.Inference.Models.ModelException)
+                                          or EdgeMask.Inference.Models.ModelException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException
+                                          or EdgeMask.Inference.Runtime.ExecutionProviderUnavailableException)
             {
                 logger.LogError("{Message}", e.Message);
                 return 2;

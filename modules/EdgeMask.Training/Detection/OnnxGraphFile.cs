@@ -72,12 +72,9 @@ internal sealed class OnnxGraphFile
             }
             if (!sawGraph) throw new OnnxGraphException(path, "no graph in the file; is it an ONNX model?");
         }
-        catch (IndexOutOfRangeException)
+        catch (Exception e) when (e is MalformedProtobufException or IndexOutOfRangeException or ArgumentOutOfRangeException or OverflowException)
         {
-            throw new OnnxGraphException(path, "truncated or not an ONNX protobuf file.");
-        }
-        catch (ArgumentOutOfRangeException)
-        {
+            // Reading past the end of the buffer is how a truncated or non-protobuf file shows up.
             throw new OnnxGraphException(path, "truncated or not an ONNX protobuf file.");
         }
         return new OnnxGraphFile(path, bytes, nodes, inits);
@@ -198,7 +195,7 @@ internal sealed class OnnxGraphFile
                     break;
                 case 2:
                     int length = checked((int)ReadVarint(b, ref p));
-                    if (length < 0 || p + length > end) throw new IndexOutOfRangeException();
+                    if (length < 0 || p + length > end) throw new MalformedProtobufException();
                     yield return new Field(number, wire, 0, p, p + length);
                     p += length;
                     break;
@@ -207,7 +204,7 @@ internal sealed class OnnxGraphFile
                     p += 4;
                     break;
                 default:
-                    throw new IndexOutOfRangeException();
+                    throw new MalformedProtobufException();
             }
         }
     }
@@ -221,6 +218,9 @@ internal sealed class OnnxGraphFile
             result |= (long)(x & 0x7F) << shift;
             if ((x & 0x80) == 0) return result;
         }
-        throw new IndexOutOfRangeException();
+        throw new MalformedProtobufException();
     }
+
+    /// <summary>A length, wire type or varint that cannot occur in a well-formed message; turned into <see cref="OnnxGraphException"/>.</summary>
+    private sealed class MalformedProtobufException() : Exception("malformed protobuf");
 }
