@@ -57,3 +57,16 @@ public sealed class WeightAverageTests
         Assert.Throws<InvalidOperationException>(() => WeightAverage.Update(a, b, 0.9, 0));
     }
 }
+
+public sealed class EpochSeedTests
+{
+    [Fact]
+    public void EpochSeed_SameSeedAndEpoch_SameValueInEveryProcess()
+    {
+        // A constant, not a value computed in this process: HashCode.Combine would differ from run to run.
+        Assert.Equal(17_000_054, EdgeMask.Training.Training.ClassifierTrainer.EpochSeed(17, 3));
+        Assert.NotEqual(ClassifierTrainerSeed(17, 3), ClassifierTrainerSeed(17, 4));
+    }
+
+    private static int ClassifierTrainerSeed(int seed, int epoch) => EdgeMask.Training.Training.ClassifierTrainer.EpochSeed(seed, epoch);
+}

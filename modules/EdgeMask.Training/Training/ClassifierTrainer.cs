@@ -90,7 +90,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             cancel.ThrowIfCancellationRequested();
             long started = time.GetTimestamp();
             // A fresh generator per epoch keeps a resumed run on the same sample and augmentation stream.
-            var rng = new Random(HashCode.Combine(options.Seed, epoch));
+            var rng = new Random(EpochSeed(options.Seed, epoch));
             model.train();
             double lossSum = 0;
             int lossCount = 0;
@@ -195,6 +195,13 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         }
         return result2;
     }
+
+    /// <summary>
+    /// The sample and augmentation stream of one epoch. Deterministic across processes (unlike
+    /// <see cref="HashCode.Combine{T1, T2}"/>, which .NET seeds randomly per process), so a resumed run replays
+    /// the same epochs as an uninterrupted one.
+    /// </summary>
+    internal static int EpochSeed(int seed, int epoch) => unchecked(seed * 1_000_003 + epoch);
 
     /// <summary>The averaged weights' checkpoint next to the raw one (resume needs both).</summary>
     private static string EmaPath(string checkpoint) => Path.ChangeExtension(checkpoint, ".ema.pt");
