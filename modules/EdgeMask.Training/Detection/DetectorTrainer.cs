@@ -1,3 +1,4 @@
+using EdgeMask.Training.Training;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -41,7 +42,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         torch.manual_seed(options.Seed);
         Directory.CreateDirectory(options.WorkDirectory);
         using var log = new StreamWriter(Path.Combine(options.WorkDirectory, "train.log"), append: true) { AutoFlush = true };
-        Log(log, $"start {DateTimeOffset.UtcNow:O} {options.CommandLine}");
+        TrainingProgress.Log(log, $"start {DateTimeOffset.UtcNow:O} {options.CommandLine}");
 
         var entry = ModelManifest.Embedded.GetByRole("detector");
         var priorConfig = entry.GetPriorBoxConfig();
@@ -64,10 +65,10 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         using var dev = VocPhotoSet.Load(options.VocFolder, options.DevSplit, logger);
         var devPhotos = options.DevLimit is int limit ? dev.Photos.Take(limit).ToList() : dev.Photos.ToList();
         var evaluator = new DetectorDevEvaluator(entry, options.Threads, logger);
-        Log(log, $"train {train.Photos.Count} photos / {train.FaceCount} faces; dev {devPhotos.Count} photos");
+        TrainingProgress.Log(log, $"train {train.Photos.Count} photos / {train.FaceCount} faces; dev {devPhotos.Count} photos");
 
         var stock = state.Stock.Length > 0 ? state.Stock : options.DevScales.Select(s => evaluator.Evaluate(options.StartDetector, devPhotos, s)).ToArray();
-        foreach (var f in stock) Log(log, $"stock {f}");
+        foreach (var f in stock) TrainingProgress.Log(log, $"stock {f}");
         foreach (var f in stock) logger.LogInformation("stock {Figures}", f.ToString());
 
         if (options.FreezeStage1) net.FreezeStage1();
@@ -142,13 +143,13 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
                 stepLosses.Add(l);
                 sum += l; clsSum += parts.Classification; boxSum += parts.Box; count++;
                 step++;
-                Progress(epoch, b + 1, stepsPerEpoch, sum / count);
+                TrainingProgress.Bar(epoch, b + 1, stepsPerEpoch, sum / count);
                 if ((b + 1) % 10 == 0 || b < 3)
-                    Log(log, string.Create(CultureInfo.InvariantCulture,
+                    TrainingProgress.Log(log, string.Create(CultureInfo.InvariantCulture,
                         $"epoch {epoch} step {b + 1}/{stepsPerEpoch} loss {sum / count:0.0000} (cls {clsSum / count:0.0000} box {boxSum / count:0.0000}) data {dataSeconds / count:0.00}s + step {stepSeconds / count:0.00}s per batch"));
                 if (options.MaxSteps is int max && stepLosses.Count >= max) break;
             }
-            EndProgress();
+            TrainingProgress.EndBar();
 
             net.eval();
             File.WriteAllBytes(lastPath, start.WithInitializers(net.ToInitializers(start)));
@@ -159,7 +160,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
             history.Add(result);
             string line = string.Create(CultureInfo.InvariantCulture,
                 $"epoch {epoch}/{options.Epochs} loss {result.Loss:0.0000} (cls {result.ClassLoss:0.0000} box {result.BoxLoss:0.0000}) score {score:0.0000} ({seconds:0}s) | {string.Join(" | ", figures)}");
-            Log(log, line);
+            TrainingProgress.Log(log, line);
             logger.LogInformation("{Line}", line);
             if (state.BestEpoch == 0 || score > state.BestScore)
             {
@@ -177,7 +178,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
             double epochMinutes = history.Skip(resumedEpochs).Max(h => h.Seconds) / 60;
             if (options.MaxMinutes is double budget && epoch < options.Epochs && elapsedMinutes + epochMinutes > budget)
             {
-                Log(log, string.Create(CultureInfo.InvariantCulture, $"time budget: {elapsedMinutes:0.0} of {budget:0} minutes used and an epoch takes about {epochMinutes:0.0}; stopping after epoch {epoch}"));
+                TrainingProgress.Log(log, string.Create(CultureInfo.InvariantCulture, $"time budget: {elapsedMinutes:0.0} of {budget:0} minutes used and an epoch takes about {epochMinutes:0.0}; stopping after epoch {epoch}"));
                 logger.LogInformation("Time budget of {Budget} minutes reached after epoch {Epoch}", budget, epoch);
                 break;
             }
@@ -190,7 +191,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         File.Copy(chosen, options.OutputPath, overwrite: true);
         byte[] bytes = File.ReadAllBytes(options.OutputPath);
         string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        Log(log, $"wrote {options.OutputPath} ({bytes.Length} bytes, sha256 {sha}) from epoch {state.BestEpoch}");
+        TrainingProgress.Log(log, $"wrote {options.OutputPath} ({bytes.Length} bytes, sha256 {sha}) from epoch {state.BestEpoch}");
 
         // The figures that ship: the written file, every dev photo, through the run-time detector.
         var final = options.DevLimit is null && state.BestEpoch > 0 && history.FirstOrDefault(h => h.Epoch == state.BestEpoch) is { } best
@@ -199,7 +200,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         var finalStock = options.DevLimit is null
             ? stock
             : options.DevScales.Select(sc => evaluator.Evaluate(options.StartDetector, dev.Photos, sc)).ToArray();
-        foreach (var f in final) Log(log, $"final {f}");
+        foreach (var f in final) TrainingProgress.Log(log, $"final {f}");
 
         var outcome = new DetectorTrainingResult(options.OutputPath, sha, bytes.Length, state.BestEpoch, history, stepLosses,
             finalStock, final, train.Photos.Count, train.FaceCount, dev.Photos.Count, dev.FaceCount, [.. train.Problems, .. dev.Problems]);
@@ -209,7 +210,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
                 ? options.CommandLine
                 : $"{state.CommandLine}\n# then, to finish (resume):\n{options.CommandLine}";
             File.WriteAllText(options.CardPath, DetectorModelCard.Write(options with { CommandLine = command }, outcome));
-            Log(log, $"wrote model card {options.CardPath}");
+            TrainingProgress.Log(log, $"wrote model card {options.CardPath}");
         }
         return outcome;
     }
@@ -254,21 +255,6 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
             ? options.LearningRate * (step + 1) / warmup
             : options.LearningRate * (0.05 + 0.95 * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1.0, (double)(step - warmup) / Math.Max(1, totalSteps - warmup)))));
         foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
-    }
-
-    private static void Log(StreamWriter log, string line) => log.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ} {line}");
-
-    private static void Progress(int epoch, int done, int total, double loss)
-    {
-        if (Console.IsErrorRedirected) return;
-        int width = 30, filled = done * width / total;
-        Console.Error.Write(string.Create(CultureInfo.InvariantCulture,
-            $"\repoch {epoch} [{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} loss {loss:0.0000} "));
-    }
-
-    private static void EndProgress()
-    {
-        if (!Console.IsErrorRedirected) Console.Error.WriteLine();
     }
 
     private static readonly JsonSerializerOptions StateJson = new()

@@ -46,11 +46,11 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         torch.manual_seed(options.Seed);
         Directory.CreateDirectory(options.WorkDirectory);
         using var log = new StreamWriter(Path.Combine(options.WorkDirectory, "train.log"), append: true) { AutoFlush = true };
-        Log(log, $"start {DateTimeOffset.UtcNow:O} {options.CommandLine}");
+        TrainingProgress.Log(log, $"start {DateTimeOffset.UtcNow:O} {options.CommandLine}");
 
         var loader = new DatasetLoader(Contract, logger);
         var (train, dev) = LoadData(loader);
-        Log(log, $"train {train.Count} faces; dev {string.Join(", ", dev.Select(d => $"{d.Name} {d.Samples.Count}"))}");
+        TrainingProgress.Log(log, $"train {train.Count} faces; dev {string.Join(", ", dev.Select(d => $"{d.Name} {d.Samples.Count}"))}");
 
         using var model = new SmallResNet(options.Model);
         var state = new RunState();
@@ -123,9 +123,9 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
                 lossSum += loss;
                 lossCount++;
                 step++;
-                Progress(epoch, b + 1, stepsPerEpoch, lossSum / lossCount);
+                TrainingProgress.Bar(epoch, b + 1, stepsPerEpoch, lossSum / lossCount);
                 if ((b + 1) % 20 == 0)
-                    Log(log, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch} step {b + 1}/{stepsPerEpoch} loss {lossSum / lossCount:0.0000}"));
+                    TrainingProgress.Log(log, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch} step {b + 1}/{stepsPerEpoch} loss {lossSum / lossCount:0.0000}"));
                 if (options.MaxSteps is int max && stepLosses.Count >= max) break;
             }
             var metrics = dev.SelectMany(d => Evaluation.Score(d, PredictTorch(selected, d.Samples), options.DevMinFace)).ToList();
@@ -133,10 +133,10 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             double seconds = time.GetElapsedTime(started).TotalSeconds;
             var result = new EpochResult(epoch, lossSum / Math.Max(1, lossCount), score, metrics, seconds);
             history.Add(result);
-            EndProgress();
+            TrainingProgress.EndBar();
             string line = string.Create(CultureInfo.InvariantCulture,
                 $"epoch {epoch}/{options.Epochs} loss {result.TrainLoss:0.0000} score {score:P2} ({seconds:0}s) | {string.Join(" | ", metrics.Take(8))}");
-            Log(log, line);
+            TrainingProgress.Log(log, line);
             logger.LogInformation("{Line}", line);
 
             model.save(lastCkpt);
@@ -156,7 +156,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             if (options.MaxSteps is int m && stepLosses.Count >= m) break;
             if (state.SinceBest >= options.Patience)
             {
-                Log(log, $"early stop: no better dev score for {options.Patience} epochs");
+                TrainingProgress.Log(log, $"early stop: no better dev score for {options.Patience} epochs");
                 break;
             }
         }
@@ -174,7 +174,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         }, options.HalfPrecisionWeights);
         File.WriteAllBytes(options.OutputPath, bytes);
         string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        Log(log, $"wrote {options.OutputPath} ({bytes.Length} bytes, sha256 {sha}) from epoch {state.BestEpoch}");
+        TrainingProgress.Log(log, $"wrote {options.OutputPath} ({bytes.Length} bytes, sha256 {sha}) from epoch {state.BestEpoch}");
 
         // The figures that ship are measured on the exported file in ONNX Runtime, through the run-time classifier.
         var onnxDev = new List<DevMetric>();
@@ -182,7 +182,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         {
             foreach (var d in dev) onnxDev.AddRange(Evaluation.Score(d, PredictOnnx(classifier, d.Samples), options.DevMinFace));
         }
-        foreach (var m in onnxDev) Log(log, $"onnx {m}");
+        foreach (var m in onnxDev) TrainingProgress.Log(log, $"onnx {m}");
 
         var result2 = new TrainingResult(options.OutputPath, sha, state.BestEpoch, history, stepLosses, onnxDev, loader.Problems, train.Count, Contract);
         if (options.CardPath is not null)
@@ -191,7 +191,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
                 ? options.CommandLine
                 : $"{state.CommandLine}\n# then, to finish (resume / export the best checkpoint):\n{options.CommandLine}";
             File.WriteAllText(options.CardPath, ModelCard.Write(options with { CommandLine = command }, result2, bytes.Length, dev));
-            Log(log, $"wrote model card {options.CardPath}");
+            TrainingProgress.Log(log, $"wrote model card {options.CardPath}");
         }
         return result2;
     }
@@ -306,22 +306,6 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
 
     private static int[] Indices(List<FaceSample> train, int classIndex) =>
         Enumerable.Range(0, train.Count).Where(i => train[i].ClassIndex == classIndex).ToArray();
-
-    private static void Log(StreamWriter log, string line) =>
-        log.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ} {line}");
-
-    private static void Progress(int epoch, int done, int total, double loss)
-    {
-        if (Console.IsErrorRedirected) return;
-        int width = 30, filled = done * width / total;
-        Console.Error.Write(string.Create(CultureInfo.InvariantCulture,
-            $"\repoch {epoch} [{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} loss {loss:0.0000} "));
-    }
-
-    private static void EndProgress()
-    {
-        if (!Console.IsErrorRedirected) Console.Error.WriteLine();
-    }
 
     private static readonly JsonSerializerOptions StateJson = new()
     {
