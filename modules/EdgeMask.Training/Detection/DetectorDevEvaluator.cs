@@ -1,4 +1,5 @@
 using System.Globalization;
+using EdgeMask.Core.Classification;
 using EdgeMask.Core.Detection;
 using EdgeMask.Core.Evaluation;
 using EdgeMask.Inference.Detection;
@@ -26,10 +27,6 @@ internal sealed record DetectorFigures(
 /// </summary>
 internal sealed class DetectorDevEvaluator(ModelEntry detectorEntry, int threads, ILogger logger)
 {
-    public const string MaskedClass = "with_mask";
-    public const string BareClass = "without_mask";
-    public const string IncorrectClass = "mask_weared_incorrect";
-
     public DetectorFigures Evaluate(string onnxPath, IReadOnlyList<VocPhoto> photos, float scale)
     {
         var options = new DetectorOptions { Sizing = new InputSizing { Scale = scale } };
@@ -49,7 +46,7 @@ internal sealed class DetectorDevEvaluator(ModelEntry detectorEntry, int threads
         }
         var r = evaluator.Report();
         Fraction Class(string name) => r.RecallLargePerClass.TryGetValue(name, out var f) ? f : new Fraction(0, 0);
-        return new DetectorFigures(scale, r.Images, Class(MaskedClass), Class(BareClass), Class(IncorrectClass),
+        return new DetectorFigures(scale, r.Images, Class(MaskClassNames.WithMask), Class(MaskClassNames.WithoutMask), Class(MaskClassNames.MaskWornIncorrectly),
             r.RecallLarge, r.RecallSmall, r.Recall, r.Detections, r.FalseDetections);
     }
 }
