@@ -109,16 +109,19 @@ public sealed record CameraOptions
 /// </summary>
 public sealed record CaptureSettings
 {
+    // The capture's own defaults, so the config file and CameraCaptureOptions cannot drift apart.
+    private static readonly EdgeMask.Module.Sources.CameraCaptureOptions Defaults = new();
+
     /// <summary>Frames waiting for the pipeline; when full the oldest is dropped (newest frame wins).</summary>
-    public int ChannelCapacity { get; init; } = 2;
+    public int ChannelCapacity { get; init; } = Defaults.ChannelCapacity;
     /// <summary>No frame for this long from an open source counts as an outage: the source is closed and reopened.</summary>
-    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan StallTimeout { get; init; } = Defaults.StallTimeout;
     /// <summary>First wait before reopening a lost source; doubles after each failed attempt.</summary>
-    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan InitialBackoff { get; init; } = Defaults.InitialBackoff;
     /// <summary>Longest wait between reopen attempts.</summary>
-    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan MaxBackoff { get; init; } = Defaults.MaxBackoff;
     /// <summary>Reopen attempts per outage before a live camera is declared failed (null: retry forever, as a camera on a wall should).</summary>
-    public int? MaxReconnectAttempts { get; init; }
+    public int? MaxReconnectAttempts { get; init; } = Defaults.MaxReconnectAttempts;
 
     /// <summary>The capture options of one camera.</summary>
     public EdgeMask.Module.Sources.CameraCaptureOptions ToCaptureOptions(CameraOptions camera) => new()
