@@ -16,6 +16,9 @@ namespace EdgeMask.Inference.Classification;
 /// half-pixel centres and edge clamping (<c>INTER_LINEAR</c>). Results are rounded to the nearest byte. Training
 /// and run time both come through here, so they cut faces identically by construction.
 /// </remarks>
+// Every stack buffer below is written before it is read (taps and starts by BuildTaps, rows by HorizontalPass, sums
+// cleared per row), so the runtime need not zero them on each of a frame's faces.
+[System.Runtime.CompilerServices.SkipLocalsInit]
 internal static class CropResampler
 {
     /// <summary>Taps per axis that fit on the stack; larger sources (a crop of a whole 8000 px photo) rent arrays.</summary>
@@ -30,8 +33,8 @@ internal static class CropResampler
         int[]? rentedIndex = null;
         float[]? rentedWeight = null;
         int total = tapsX + tapsY;
-        Span<int> index = total <= StackTaps ? stackalloc int[StackTaps] : (rentedIndex = ArrayPool<int>.Shared.Rent(total));
-        Span<float> weight = total <= StackTaps ? stackalloc float[StackTaps] : (rentedWeight = ArrayPool<float>.Shared.Rent(total));
+        Span<int> index = total <= StackTaps ? stackalloc int[total] : (rentedIndex = ArrayPool<int>.Shared.Rent(total));
+        Span<float> weight = total <= StackTaps ? stackalloc float[total] : (rentedWeight = ArrayPool<float>.Shared.Rent(total));
         // Per destination index: first tap and tap count (destination sides are at most the classifier input size).
         Span<int> startX = stackalloc int[dstW + 1];
         Span<int> startY = stackalloc int[dstH + 1];
