@@ -49,7 +49,7 @@ internal static class TrainCli
         };
         classifier.SetAction(parse =>
         {
-            using var factory = LoggerFactory.Create(b => b.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; }));
+            using var factory = ConsoleLoggers();
             var logger = factory.CreateLogger("edgemask-train");
             try
             {
@@ -78,7 +78,7 @@ internal static class TrainCli
                     Augment = !parse.GetValue(noAugment),
                     Resume = parse.GetValue(resume),
                     HalfPrecisionWeights = parse.GetValue(halfWeights),
-                    CommandLine = "edgemask-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(Quote)),
+                    CommandLine = TypedCommandLine(),
                 }.Validate();
                 var result = new ClassifierTrainer(options, logger, TimeProvider.System).Run();
                 Console.WriteLine($"wrote {result.OnnxPath} (sha256 {result.Sha256}, best epoch {result.BestEpoch})");
@@ -138,7 +138,7 @@ internal static class TrainCli
         };
         command.SetAction(parse =>
         {
-            using var factory = LoggerFactory.Create(b => b.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; }));
+            using var factory = ConsoleLoggers();
             var logger = factory.CreateLogger("edgemask-train");
             try
             {
@@ -175,7 +175,7 @@ internal static class TrainCli
                     Augment = !parse.GetValue(noAugment),
                     FreezeStage1 = !parse.GetValue(trainStage1),
                     Resume = parse.GetValue(resume),
-                    CommandLine = "edgemask-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(Quote)),
+                    CommandLine = TypedCommandLine(),
                 }.Validate();
                 var result = new DetectorTrainer(options, logger, TimeProvider.System).Run();
                 Console.WriteLine($"wrote {result.OnnxPath} ({result.Bytes} bytes, sha256 {result.Sha256}, best epoch {result.BestEpoch})");
@@ -193,6 +193,12 @@ internal static class TrainCli
         });
         return command;
     }
+
+    private static ILoggerFactory ConsoleLoggers() =>
+        LoggerFactory.Create(b => b.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; }));
+
+    /// <summary>The command as typed, for the model card.</summary>
+    private static string TypedCommandLine() => "edgemask-train " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1).Select(Quote));
 
     /// <summary>The stock detector: the shared models folder beside the checkout, else the checkout's models/ folder.</summary>
     private static string DefaultDetector()
