@@ -4,6 +4,7 @@ using EdgeMask.Core.Classification;
 using EdgeMask.Training.Data;
 using EdgeMask.Training.Detection;
 using EdgeMask.Training.Model;
+using EdgeMask.Training.Onnx;
 using EdgeMask.Training.Training;
 using Microsoft.Extensions.Logging;
 
@@ -41,11 +42,14 @@ internal static class TrainCli
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the plain crops (debugging)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --work." };
         var halfWeights = new Option<bool>("--fp16-weights") { Description = "Store the exported weights as float16 (half the file); ONNX Runtime computes in float32." };
+        var stemKind = new Option<string>("--stem") { DefaultValueFactory = _ => "3x3", Description = "3x3 (one 3×3 stride-2 convolution) or imagenet (7×7 stride-2 convolution + max-pooling, first stage stride 1: ResNet-18's shape)." };
+        stemKind.AcceptOnlyFromAmong("3x3", "imagenet");
+        var initFrom = new Option<string?>("--init-from") { Description = $"Start from ImageNet ResNet-18 weights (needs --stem imagenet --stem-width 64): 'resnet18' for the file of the NuGet package {PretrainedResNet18.PackageId} {PretrainedResNet18.PackageVersion} (fetched by restoring this project), or that ONNX file's path." };
 
         var classifier = new Command("classifier", "Train the mask / no-mask ResNet classifier and export it to ONNX.")
         {
             crops, voc, output, card, work, trainSplit, devSplit, epochs, batch, lr, seed, patience, threads, maxSteps, epochSize,
-            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights,
+            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom,
         };
         classifier.SetAction(parse =>
         {
@@ -71,7 +75,9 @@ internal static class TrainCli
                     Threads = parse.GetValue(threads),
                     MaxSteps = parse.GetValue(maxSteps),
                     EpochSize = parse.GetValue(epochSize),
-                    Model = new ResNetConfig(parse.GetValue(inputSize), parse.GetValue(stem), Ints(parse.GetValue(widths)!, "--widths"), Ints(parse.GetValue(blocks)!, "--blocks")),
+                    Model = new ResNetConfig(parse.GetValue(inputSize), parse.GetValue(stem), Ints(parse.GetValue(widths)!, "--widths"), Ints(parse.GetValue(blocks)!, "--blocks"),
+                        parse.GetValue(stemKind) == "imagenet" ? StemKind.ImageNet : StemKind.Conv3x3),
+                    InitFrom = parse.GetValue(initFrom) is { } init && init.Equals("resnet18", StringComparison.OrdinalIgnoreCase) ? PretrainedResNet18.DefaultPath() : parse.GetValue(initFrom),
                     CropExpansion = parse.GetValue(expansion),
                     MinFace = parse.GetValue(minFace),
                     IncorrectAsNoMask = parse.GetValue(incorrect) == "no_mask",
@@ -87,7 +93,7 @@ internal static class TrainCli
                     Console.WriteLine($"{result.DataProblems.Count} input problem(s) were skipped; see the log above.");
                 return 0;
             }
-            catch (Exception e) when (e is DatasetException or ArgumentException or ClassifierContractException or IOException)
+            catch (Exception e) when (e is DatasetException or ArgumentException or ClassifierContractException or IOException or OnnxGraphException)
             {
                 logger.LogError("{Message}", e.Message);
                 return 2;

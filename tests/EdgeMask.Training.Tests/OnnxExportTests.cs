@@ -12,11 +12,13 @@ namespace EdgeMask.Training.Tests;
 
 public sealed class OnnxExportTests
 {
-    [Fact]
-    public void Export_ModelWithTrainedBatchNormStatistics_OnnxRuntimeAgreesWithTorchSharp()
+    [Theory]
+    [InlineData(StemKind.Conv3x3)]
+    [InlineData(StemKind.ImageNet)]
+    public void Export_ModelWithTrainedBatchNormStatistics_OnnxRuntimeAgreesWithTorchSharp(StemKind stem)
     {
         torch.manual_seed(5);
-        var config = new ResNetConfig(32, 16, [16, 32], [1, 2]);
+        var config = new ResNetConfig(32, 16, [16, 32], [1, 2], stem);
         using var model = new SmallResNet(config);
         // A few training-mode passes move the BatchNorm running statistics away from 0/1, so folding is exercised.
         model.train();

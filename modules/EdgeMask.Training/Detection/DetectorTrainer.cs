@@ -1,9 +1,10 @@
-using EdgeMask.Training.Training;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using EdgeMask.Core.Detection;
 using EdgeMask.Inference.Models;
+using EdgeMask.Training.Onnx;
+using EdgeMask.Training.Training;
 using Microsoft.Extensions.Logging;
 using OpenCvSharp;
 using TorchSharp;

@@ -1,5 +1,6 @@
-using TorchSharp;
+using EdgeMask.Training.Onnx;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace EdgeMask.Training.Detection;

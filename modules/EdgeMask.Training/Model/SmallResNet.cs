@@ -78,14 +78,14 @@ internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
     public SmallResNet(ResNetConfig config) : base("SmallResNet")
     {
         Config = config.Validate();
-        stem = new ConvBn("stem", 3, config.StemWidth, 3, 2);
+        stem = new ConvBn("stem", 3, config.StemWidth, config.Stem == StemKind.ImageNet ? 7 : 3, 2);
         var blocks = new List<BasicBlock>();
         long channels = config.StemWidth;
         for (int s = 0; s < config.Widths.Length; s++)
         {
             for (int b = 0; b < config.Blocks[s]; b++)
             {
-                blocks.Add(new BasicBlock($"s{s}b{b}", channels, config.Widths[s], b == 0 ? 2 : 1));
+                blocks.Add(new BasicBlock($"s{s}b{b}", channels, config.Widths[s], b == 0 ? config.StageStride(s) : 1));
                 channels = config.Widths[s];
             }
         }
@@ -102,7 +102,18 @@ internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = _body.forward(stem.forward(x).relu_());
-        return fc.forward(y.mean([2, 3])).MoveToOuterDisposeScope();
+        return fc.forward(Features(x)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The globally pooled features that feed <see cref="fc"/>, shape [N, last width].</summary>
+    public Tensor Features(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = stem.forward(x).relu_();
+        // Padding 1 with −∞ semantics, as ONNX MaxPool and ResNet-18's own pooling (its pads 1,1,0,0 give the same
+        // windows: every window starts at −1 and the last never reaches past the far edge for even sides).
+        if (Config.Stem == StemKind.ImageNet) y = nn.functional.max_pool2d(y, 3, 2, 1);
+        y = _body.forward(y);
+        return y.mean([2, 3]).MoveToOuterDisposeScope();
     }
 }

@@ -6,7 +6,7 @@ namespace EdgeMask.Training.Onnx;
 
 /// <summary>
 /// Exports a trained <see cref="SmallResNet"/> to ONNX: every Conv+BatchNorm pair folded into one biased Conv
-/// (so the file has no BatchNormalization node), ReLU, Add for the shortcuts, GlobalAveragePool, Gemm, Softmax.
+/// (so the file has no BatchNormalization node), ReLU, MaxPool after an ImageNet stem, Add for the shortcuts, GlobalAveragePool, Gemm, Softmax.
 /// The classifier contract is embedded as metadata so the file describes its own input.
 /// </summary>
 internal static class SmallResNetExporter
@@ -23,6 +23,16 @@ internal static class SmallResNetExporter
 
         x = Conv(model.stem, "stem", x, nodes, weights);
         x = Relu("stem_relu", x, nodes);
+        if (model.Config.Stem == StemKind.ImageNet)
+        {
+            nodes.Add(new OnnxNode("MaxPool", "stem_pool", [x], ["stem_pool"],
+            [
+                OnnxAttribute.Of("kernel_shape", 3L, 3L),
+                OnnxAttribute.Of("strides", 2L, 2L),
+                OnnxAttribute.Of("pads", 1L, 1L, 1L, 1L),
+            ]));
+            x = "stem_pool";
+        }
         int index = 0;
         foreach (var block in model.Blocks)
         {

@@ -62,6 +62,12 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             state = JsonSerializer.Deserialize<RunState>(File.ReadAllText(statePath), StateJson) ?? new RunState();
             logger.LogInformation("Resuming after epoch {Epoch} (best {Best:P2} at epoch {BestEpoch})", state.Epoch, state.BestScore, state.BestEpoch);
         }
+        else if (options.InitFrom is not null)
+        {
+            var report = PretrainedResNet18.LoadInto(model, options.InitFrom, Mean, Std);
+            TrainingProgress.Log(log, $"initialised {report.LoadedLayers} layers ({report.LoadedParameters:N0} parameters) from {report.Source}; {report.RandomLayers} layers start random");
+            logger.LogInformation("Initialised {Loaded} layers from ResNet-18 ({Source}); {Random} start random", report.LoadedLayers, report.Source, report.RandomLayers);
+        }
 
         // The averaged weights (see TrainingOptions.EmaDecay) are what is evaluated, checkpointed and exported.
         using var averaged = options.EmaDecay > 0 ? new SmallResNet(options.Model) : null;

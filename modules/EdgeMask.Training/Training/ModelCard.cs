@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using EdgeMask.Training.Data;
+using EdgeMask.Training.Model;
 
 namespace EdgeMask.Training.Training;
 
@@ -13,14 +14,20 @@ internal static class ModelCard
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         sb.AppendLine("# mask_classifier — EdgeMask mask / no-mask classifier (small ResNet)").AppendLine();
-        sb.AppendLine("Trained from scratch by `edgemask-train classifier` (TorchSharp, CPU); exported by EdgeMask's own ONNX writer")
-          .AppendLine("(BatchNorm folded into the convolutions). No pretrained weights are used.").AppendLine();
+        if (o.InitFrom is null)
+            sb.AppendLine("Trained from scratch by `edgemask-train classifier` (TorchSharp, CPU); exported by EdgeMask's own ONNX writer")
+              .AppendLine("(BatchNorm folded into the convolutions). No pretrained weights are used.").AppendLine();
+        else
+            sb.AppendLine("Trained by `edgemask-train classifier` (TorchSharp, CPU), starting from the ImageNet ResNet-18 weights of the NuGet")
+              .AppendLine(CultureInfo.InvariantCulture, $"package `{PretrainedResNet18.PackageId}` {PretrainedResNet18.PackageVersion} (MIT licence, © Microsoft; file `{PretrainedResNet18.FileInPackage}`):")
+              .AppendLine("the stem and every layer whose shape matches ResNet-18's are initialised from it, then all layers are trained on")
+              .AppendLine("the face data below. Exported by EdgeMask's own ONNX writer (BatchNorm folded into the convolutions).").AppendLine();
         sb.AppendLine("| item | value |").AppendLine("| --- | --- |");
         sb.AppendLine(inv, $"| file | `{Path.GetFileName(r.OnnxPath)}` |");
         sb.AppendLine(inv, $"| size | {bytes:N0} bytes |");
         sb.AppendLine(inv, $"| sha256 | `{r.Sha256}` |");
         sb.AppendLine(inv, $"| date | {DateTimeOffset.UtcNow:yyyy-MM-dd} |");
-        sb.AppendLine(inv, $"| architecture | small ResNet: {o.Model} (BasicBlocks, projection shortcut at each stride-2 stage start) |");
+        sb.AppendLine(inv, $"| architecture | small ResNet: {o.Model} (BasicBlocks, projection shortcut at each stride-2 stage start){(o.Model.Stem == StemKind.ImageNet ? ", ImageNet stem: 7×7 stride-2 convolution and 3×3 stride-2 max-pooling, first stage stride 1" : "")} |");
         sb.AppendLine(inv, $"| format | ONNX IR 8, opset 13, {(o.HalfPrecisionWeights ? "weights stored as float16 and cast to float32 at load (computation in float32)" : "float32")}, dynamic batch |");
         sb.AppendLine(inv, $"| input | `{c.InputName}` float32 `[N, 3, {c.InputSize}, {c.InputSize}]`, NCHW, {c.ColorOrder.ToString().ToUpperInvariant()}, (pixel − mean) / std with mean ({string.Join(", ", c.Mean.Select(v => v.ToString(inv)))}) and std ({string.Join(", ", c.Std.Select(v => v.ToString(inv)))}) in 0–255 units |");
         sb.AppendLine(inv, $"| crop | square, side = longer side of the face box × {c.CropExpansion.ToString(inv)}, centred on the box, border replicated; an image that is one crop is padded to a square |");

@@ -42,6 +42,8 @@ internal sealed record TrainingOptions
     /// <summary>Train on <c>mask_weared_incorrect</c> as no_mask (a product counts it as a violation); false leaves them out.</summary>
     public bool IncorrectAsNoMask { get; init; } = true;
     public bool Resume { get; init; }
+    /// <summary>ResNet-18 ONNX file (<see cref="PretrainedResNet18"/>) whose weights start the run; null = random start.</summary>
+    public string? InitFrom { get; init; }
     /// <summary>The command line as typed, recorded in the model card.</summary>
     public string CommandLine { get; init; } = "";
 
@@ -59,6 +61,10 @@ internal sealed record TrainingOptions
         if (!(CropExpansion is >= 0.5f and <= 4f)) throw new ArgumentOutOfRangeException(nameof(CropExpansion), CropExpansion, "--crop-expansion must be 0.5..4.");
         if (string.IsNullOrWhiteSpace(OutputPath)) throw new ArgumentException("--out must name the ONNX file to write.");
         Model.Validate();
+        if (InitFrom is not null && Model.Stem != StemKind.ImageNet)
+            throw new ArgumentException("--init-from needs --stem imagenet (ResNet-18's 7×7 stem and max-pooling).");
+        if (InitFrom is not null && Model.StemWidth != PretrainedResNet18.Shape.StemWidth)
+            throw new ArgumentException($"--init-from needs --stem-width {PretrainedResNet18.Shape.StemWidth} (ResNet-18's stem).");
         return this;
     }
 }

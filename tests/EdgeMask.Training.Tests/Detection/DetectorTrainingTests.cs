@@ -1,6 +1,7 @@
 using EdgeMask.Core.Detection;
 using EdgeMask.Inference.Models;
 using EdgeMask.Training.Detection;
+using EdgeMask.Training.Onnx;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML.OnnxRuntime;
 using OpenCvSharp;

@@ -1,6 +1,7 @@
 using EdgeMask.Inference.Imaging;
 using EdgeMask.Inference.Models;
 using EdgeMask.Training.Detection;
+using EdgeMask.Training.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using OpenCvSharp;
 using TorchSharp;

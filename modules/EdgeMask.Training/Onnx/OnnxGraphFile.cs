@@ -1,15 +1,18 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace EdgeMask.Training.Detection;
+namespace EdgeMask.Training.Onnx;
 
-/// <summary>The ONNX file cannot be used as a RetinaFace starting point (unreadable, or not the expected graph).</summary>
+/// <summary>An ONNX file cannot be used as a starting point for training (unreadable, or not the expected graph).</summary>
 internal sealed class OnnxGraphException(string path, string reason) : Exception($"{path}: {reason}")
 {
     public string Path { get; } = path;
 }
 
-/// <summary>A float32 initializer stored as <c>raw_data</c>; <see cref="RawOffset"/> is the byte offset of that data in the file.</summary>
+/// <summary>
+/// A float32 initializer stored as <c>raw_data</c> or as packed <c>float_data</c> (CNTK's exporter writes the latter);
+/// both are the little-endian floats back to back, and <see cref="RawOffset"/> is the byte offset of them in the file.
+/// </summary>
 internal sealed record OnnxInitializer(string Name, long[] Dims, int DataType, int RawOffset, int RawLength)
 {
     public long ElementCount => Dims.Aggregate(1L, (a, b) => a * b);
@@ -163,10 +166,11 @@ internal sealed class OnnxGraphFile
                 case (1, 2): for (int p = f.Start; p < f.End;) dims.Add(ReadVarint(b, ref p)); break;
                 case (2, 0): type = (int)f.Value; break;
                 case (8, 2): name = Str(b, f); break;
-                case (9, 2): rawStart = f.Start; rawLength = f.End - f.Start; break;
+                case (4, 2):                                   // float_data, packed
+                case (9, 2): rawStart = f.Start; rawLength = f.End - f.Start; break;  // raw_data
             }
         }
-        // Only float32 tensors stored as raw_data can be read and overwritten in place; others (shape constants) are not weights.
+        // Only float32 tensors stored as raw bytes or packed floats can be read and overwritten in place; others (shape constants) are not weights.
         if (type != FloatType || rawStart < 0) return null;
         var t = new OnnxInitializer(name, [.. dims], type, rawStart, rawLength);
         return t.ElementCount * 4 == rawLength ? t : null;
