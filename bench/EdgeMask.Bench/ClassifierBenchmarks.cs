@@ -23,7 +23,11 @@ public class ClassifierBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _classifier = MaskClassifier.Open(Path.Combine(BenchPaths.RepoRoot, "models", "mask_classifier.onnx"), intraOpThreads: 2, initialCapacity: Faces);
+        // EDGEMASK_BENCH_CLASSIFIER measures a candidate file (a new training run) before it replaces the shipped one.
+        string model = Environment.GetEnvironmentVariable("EDGEMASK_BENCH_CLASSIFIER") is { Length: > 0 } candidate
+            ? candidate
+            : Path.Combine(BenchPaths.RepoRoot, "models", "mask_classifier.onnx");
+        _classifier = MaskClassifier.Open(model, intraOpThreads: 2, initialCapacity: Faces);
         _frame = Cv2.ImRead(BenchPaths.VocImage(0), ImreadModes.Color);
         // Faces of the sizes a camera sees (20–80 px), spread over the frame.
         for (int i = 0; i < Faces; i++)

@@ -54,5 +54,5 @@ public sealed record ResNetConfig(int InputSize, int StemWidth, int[] Widths, in
     public int TotalStride => (Stem == StemKind.ImageNet ? 4 : 2) << (Widths.Length - (Stem == StemKind.ImageNet ? 1 : 0));
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"input {InputSize}, stem {(Stem == StemKind.ImageNet ? "imagenet 7×7+maxpool " : "")}{StemWidth}, widths [{string.Join(",", Widths)}], blocks [{string.Join(",", Blocks)}]");
+        $"input {InputSize}, stem {StemWidth}{(Stem == StemKind.ImageNet ? " (ImageNet: 7×7 stride-2 convolution + 3×3 stride-2 max-pooling, first stage at stride 1)" : "")}, widths [{string.Join(",", Widths)}], blocks [{string.Join(",", Blocks)}]");
 }

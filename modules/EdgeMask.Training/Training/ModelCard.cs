@@ -27,7 +27,7 @@ internal static class ModelCard
         sb.AppendLine(inv, $"| size | {bytes:N0} bytes |");
         sb.AppendLine(inv, $"| sha256 | `{r.Sha256}` |");
         sb.AppendLine(inv, $"| date | {DateTimeOffset.UtcNow:yyyy-MM-dd} |");
-        sb.AppendLine(inv, $"| architecture | small ResNet: {o.Model} (BasicBlocks, projection shortcut at each stride-2 stage start){(o.Model.Stem == StemKind.ImageNet ? ", ImageNet stem: 7×7 stride-2 convolution and 3×3 stride-2 max-pooling, first stage stride 1" : "")} |");
+        sb.AppendLine(inv, $"| architecture | small ResNet: {o.Model} (BasicBlocks, projection shortcut at each stride-2 stage start) |");
         sb.AppendLine(inv, $"| format | ONNX IR 8, opset 13, {(o.HalfPrecisionWeights ? "weights stored as float16 and cast to float32 at load (computation in float32)" : "float32")}, dynamic batch |");
         sb.AppendLine(inv, $"| input | `{c.InputName}` float32 `[N, 3, {c.InputSize}, {c.InputSize}]`, NCHW, {c.ColorOrder.ToString().ToUpperInvariant()}, (pixel − mean) / std with mean ({string.Join(", ", c.Mean.Select(v => v.ToString(inv)))}) and std ({string.Join(", ", c.Std.Select(v => v.ToString(inv)))}) in 0–255 units |");
         sb.AppendLine(inv, $"| crop | square, side = longer side of the face box × {c.CropExpansion.ToString(inv)}, centred on the box, border replicated; an image that is one crop is padded to a square |");
