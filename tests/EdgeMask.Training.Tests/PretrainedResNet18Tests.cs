@@ -119,4 +119,13 @@ public sealed class PretrainedResNet18Tests
         using var model = new SmallResNet(new ResNetConfig(64, 64, [64], [1]));
         Assert.Throws<ArgumentException>(() => PretrainedResNet18.LoadInto(model, ResNet18File));
     }
+
+    [Fact]
+    public void Options_InitFromWithoutTheImageNetStemOrItsWidth_RejectedBeforeAnyDataIsRead()
+    {
+        var plain = OnnxExportTests.Options(new ResNetConfig(64, 64, [64], [1])) with { InitFrom = "x.onnx" };
+        Assert.Contains("--stem imagenet", Assert.Throws<ArgumentException>(() => plain.Validate()).Message);
+        var narrow = OnnxExportTests.Options(new ResNetConfig(64, 32, [64], [1], StemKind.ImageNet)) with { InitFrom = "x.onnx" };
+        Assert.Contains("--stem-width 64", Assert.Throws<ArgumentException>(() => narrow.Validate()).Message);
+    }
 }

@@ -9,14 +9,18 @@ namespace EdgeMask.Training.Tests;
 
 public sealed class ShortTrainingRunTests
 {
-    [Fact]
-    public void Run_FewStepsOnFewDozenImages_LowersLossAndExportsOnnxThatAgreesWithTorchSharp()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]   // --stem imagenet --init-from resnet18: the path the shipped model was trained on
+    public void Run_FewStepsOnFewDozenImages_LowersLossAndExportsOnnxThatAgreesWithTorchSharp(bool fromResNet18)
     {
         string root = SyntheticFaces.TempDir("short");
         try
         {
             string data = SyntheticFaces.CropFolder(Path.Combine(root, "crops"), perClass: 20, seed: 3);
-            var config = new ResNetConfig(32, 16, [16, 32], [1, 1]);
+            var config = fromResNet18
+                ? new ResNetConfig(32, 64, [64, 128], [1, 1], StemKind.ImageNet)
+                : new ResNetConfig(32, 16, [16, 32], [1, 1]);
             var options = new TrainingOptions
             {
                 CropFolders = [data],
@@ -26,7 +30,8 @@ public sealed class ShortTrainingRunTests
                 Model = config,
                 BatchSize = 16,
                 Epochs = 12,
-                LearningRate = 3e-3,
+                LearningRate = fromResNet18 ? 1e-3 : 3e-3,
+                InitFrom = fromResNet18 ? PretrainedResNet18.DefaultPath() : null,
                 Augment = false,
                 Threads = 1,
                 Seed = 1,
@@ -39,6 +44,12 @@ public sealed class ShortTrainingRunTests
             Assert.True(last < first * 0.8, $"loss went from {first:0.000} to {last:0.000}");
             Assert.True(File.Exists(options.CardPath));
             Assert.Contains(result.Sha256, File.ReadAllText(options.CardPath));
+            if (fromResNet18)
+            {
+                Assert.Contains(PretrainedResNet18.PackageId, File.ReadAllText(options.CardPath));
+                // stem + stage 1's block + stage 2's block with its projection: all ResNet-18-shaped.
+                Assert.Contains("initialised 6 layers", File.ReadAllText(Path.Combine(options.WorkDirectory, "train.log")));
+            }
 
             // The exported file loads in ONNX Runtime and computes what the TorchSharp model computes.
             using var model = new SmallResNet(config);
