@@ -100,8 +100,9 @@ public static class DirectMethodHandlers
 
     /// <summary>
     /// <c>captureSnapshot</c> <c>{"camera": "door", "inline": true}</c>: the camera's next frame (or, when none comes within
-    /// a few seconds — a file that ended, a stream reconnecting — the last one kept) as a JPEG: inline as base64 (scaled
-    /// down to fit the method payload), or stored by the snapshot store (its folder, its retention) and returned by id.
+    /// a few seconds — a file that ended, a stream reconnecting — the last one kept) as a JPEG, its faces anonymized as
+    /// <c>snapshots.privacy</c> says: inline as base64 (scaled down to fit the method payload), or stored by the
+    /// snapshot store (its folder, its retention) and returned by id.
     /// </summary>
     public static async Task<MethodResponse> CaptureSnapshotAsync(ModuleHost host, JsonElement payload, CancellationToken ct)
     {
@@ -128,6 +129,9 @@ public static class DirectMethodHandlers
             ["camera"] = camera,
             ["capturedAt"] = frame.CapturedAt.ToString("O", CultureInfo.InvariantCulture),
             ["contentType"] = "image/jpeg",
+            // The capture follows snapshots.privacy like a violation snapshot: say what was done to the faces.
+            ["privacy"] = frame.Privacy.ToString(),
+            ["facesBlurred"] = frame.BlurredFaces,
         };
         if (inline)
         {
@@ -144,7 +148,7 @@ public static class DirectMethodHandlers
         if (runner?.Snapshots is not { Options.Enabled: true } store)
             return MethodResponse.Error(409, "snapshotsDisabled", "Snapshots are not stored on this device (snapshots.enabled is false); ask with \"inline\": true.");
         var stored = store.Save(camera, new Snapshots.RenderedSnapshot(null, frame.Jpeg, null, default, default, frame.Width, frame.Height,
-            Snapshots.SnapshotPrivacy.None, 0));
+            frame.Privacy, frame.BlurredFaces));
         if (stored.Status != Snapshots.SnapshotStatus.Stored || stored.Id is null || stored.FramePath is null)
             return MethodResponse.Error(507, "storageFailed", $"The snapshot could not be stored: {stored.Error}.");
         string id = stored.Id;

@@ -300,15 +300,16 @@ public sealed class CameraRuntime : IAsyncDisposable
     public CameraCapture Capture { get; }
     public CameraPipeline Pipeline { get; }
     public Task Worker { get; private set; } = Task.CompletedTask;
-    /// <summary>Keeps a JPEG of a recent frame for the module's <c>captureSnapshot</c> method (no cost per frame otherwise).</summary>
-    public CameraFrameTap FrameTap { get; private init; } = new(TimeProvider.System);
+    /// <summary>Keeps a JPEG of a recent frame, faces anonymized, for the module's <c>captureSnapshot</c> method (no cost per frame otherwise).</summary>
+    public CameraFrameTap FrameTap { get; }
 
-    private CameraRuntime(string id, CameraCapture capture, CameraPipeline pipeline, VideoWriter? annotate)
+    private CameraRuntime(string id, CameraCapture capture, CameraPipeline pipeline, VideoWriter? annotate, CameraFrameTap frameTap)
     {
         Id = id;
         Capture = capture;
         Pipeline = pipeline;
         _annotate = annotate;
+        FrameTap = frameTap;
     }
 
     internal static async Task<CameraRuntime> StartAsync(string id, CameraOptions camera, EdgeMaskOptions options, RunSettings run,
@@ -344,7 +345,7 @@ public sealed class CameraRuntime : IAsyncDisposable
                 if (options.Cameras.Count(c => c.Value.Enabled) > 1) throw new RunStartException("--annotate writes one video: use it with one camera.");
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             }
-            var runtime = new CameraRuntime(id, capture, pipeline, writer) { _alarm = alarm, FrameTap = new CameraFrameTap(time) };
+            var runtime = new CameraRuntime(id, capture, pipeline, writer, new CameraFrameTap(time, options.Snapshots)) { _alarm = alarm };
             runtime.Worker = Task.Factory.StartNew(() => runtime.WorkAsync(run, new CameraMetrics(id), logger),
                 CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
             return runtime;
@@ -367,7 +368,7 @@ public sealed class CameraRuntime : IAsyncDisposable
                 using (frame)
                 {
                     Pipeline.ProcessFrame(frame.Image, frame.Index, frame.CapturedAt);
-                    FrameTap.Offer(frame.Image, frame.CapturedAt);
+                    FrameTap.Offer(frame.Image, frame.CapturedAt, Pipeline.Tracks);
                     // The alarm's watchdog switches this camera's lines off if the heartbeats stop (a hung pipeline).
                     _alarm?.Heartbeat(Id);
                     metrics.Observe(Pipeline.Counters, Capture.FramesDropped, Capture.State == CameraHealthState.Ok, Pipeline.Counters.LatencyMs);
@@ -427,6 +428,7 @@ public sealed class CameraRuntime : IAsyncDisposable
         await Worker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await Capture.DisposeAsync();
         Pipeline.Dispose();
+        FrameTap.Dispose();
         _annotate?.Dispose();
         _stop.Dispose();
     }

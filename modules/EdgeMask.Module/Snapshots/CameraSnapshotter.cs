@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 using EdgeMask.Core.Detection;
 using EdgeMask.Core.Events;
@@ -85,33 +84,6 @@ public sealed partial class CameraSnapshotter : IDisposable
             else last.Value = at;
         }
         return result;
-    }
-
-    /// <summary>
-    /// Stores a snapshot of the whole scene now, outside any violation (the <c>captureSnapshot</c> direct method):
-    /// the frame only, faces anonymized as the privacy mode says. Never throws for rendering or storage failures.
-    /// </summary>
-    public SnapshotResult Capture(Mat frame, ReadOnlySpan<FaceDetection> faces)
-    {
-        ArgumentNullException.ThrowIfNull(frame);
-        if (!_store.Options.Enabled) return SnapshotResult.Disabled;
-        RenderedSnapshot rendered;
-        BoxF[] boxes = ArrayPool<BoxF>.Shared.Rent(Math.Max(1, faces.Length));
-        try
-        {
-            for (int i = 0; i < faces.Length; i++) boxes[i] = faces[i].Box;
-            rendered = _renderer.RenderScene(frame, boxes.AsSpan(0, faces.Length));
-        }
-        catch (Exception ex) when (ex is OpenCVException or InvalidOperationException or ArgumentException)
-        {
-            LogRenderFailed(_logger, ex, Camera, "(capture)");
-            return SnapshotResult.Failure(Camera, "rendering failed: " + ex.Message);
-        }
-        finally
-        {
-            ArrayPool<BoxF>.Shared.Return(boxes);
-        }
-        return _store.Save(Camera, rendered);
     }
 
     public void Dispose() => _renderer.Dispose();

@@ -223,6 +223,9 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         var jpeg = Convert.FromBase64String(body!["jpegBase64"]!.GetValue<string>());
         Assert.True(jpeg.Length > 1000 && jpeg[0] == 0xFF && jpeg[1] == 0xD8, "a JPEG");
         Assert.True(body["width"]!.GetValue<int>() > 0);
+        // Anonymized as snapshots.privacy says (the default: BlurOthers, every face of a capture); the count depends on the frame.
+        Assert.Equal("BlurOthers", body["privacy"]!.GetValue<string>());
+        Assert.True(body["facesBlurred"]!.GetValue<int>() >= 0);
 
         (status, body, _) = await _hub.InvokeMethodAsync("captureSnapshot", """{"camera":"platform","inline":false}""");
         Assert.Equal(200, status);

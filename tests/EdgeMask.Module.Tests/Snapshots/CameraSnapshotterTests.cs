@@ -133,26 +133,4 @@ public sealed class CameraSnapshotterTests : IDisposable
         Assert.Equal(EventSnapshot.None, request.Episode.Snapshot);
         Assert.False(Directory.Exists(Path.Combine(_root, "off")));
     }
-
-    [Fact]
-    public void Capture_Scene_FrameOnlyStoredEveryFaceAnonymizedReadableById()
-    {
-        using var store = new SnapshotStore(new SnapshotOptions { Directory = _root, Privacy = SnapshotPrivacy.BlurOthers }, time: _time);
-        using var plainStore = new SnapshotStore(new SnapshotOptions { Directory = Path.Combine(_root, "plain"), Privacy = SnapshotPrivacy.None }, time: _time);
-        using var snapshotter = new CameraSnapshotter(store, "dev-1", "door");
-        using var plain = new CameraSnapshotter(plainStore, "dev-1", "door");
-        var (faces, _) = Frame();
-
-        SnapshotResult r = snapshotter.Capture(_photo.Frame, faces);
-        SnapshotResult p = plain.Capture(_photo.Frame, faces);
-
-        Assert.True(r.Available);
-        Assert.Null(r.CropPath);
-        Assert.True(r.Blurred);
-        Assert.False(p.Blurred);
-        using var blurred = SnapshotFiles.Decode(store.Read(r.Id, SnapshotImageKind.Frame)!);
-        using var original = SnapshotFiles.Decode(plainStore.Read(p.Id, SnapshotImageKind.Frame)!);
-        foreach (BoxF face in _photo.Faces)
-            Assert.True(SnapshotFiles.MeanAbsDiff(blurred, original, SnapshotFiles.Inner(face, 4)) > 6, $"face {face} not anonymized");
-    }
 }
