@@ -39,6 +39,7 @@ internal static class TrainCli
         var minFace = new Option<float>("--min-face") { DefaultValueFactory = _ => 10f, Description = "VOC faces with a shorter side below this many px are not trained on." };
         var incorrect = new Option<string>("--incorrect") { DefaultValueFactory = _ => "no_mask", Description = "mask_weared_incorrect faces: no_mask (train as violations) or skip." };
         incorrect.AcceptOnlyFromAmong("no_mask", "skip");
+        var incorrectWeight = new Option<int>("--incorrect-weight") { DefaultValueFactory = _ => 1, Description = "Draw mask_weared_incorrect faces this many times more often than other no_mask faces (they are rare and the hardest violations)." };
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the plain crops (debugging)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --work." };
         var halfWeights = new Option<bool>("--fp16-weights") { Description = "Store the exported weights as float16 (half the file); ONNX Runtime computes in float32." };
@@ -49,7 +50,7 @@ internal static class TrainCli
         var classifier = new Command("classifier", "Train the mask / no-mask ResNet classifier and export it to ONNX.")
         {
             crops, voc, output, card, work, trainSplit, devSplit, epochs, batch, lr, seed, patience, threads, maxSteps, epochSize,
-            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom,
+            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom, incorrectWeight,
         };
         classifier.SetAction(parse =>
         {
@@ -81,6 +82,7 @@ internal static class TrainCli
                     CropExpansion = parse.GetValue(expansion),
                     MinFace = parse.GetValue(minFace),
                     IncorrectAsNoMask = parse.GetValue(incorrect) == "no_mask",
+                    IncorrectWeight = parse.GetValue(incorrectWeight),
                     Augment = !parse.GetValue(noAugment),
                     Resume = parse.GetValue(resume),
                     HalfPrecisionWeights = parse.GetValue(halfWeights),

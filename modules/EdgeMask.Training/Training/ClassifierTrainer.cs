@@ -88,7 +88,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         var labels = new long[batch];
         using var augmenter = new CameraAugmenter(s, loader.BaseWindow, options.Augment);
         using var crop = new Mat(s, s, MatType.CV_8UC3);
-        var byClass = new[] { Indices(train, 0), Indices(train, 1) };
+        var byClass = new[] { SamplingPool(train, 0, 1), SamplingPool(train, 1, options.IncorrectWeight) };
         long step = (long)state.Epoch * stepsPerEpoch;
 
         for (int epoch = state.Epoch + 1; epoch <= options.Epochs; epoch++)
@@ -310,8 +310,12 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
     }
 
-    private static int[] Indices(List<FaceSample> train, int classIndex) =>
-        Enumerable.Range(0, train.Count).Where(i => train[i].ClassIndex == classIndex).ToArray();
+    /// <summary>The faces of one class to draw from; a badly worn mask is listed <paramref name="incorrectWeight"/> times (it is rare and the hardest no_mask case).</summary>
+    internal static int[] SamplingPool(IReadOnlyList<FaceSample> train, int classIndex, int incorrectWeight) =>
+        Enumerable.Range(0, train.Count)
+            .Where(i => train[i].ClassIndex == classIndex)
+            .SelectMany(i => Enumerable.Repeat(i, train[i].WornIncorrectly ? incorrectWeight : 1))
+            .ToArray();
 
     private static readonly JsonSerializerOptions StateJson = new()
     {

@@ -41,6 +41,8 @@ internal sealed record TrainingOptions
     public float DevMinFace { get; init; } = 20f;
     /// <summary>Train on <c>mask_weared_incorrect</c> as no_mask (a product counts it as a violation); false leaves them out.</summary>
     public bool IncorrectAsNoMask { get; init; } = true;
+    /// <summary>How many times more often a <c>mask_weared_incorrect</c> face is drawn than another no_mask face (1: as often).</summary>
+    public int IncorrectWeight { get; init; } = 1;
     public bool Resume { get; init; }
     /// <summary>ResNet-18 ONNX file (<see cref="PretrainedResNet18"/>) whose weights start the run; null = random start.</summary>
     public string? InitFrom { get; init; }
@@ -55,6 +57,7 @@ internal sealed record TrainingOptions
         if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "--lr must be positive.");
         if (!(EmaDecay is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(EmaDecay), EmaDecay, "--ema must be in [0, 1).");
         if (Patience < 1) throw new ArgumentOutOfRangeException(nameof(Patience), Patience, "--patience must be at least 1.");
+        if (IncorrectWeight is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(IncorrectWeight), IncorrectWeight, "--incorrect-weight must be 1..100.");
         if (Threads < 1) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "--threads must be at least 1.");
         if (EpochSize is < 2) throw new ArgumentOutOfRangeException(nameof(EpochSize), EpochSize, "--epoch-size must be at least 2.");
         if (MaxSteps is < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), MaxSteps, "--max-steps must be at least 1.");
