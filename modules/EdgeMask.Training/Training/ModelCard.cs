@@ -32,7 +32,7 @@ internal static class ModelCard
         sb.AppendLine(inv, $"| input | `{c.InputName}` float32 `[N, 3, {c.InputSize}, {c.InputSize}]`, NCHW, {c.ColorOrder.ToString().ToUpperInvariant()}, (pixel − mean) / std with mean ({string.Join(", ", c.Mean.Select(v => v.ToString(inv)))}) and std ({string.Join(", ", c.Std.Select(v => v.ToString(inv)))}) in 0–255 units |");
         sb.AppendLine(inv, $"| crop | square, side = longer side of the face box × {c.CropExpansion.ToString(inv)}, centred on the box, border replicated; an image that is one crop is padded to a square |");
         sb.AppendLine(inv, $"| output | `{c.OutputName}` float32 `[N, 2]`, softmax, columns [{string.Join(", ", c.Classes)}] |");
-        sb.AppendLine(inv, $"| classes | with_mask → mask; without_mask → no_mask; mask_weared_incorrect → {(o.IncorrectAsNoMask ? "no_mask (a product counts it as a violation)" : "left out of training")} |");
+        sb.AppendLine(inv, $"| classes | with_mask → mask; without_mask → no_mask; mask_weared_incorrect → {(o.IncorrectAsNoMask ? "no_mask (a product counts it as a violation)" : "left out of training")}{(o.IncorrectAsNoMask && o.IncorrectWeight > 1 ? $", drawn {o.IncorrectWeight}× as often as other no_mask faces" : "")} |");
         sb.AppendLine(inv, $"| seed | {o.Seed} |");
         sb.AppendLine(inv, $"| best epoch | {r.BestEpoch} of {r.History.Count} run (max {o.Epochs}, early-stopping patience {o.Patience}) |");
         sb.AppendLine().AppendLine("## Data").AppendLine();
