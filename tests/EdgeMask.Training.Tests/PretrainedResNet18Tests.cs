@@ -75,7 +75,7 @@ public sealed class PretrainedResNet18Tests
         var meanRgb = tensor(ClassifierTrainer.Mean.ToArray()).reshape(1, 3, 1, 1);
         var stdRgb = tensor(ClassifierTrainer.Std.ToArray()).reshape(1, 3, 1, 1);
         var ours = (rgb - meanRgb) / stdRgb;
-        var theirs = rgb.flip(1) - tensor(new[] { 103.0626f, 115.9029f, 123.1516f }).reshape(1, 3, 1, 1);
+        var theirs = (rgb - tensor(PretrainedResNet18.MeanImageAverageRgb.ToArray()).reshape(1, 3, 1, 1)).flip(1);
 
         using (no_grad())
         {

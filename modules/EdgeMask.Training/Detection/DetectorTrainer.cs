@@ -38,12 +38,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
     {
         options.Validate();
         long runStarted = time.GetTimestamp();
-        torch.set_num_threads(options.Threads);
-        Cv2.SetNumThreads(1);
-        torch.manual_seed(options.Seed);
-        Directory.CreateDirectory(options.WorkDirectory);
-        using var log = new StreamWriter(Path.Combine(options.WorkDirectory, "train.log"), append: true) { AutoFlush = true };
-        TrainingProgress.Log(log, $"start {DateTimeOffset.UtcNow:O} {options.CommandLine}");
+        using var log = TrainingProgress.StartRun(options.Threads, options.Seed, options.WorkDirectory, options.CommandLine);
 
         var entry = ModelManifest.Embedded.GetByRole("detector");
         var priorConfig = entry.GetPriorBoxConfig();

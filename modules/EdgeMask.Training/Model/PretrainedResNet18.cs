@@ -182,7 +182,7 @@ internal static class PretrainedResNet18
         var w = stem.conv.weight!;                                             // [64, 3(BGR), 7, 7]
         var rgbFromBgr = w.flip(1);                                            // channel c of ours = channel 2 − c of theirs
         var stdT = tensor(std.ToArray()).reshape(1, 3, 1, 1);
-        var meanDifference = tensor(mean.ToArray()) - MeanImageAverage;         // RGB order, like mean
+        var meanDifference = tensor(mean.ToArray()) - tensor(MeanImageAverageRgb.ToArray());  // RGB order, like mean
         var offset = (rgbFromBgr * meanDifference.reshape(1, 3, 1, 1)).sum([1, 2, 3]);
         w.copy_(rgbFromBgr * stdT);
         stem.bn.running_mean!.sub_(offset);
@@ -193,5 +193,5 @@ internal static class PretrainedResNet18
     /// in the same package; its spatial spread is 3–6 grey levels), RGB order: within half a grey level of the
     /// ImageNet mean the classifier normalises with.
     /// </summary>
-    private static Tensor MeanImageAverage => tensor(new[] { 123.1516f, 115.9029f, 103.0626f });
+    public static ImmutableArray<float> MeanImageAverageRgb { get; } = [123.1516f, 115.9029f, 103.0626f];
 }

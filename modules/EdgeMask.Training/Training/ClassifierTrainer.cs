@@ -41,12 +41,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
     public TrainingResult Run(CancellationToken cancel = default)
     {
         options.Validate();
-        torch.set_num_threads(options.Threads);
-        Cv2.SetNumThreads(1);
-        torch.manual_seed(options.Seed);
-        Directory.CreateDirectory(options.WorkDirectory);
-        using var log = new StreamWriter(Path.Combine(options.WorkDirectory, "train.log"), append: true) { AutoFlush = true };
-        TrainingProgress.Log(log, $"start {DateTimeOffset.UtcNow:O} {options.CommandLine}");
+        using var log = TrainingProgress.StartRun(options.Threads, options.Seed, options.WorkDirectory, options.CommandLine);
 
         var loader = new DatasetLoader(Contract, logger);
         var (train, dev) = LoadData(loader);

@@ -1,10 +1,27 @@
 using System.Globalization;
+using OpenCvSharp;
+using TorchSharp;
 
 namespace EdgeMask.Training.Training;
 
 /// <summary>What every trainer shows while it runs: a one-line progress bar on a terminal, and a timestamped log file.</summary>
 internal static class TrainingProgress
 {
+    /// <summary>
+    /// What every run does first: libtorch's thread count and seed, OpenCV single-threaded (the data loop runs beside
+    /// libtorch's threads), the work folder, and <c>train.log</c> opened for appending with the run's command line.
+    /// </summary>
+    public static StreamWriter StartRun(int threads, int seed, string workDirectory, string commandLine)
+    {
+        torch.set_num_threads(threads);
+        Cv2.SetNumThreads(1);
+        torch.manual_seed(seed);
+        Directory.CreateDirectory(workDirectory);
+        var log = new StreamWriter(Path.Combine(workDirectory, "train.log"), append: true) { AutoFlush = true };
+        Log(log, $"start {DateTimeOffset.UtcNow:O} {commandLine}");
+        return log;
+    }
+
     /// <summary>One timestamped line of <c>train.log</c>.</summary>
     public static void Log(StreamWriter log, string line) =>
         log.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ} {line}");
