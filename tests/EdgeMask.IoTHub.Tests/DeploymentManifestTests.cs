@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using EdgeMask.IoTHub.Mqtt;
 using EdgeMask.IoTHub.Twin;
+using EdgeMask.Messaging.Outbox;
 
 namespace EdgeMask.IoTHub.Tests;
 
@@ -142,11 +143,11 @@ public sealed partial class DeploymentManifestTests
     public void Routes_EachEdgeMaskSourceIsAnOutputTheModuleSends(string file)
     {
         var manifest = Load(file);
-        // The outputs the client code really uses, not a list copied into the test.
+        // The outputs the outbox transport really maps events and stats to, not a list copied into the test.
         var sent = new HashSet<string>
         {
-            IoTHubMqttClient.ForEvent(IoTHubMqttClientTests.SampleEvent("cam0")).OutputName,
-            IoTHubMqttClient.ForStats(IoTHubMqttClientTests.SampleStats("cam0")).OutputName,
+            IoTHubOutboxTransport.ToTelemetry(OutboxTransportTests.Row(OutboxKinds.Event, IoTHubMqttClientTests.SampleEvent("cam0")), "iothub").OutputName,
+            IoTHubOutboxTransport.ToTelemetry(OutboxTransportTests.Row(OutboxKinds.Stats, IoTHubMqttClientTests.SampleStats("cam0")), "iothub").OutputName,
         };
         var modules = Agent(manifest)["modules"]!.AsObject().Select(p => p.Key).ToHashSet();
         var routes = manifest["modulesContent"]!["$edgeHub"]!["properties.desired"]!["routes"]!.AsObject();

@@ -222,37 +222,6 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task SendEventAsync_MaskEvent_CarriesOutputNameContentTypeAndProperties()
-    {
-        await using var client = NewClient();
-        await client.StartAsync();
-        await Within(client.WaitUntilConnectedAsync(CancellationToken.None));
-        var maskEvent = SampleEvent("door 1/east");
-
-        await Within(client.SendEventAsync(maskEvent, CancellationToken.None));
-        await Within(client.SendStatsAsync(SampleStats("door 1/east"), CancellationToken.None));
-
-        var telemetry = _hub.Telemetry.ToArray();
-        Assert.Equal(2, telemetry.Length);
-        var events = telemetry[0];
-        Assert.StartsWith($"devices/{Device}/modules/{Module}/messages/events/", events.Topic);
-        Assert.Equal("events", events.Properties["$.on"]);
-        Assert.Equal("application/json", events.Properties["$.ct"]);
-        Assert.Equal("utf-8", events.Properties["$.ce"]);
-        Assert.Equal("violation.start", events.Properties["type"]);
-        Assert.Equal("door 1/east", events.Properties["camera"]);
-        Assert.Equal("edgemask.event/1", events.Properties["schema"]);
-        Assert.Equal("ep-1:0", events.Properties["$.mid"]);
-        Assert.Equal(MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce, events.Qos);
-        Assert.Equal(maskEvent.Id, EventJsonContext.DeserializeEvent(events.Body).Id);
-        var stats = telemetry[1];
-        Assert.Equal("stats", stats.Properties["$.on"]);
-        Assert.Equal("stats", stats.Properties["type"]);
-        Assert.Equal("edgemask.stats/1", stats.Properties["schema"]);
-        Assert.Empty(_hub.Violations);
-    }
-
-    [Fact]
     public async Task SendTelemetryAsync_BodyOverLimit_RejectedBeforeSending()
     {
         await using var client = NewClient();
@@ -447,7 +416,7 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
             .WithClientId($"{Device}/{Module}")
             .WithCredentials($"{Hub}/{Device}/{Module}/?api-version=2021-04-12", token.Value)
             .WithTlsOptions(t => t.UseTls().WithTargetHost("localhost").WithCertificateValidationHandler(a =>
-                IoTHubMqttClient.ValidateServerCertificate(a.Certificate, a.Chain, a.SslPolicyErrors, TestCertificates.Shared.TrustBundle)))
+                IoTHubConnection.ValidateServerCertificate(a.Certificate, a.Chain, a.SslPolicyErrors, TestCertificates.Shared.TrustBundle)))
             .Build();
         await raw.ConnectAsync(options);
         Assert.True(raw.IsConnected);
