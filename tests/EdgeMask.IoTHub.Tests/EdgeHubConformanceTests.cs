@@ -150,12 +150,7 @@ public sealed class EdgeHubConformanceTests(ITestOutputHelper output) : IAsyncLi
     {
         _hub.FailTwinRequests(429, 1);
         await using var client = NewClient();
-        var updates = new List<DesiredPropertiesUpdate>();
-        client.OnDesiredPropertiesChanged((u, _) =>
-        {
-            lock (updates) updates.Add(u);
-            return Task.CompletedTask;
-        });
+        var updates = IoTHubMqttClientTests.RecordDesired(client);
 
         await client.StartAsync();
         await TestPorts.WaitUntilAsync(() => { lock (updates) return updates.Count == 1; }, "the full twin after a 429");
@@ -175,40 +170,27 @@ public sealed class EdgeHubConformanceTests(ITestOutputHelper output) : IAsyncLi
         Assert.Empty(_hub.Violations);
     }
 
-    [Fact]
-    public async Task ReportedPatch_ServerKeepsFailing_GivesUpWithStatusButKeepsTheConnection()
+    [Theory]
+    [InlineData(500, true, 6)] // the first try and TwinRetry's 5 retries
+    [InlineData(400, false, 1)] // a bad request stays bad: not retried
+    public async Task ReportedPatch_HubKeepsRefusing_GivesUpWithStatusButKeepsTheConnection(int status, bool transient, int attempts)
     {
         await using var client = NewClient();
         await client.StartAsync();
         await client.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
         await TestPorts.WaitUntilAsync(() => _hub.TwinGetCount == 1, "the full twin read");
 
-        _hub.FailTwinRequests(500, 100);
+        _hub.FailTwinRequests(status, 100);
         var error = await Assert.ThrowsAsync<TwinOperationException>(() =>
             client.UpdateReportedPropertiesAsync(new JsonObject { ["state"] = "x" }, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
-        _hub.FailTwinRequests(500, 0);
+        var answered = _hub.FailedTwinAnswers;
+        _hub.FailTwinRequests(status, 0);
 
-        Assert.Equal(500, error.Status);
-        Assert.True(error.IsTransient);
+        Assert.Equal(status, error.Status);
+        Assert.Equal(transient, error.IsTransient);
+        Assert.Equal(attempts, answered);
         Assert.Equal(1, client.ConnectCount);
         Assert.True(client.IsConnected);
-    }
-
-    [Fact]
-    public async Task ReportedPatch_BadRequest_NotRetried()
-    {
-        await using var client = NewClient();
-        await client.StartAsync();
-        await client.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
-        await TestPorts.WaitUntilAsync(() => _hub.TwinGetCount == 1, "the full twin read");
-
-        _hub.FailTwinRequests(400, 3);
-        var error = await Assert.ThrowsAsync<TwinOperationException>(() =>
-            client.UpdateReportedPropertiesAsync(new JsonObject { ["state"] = "x" }, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
-        _hub.FailTwinRequests(400, 0);
-
-        Assert.Equal(400, error.Status);
-        Assert.False(error.IsTransient);
     }
 
     [Fact]
@@ -216,12 +198,7 @@ public sealed class EdgeHubConformanceTests(ITestOutputHelper output) : IAsyncLi
     {
         _hub.TwinGetHold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var client = NewClient();
-        var updates = new List<DesiredPropertiesUpdate>();
-        client.OnDesiredPropertiesChanged((u, _) =>
-        {
-            lock (updates) updates.Add(u);
-            return Task.CompletedTask;
-        });
+        var updates = IoTHubMqttClientTests.RecordDesired(client);
         await client.StartAsync();
         await TestPorts.WaitUntilAsync(() => _hub.TwinGetCount == 1, "the twin GET to be sent");
 

@@ -49,6 +49,18 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
         IoTHubMqttClient.FromConnectionString(ConnectionString(key), trust ? TestCertificates.Shared.TrustBundle : null,
             options ?? Options, timeProvider: time);
 
+    /// <summary>Every desired-properties update the client hands on, in order (lock the list to read it).</summary>
+    internal static List<DesiredPropertiesUpdate> RecordDesired(IoTHubMqttClient client)
+    {
+        var updates = new List<DesiredPropertiesUpdate>();
+        client.OnDesiredPropertiesChanged((u, _) =>
+        {
+            lock (updates) updates.Add(u);
+            return Task.CompletedTask;
+        });
+        return updates;
+    }
+
     private static async Task<T> Within<T>(Task<T> task) => await task.WaitAsync(TimeSpan.FromSeconds(30));
 
     private static async Task Within(Task task) => await task.WaitAsync(TimeSpan.FromSeconds(30));
@@ -57,12 +69,7 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     public async Task StartAsync_ModuleConnectionStringViaGateway_PresentsDocumentedIdentityAndReadsFullTwin()
     {
         await using var client = NewClient();
-        var updates = new List<DesiredPropertiesUpdate>();
-        client.OnDesiredPropertiesChanged((u, _) =>
-        {
-            lock (updates) updates.Add(u);
-            return Task.CompletedTask;
-        });
+        var updates = IoTHubMqttClientTests.RecordDesired(client);
 
         await client.StartAsync();
         await Within(client.WaitUntilConnectedAsync(CancellationToken.None));
@@ -133,12 +140,7 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     public async Task DesiredPatch_WhileConnected_DeliveredMergedWithItsVersion()
     {
         await using var client = NewClient();
-        var updates = new List<DesiredPropertiesUpdate>();
-        client.OnDesiredPropertiesChanged((u, _) =>
-        {
-            lock (updates) updates.Add(u);
-            return Task.CompletedTask;
-        });
+        var updates = IoTHubMqttClientTests.RecordDesired(client);
         await client.StartAsync();
         await TestPorts.WaitUntilAsync(() => { lock (updates) return updates.Count == 1; }, "the full twin");
 
@@ -246,12 +248,7 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     public async Task Reconnect_AfterConnectionDropped_ReReadsFullTwinIncludingChangesMissedWhileAway()
     {
         await using var client = NewClient();
-        var updates = new List<DesiredPropertiesUpdate>();
-        client.OnDesiredPropertiesChanged((u, _) =>
-        {
-            lock (updates) updates.Add(u);
-            return Task.CompletedTask;
-        });
+        var updates = IoTHubMqttClientTests.RecordDesired(client);
         await client.StartAsync();
         await TestPorts.WaitUntilAsync(() => { lock (updates) return updates.Count == 1; }, "the first full twin");
 
@@ -344,12 +341,7 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     public async Task DesiredPatch_NotNewerThanFullTwin_IgnoredAsDocumented()
     {
         await using var client = NewClient();
-        var updates = new List<DesiredPropertiesUpdate>();
-        client.OnDesiredPropertiesChanged((u, _) =>
-        {
-            lock (updates) updates.Add(u);
-            return Task.CompletedTask;
-        });
+        var updates = IoTHubMqttClientTests.RecordDesired(client);
         await client.StartAsync();
         await TestPorts.WaitUntilAsync(() => { lock (updates) return updates.Count == 1; }, "the full twin");
         var current = _hub.DesiredVersion;

@@ -140,6 +140,18 @@ public sealed partial class JetsonImageTests(ITestOutputHelper output)
     {
         var stage = Stage("publish");
         var context = Paths.NewTempDirectory("edgemask-image");
+        try
+        {
+            await PublishAndCheckAsync(stage, context);
+        }
+        finally
+        {
+            Directory.Delete(context, recursive: true);
+        }
+    }
+
+    private async Task PublishAndCheckAsync(List<string> stage, string context)
+    {
         var src = Path.Combine(context, "src");
         var outDir = Path.Combine(context, "out");
         foreach (var copy in stage.Where(l => l.StartsWith("COPY ", StringComparison.Ordinal)))

@@ -101,6 +101,10 @@ internal sealed partial class FakeIoTHub : IAsyncDisposable
     /// <summary>While set, twin GET answers wait for it (a slow hub): lets a test send a desired patch first.</summary>
     public TaskCompletionSource? TwinGetHold { get; set; }
 
+    /// <summary>How many twin requests were answered with the injected failure status.</summary>
+    public int FailedTwinAnswers => Volatile.Read(ref _failedTwinAnswers);
+
+    private int _failedTwinAnswers;
     private int _twinFailureStatus;
     private int _twinFailuresLeft;
     public int TwinGetCount => _twinGets;
@@ -433,6 +437,7 @@ internal sealed partial class FakeIoTHub : IAsyncDisposable
 
         if (Interlocked.Decrement(ref _twinFailuresLeft) >= 0)
         {
+            Interlocked.Increment(ref _failedTwinAnswers);
             Send($"$iothub/twin/res/{Volatile.Read(ref _twinFailureStatus)}/?$rid={rid}", []);
             return;
         }
