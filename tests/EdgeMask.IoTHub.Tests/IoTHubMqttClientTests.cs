@@ -105,6 +105,33 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StartAsync_GatewayAcceptsButNeverAnswers_TimeoutRetriedAndTheLoopLives()
+    {
+        // A gateway that takes the TCP connection and then says nothing (edgeHub still starting): every attempt times out.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var held = new System.Collections.Concurrent.ConcurrentBag<System.Net.Sockets.TcpClient>();
+        using var stop = new CancellationTokenSource();
+        _ = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                held.Add(await silent.AcceptTcpClientAsync(stop.Token));
+            }
+        });
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        await using var client = NewClient(options: Options with { Port = port, ConnectTimeout = TimeSpan.FromMilliseconds(300) });
+
+        await client.StartAsync();
+        await TestPorts.WaitUntilAsync(() => held.Count >= 3, "three timed-out attempts");
+
+        Assert.False(client.IsConnected);
+        Assert.IsType<IoTHubConnectionException>(client.LastConnectionError);
+        await stop.CancelAsync();
+        foreach (var c in held) c.Dispose();
+    }
+
+    [Fact]
     public async Task StartAsync_NoTrustBundleForEdgeCertificate_TlsValidationFails()
     {
         // Without the edge CA the server certificate must be judged by the system roots, which do not know it.

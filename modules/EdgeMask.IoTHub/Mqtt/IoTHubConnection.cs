@@ -176,6 +176,13 @@ internal sealed class IoTHubConnection : IAsyncDisposable
                     {
                         return await ConnectOnceAsync(attemptCt).ConfigureAwait(false);
                     }
+                    catch (OperationCanceledException e) when (!attemptCt.IsCancellationRequested)
+                    {
+                        // A timeout inside the attempt (CONNACK, SUBACK): a failure to retry, not a stop — the policy
+                        // never retries cancellations.
+                        await SafeDisconnectAsync().ConfigureAwait(false);
+                        throw new IoTHubConnectionException($"Connecting to {Identity.ConnectHostName}:{_options.Port} timed out.", e);
+                    }
                     catch (Exception) when (!attemptCt.IsCancellationRequested)
                     {
                         await SafeDisconnectAsync().ConfigureAwait(false);
@@ -344,7 +351,14 @@ internal sealed class IoTHubConnection : IAsyncDisposable
         var context = new ConnectionContext(number, lifetime.Token, reason =>
         {
             _logger.LogWarning("Connection {Count} abandoned: {Reason}", number, reason);
-            lifetime.Cancel();
+            try
+            {
+                lifetime.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The connection ended on its own meanwhile: there is nothing left to abandon.
+            }
         });
         foreach (var channel in _channels)
         {
