@@ -91,9 +91,10 @@ public sealed partial class ModuleProcessTests(ITestOutputHelper output)
             Assert.False(process.HasExited, $"the module exited early: {stderr}");
             output.WriteLine($"clip processed after {watch.Elapsed.TotalSeconds:0.0} s (under load from parallel work)");
 
-            // Every event the module printed must reach output 'events'; wait for the outbox to drain into edgeHub.
-            await TestPorts.WaitUntilAsync(() => Printed(stdout).Count > 0 && Delivered(edgeHub).Count >= Printed(stdout).Count,
-                "the outbox to drain into edgeHub", TimeSpan.FromMinutes(2));
+            // The frames still queued behind the end of the file are processed, then every open episode ends (each start
+            // has its end) and the outbox drains into edgeHub: wait until printed and delivered agree and stay so.
+            var settled = Settled(stdout, edgeHub);
+            await TestPorts.WaitUntilAsync(settled, "the events to be printed and delivered", TimeSpan.FromMinutes(2));
 
             var (status, body, _) = await edgeHub.InvokeMethodAsync("getStatus", "null");
             Assert.Equal(200, status);
@@ -139,6 +140,32 @@ public sealed partial class ModuleProcessTests(ITestOutputHelper output)
         Assert.All(edgeHub.Telemetry.Where(t => t.Properties.GetValueOrDefault("$.on") == "events"),
             t => Assert.EndsWith("/", t.Topic));
         Assert.Contains(process.ExitCode, new[] { 0, 143 });
+    }
+
+    /// <summary>
+    /// True once every printed start has its end, the printed and delivered events are the same, and neither list has
+    /// changed for a few seconds (a queued frame could still start or end an episode just after the file ends).
+    /// </summary>
+    private static Func<bool> Settled(List<string> stdout, FakeIoTHub edgeHub)
+    {
+        var last = "";
+        var since = Stopwatch.StartNew();
+        return () =>
+        {
+            var printed = Printed(stdout);
+            var delivered = Delivered(edgeHub);
+            var state = string.Join(',', printed.Select(e => $"{e.Type}#{e.Track}").Order()) + "|" +
+                        string.Join(',', delivered.Select(e => $"{e.Type}#{e.Track}").Order());
+            if (state != last)
+            {
+                last = state;
+                since.Restart();
+            }
+
+            var starts = printed.Where(e => e.Type == "violation.start").Select(e => e.Track).Order();
+            var ends = printed.Where(e => e.Type == "violation.end").Select(e => e.Track).Order();
+            return printed.Count > 0 && starts.SequenceEqual(ends) && printed.Count == delivered.Count && since.Elapsed > TimeSpan.FromSeconds(3);
+        };
     }
 
     /// <summary>The first <see cref="ClipFrames"/> frames, stream-copied (the sample starts on a key frame).</summary>

@@ -53,6 +53,7 @@ internal sealed class IoTHubConnection : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private TaskCompletionSource _connected = NewSignal();
     private TaskCompletionSource? _ended;
+    private MqttClientConnectResult? _current;
     private CancellationTokenSource? _lifetime;
     private int _connectCount;
     private Task? _loop;
@@ -301,6 +302,7 @@ internal sealed class IoTHubConnection : IAsyncDisposable
         lock (_gate)
         {
             _ended = ended;
+            _current = null;
         }
 
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
@@ -319,6 +321,17 @@ internal sealed class IoTHubConnection : IAsyncDisposable
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
                 throw new IoTHubConnectionException($"{identity.ConnectHostName} refused the connection: {result.ResultCode}.");
+            }
+
+            lock (_gate)
+            {
+                // From here on a disconnect event is this connection's; one that came before (while connecting) is not,
+                // so a drop in between is caught by looking.
+                _current = result;
+                if (!_mqtt.IsConnected)
+                {
+                    ended.TrySetResult();
+                }
             }
         }
 
@@ -420,6 +433,7 @@ internal sealed class IoTHubConnection : IAsyncDisposable
         {
             lifetime = _lifetime;
             _lifetime = null;
+            _current = null;
             if (_connected.Task.IsCompleted)
             {
                 _connected = NewSignal();
@@ -465,10 +479,17 @@ internal sealed class IoTHubConnection : IAsyncDisposable
 
     private Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs args)
     {
-        TaskCompletionSource? ended;
+        TaskCompletionSource? ended = null;
         lock (_gate)
         {
-            ended = _ended;
+            // MQTTnet raises the event off the disconnecting call, so the event of a connection that was just closed
+            // (token renewal) can arrive after the next one is up: it must not end that one.
+            var current = _current is not null &&
+                          (args.ConnectResult is null ? !_mqtt.IsConnected : ReferenceEquals(args.ConnectResult, _current));
+            if (current)
+            {
+                ended = _ended;
+            }
         }
 
         if (args.ClientWasConnected)
