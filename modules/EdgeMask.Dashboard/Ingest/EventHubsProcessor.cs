@@ -103,7 +103,7 @@ internal partial class DashboardEventProcessor : PluggableCheckpointStoreEventPr
 
     internal static EventProcessorOptions ProcessorOptions(EventHubsIngestOptions options) => new()
     {
-        Identifier = options.ReplicaId,
+        Identifier = options.Replica,
         DefaultStartingPosition = options.StartPosition == "Earliest" ? EventPosition.Earliest : EventPosition.Latest,
         LoadBalancingStrategy = LoadBalancingStrategy.Balanced,
         LoadBalancingUpdateInterval = options.LoadBalancingInterval,

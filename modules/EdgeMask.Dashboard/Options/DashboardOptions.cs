@@ -168,8 +168,13 @@ public sealed record EventHubsIngestOptions
     public string ConsumerGroup { get; init; } = "$Default";
     /// <summary>Where a partition without a checkpoint starts: <c>Latest</c> or <c>Earliest</c>.</summary>
     public string StartPosition { get; init; } = "Latest";
-    /// <summary>This replica's name in the ownership table; unique per running replica (default: host name and a random suffix).</summary>
-    public string ReplicaId { get; init; } = $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
+    /// <summary>This replica's name in the ownership table; unique per running replica. Empty: host name and a random suffix.</summary>
+    public string? ReplicaId { get; init; }
+
+    // One name per process, so a replica keeps its claims for its whole life.
+    private static readonly string DefaultReplicaId = $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    internal string Replica => string.IsNullOrWhiteSpace(ReplicaId) ? DefaultReplicaId : ReplicaId.Trim();
     /// <summary>Most events stored (and checkpointed) per transaction per partition.</summary>
     public int BatchSize { get; init; } = 100;
     /// <summary>How often each replica renews its partitions and looks for ones to take over.</summary>
@@ -203,10 +208,6 @@ public sealed record EventHubsIngestOptions
         if (StartPosition is not ("Latest" or "Earliest"))
         {
             throw new DashboardConfigurationException($"{key}:StartPosition", "must be Latest or Earliest.");
-        }
-        if (string.IsNullOrWhiteSpace(ReplicaId))
-        {
-            throw new DashboardConfigurationException($"{key}:ReplicaId", "must be set (or left out: the host name is used).");
         }
         if (BatchSize is < 1 or > 1000)
         {

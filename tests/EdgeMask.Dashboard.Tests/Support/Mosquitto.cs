@@ -9,6 +9,24 @@ namespace EdgeMask.Dashboard.Tests.Support;
 /// (<c>deployment/cloud/mosquitto/mosquitto.conf</c>); only the listener, the file locations and the password file
 /// are changed for a test machine. Its log is kept so a test can look for dropped messages.
 /// </summary>
+/// <summary>The checkout the tests run from (where EdgeMask.sln is).</summary>
+internal static class RepositoryRoot
+{
+    public static string Path { get; } = Find();
+
+    private static string Find()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(System.IO.Path.Combine(directory.FullName, "EdgeMask.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+        throw new InvalidOperationException("EdgeMask.sln not found above " + AppContext.BaseDirectory);
+    }
+}
+
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 internal sealed class Mosquitto : IAsyncDisposable
 {
@@ -40,7 +58,7 @@ internal sealed class Mosquitto : IAsyncDisposable
         var data = Directory.CreateDirectory(Path.Combine(directory.Path, "data")).FullName;
         File.SetUnixFileMode(data, (UnixFileMode)0b111_111_111);
 
-        var shipped = await File.ReadAllLinesAsync(Path.Combine(RepoRoot(), ShippedConfig));
+        var shipped = await File.ReadAllLinesAsync(Path.Combine(RepositoryRoot.Path, ShippedConfig));
         var config = shipped.Select(line => line.Split(' ')[0] switch
         {
             "listener" => $"listener {port} 127.0.0.1",
@@ -79,18 +97,6 @@ internal sealed class Mosquitto : IAsyncDisposable
         }
         _process.Dispose();
         _directory.Dispose();
-    }
-
-    internal static string RepoRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "EdgeMask.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-        throw new InvalidOperationException("EdgeMask.sln not found above " + AppContext.BaseDirectory);
     }
 
     private static void Run(string file, params string[] args)
