@@ -153,6 +153,8 @@ public static class DashboardApp
             return Task.CompletedTask;
         }));
         services.AddProblemDetails();
+        // Pages are Razor components rendered on the server (RazorComponentResult); no interactivity, no circuit.
+        services.AddRazorComponents();
         configureServices?.Invoke(services);
 
         var app = builder.Build();

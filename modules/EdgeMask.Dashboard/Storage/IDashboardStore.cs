@@ -27,6 +27,11 @@ public interface IDashboardStore : IDisposable
     Task<EventPage> QueryEventsAsync(EventQuery query, CancellationToken cancellationToken);
     Task<IReadOnlyList<ComplianceBucket>> QueryComplianceAsync(ComplianceQuery query, CancellationToken cancellationToken);
     Task<IReadOnlyList<CameraTotals>> QueryCameraTotalsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken);
+    /// <summary>Violations started per mask label (the labels the devices reported, whatever they are).</summary>
+    Task<IReadOnlyList<LabelCount>> QueryLabelCountsAsync(string? device, string? camera, DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken);
+    /// <summary>Every label seen in stored events, for filters.</summary>
+    Task<IReadOnlyList<string>> GetLabelsAsync(CancellationToken cancellationToken);
     Task<IReadOnlyList<DeviceRow>> GetDevicesAsync(CancellationToken cancellationToken);
     Task<IReadOnlyList<CameraRow>> GetCamerasAsync(CancellationToken cancellationToken);
     Task<StoreCounts> CountAsync(CancellationToken cancellationToken);
@@ -108,7 +113,9 @@ public sealed record StoredEvent(
 
 public sealed record EventQuery(
     string? Device = null, string? Camera = null, string? Type = null,
-    DateTimeOffset? From = null, DateTimeOffset? To = null, int Offset = 0, int Limit = 50);
+    DateTimeOffset? From = null, DateTimeOffset? To = null, int Offset = 0, int Limit = 50, string? Label = null);
+
+public sealed record LabelCount(string Label, long Violations);
 
 public sealed record EventPage(IReadOnlyList<StoredEvent> Items, long Total);
 

@@ -182,7 +182,7 @@ public abstract class SqlDashboardStore : IDashboardStore
 
     public async Task<EventPage> QueryEventsAsync(EventQuery query, CancellationToken cancellationToken)
     {
-        var (where, parameters) = EventFilter(query.Device, query.Camera, query.Type, query.From, query.To);
+        var (where, parameters) = EventFilter(query.Device, query.Camera, query.Type, query.From, query.To, query.Label);
         await using var connection = await OpenConnectionAsync(cancellationToken);
         long total;
         await using (var count = Command(connection, null, $"SELECT COUNT(*) FROM events{where}", [.. parameters]))
@@ -483,7 +483,7 @@ public abstract class SqlDashboardStore : IDashboardStore
     }
 
     private static (string Where, List<(string, object?)> Parameters) EventFilter(
-        string? device, string? camera, string? type, DateTimeOffset? from, DateTimeOffset? to)
+        string? device, string? camera, string? type, DateTimeOffset? from, DateTimeOffset? to, string? label = null)
     {
         var (where, parameters) = RangeFilter(device, camera, from, to);
         if (!string.IsNullOrEmpty(type))
@@ -491,7 +491,41 @@ public abstract class SqlDashboardStore : IDashboardStore
             where = (where.Length == 0 ? " WHERE " : where + " AND ") + "type = @type";
             parameters.Add(("type", type));
         }
+        if (!string.IsNullOrEmpty(label))
+        {
+            where = (where.Length == 0 ? " WHERE " : where + " AND ") + "label = @label";
+            parameters.Add(("label", label));
+        }
         return (where, parameters);
+    }
+
+    public async Task<IReadOnlyList<LabelCount>> QueryLabelCountsAsync(string? device, string? camera, DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken)
+    {
+        // Labels are whatever the devices report (mask, no_mask, and any the classifier gains): counted, never listed in code.
+        var (where, parameters) = EventFilter(device, camera, EventTypes.ViolationStart, from, to);
+        var counts = new List<LabelCount>();
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var command = Command(connection, null, $"SELECT label, COUNT(*) FROM events{where} GROUP BY label ORDER BY label", [.. parameters]);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            counts.Add(new LabelCount(reader.GetString(0), Long(reader.GetValue(1))));
+        }
+        return counts;
+    }
+
+    public async Task<IReadOnlyList<string>> GetLabelsAsync(CancellationToken cancellationToken)
+    {
+        var labels = new List<string>();
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var command = Command(connection, null, "SELECT DISTINCT label FROM events ORDER BY label");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            labels.Add(reader.GetString(0));
+        }
+        return labels;
     }
 
     // Only present filters become SQL, so no untyped NULL parameter reaches PostgreSQL.
