@@ -47,8 +47,10 @@ public sealed class BurstIngestTests
                 .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build())))));
         var published = clock.Elapsed;
 
+        var mqtt = host.Services.GetRequiredService<Ingest.MqttIngestService>();
         var counts = await Eventually.UntilAsync(() => host.Store.CountAsync(default), c => c.Events >= Cameras * EventsPerCamera,
-            "all 5,000 events stored", TimeSpan.FromSeconds(90));
+            "all 5,000 events stored", TimeSpan.FromSeconds(90),
+            () => $"ingest {host.Pipeline.Counters}, {mqtt.Connections} connections, {mqtt.Pending} received and not stored, {mqtt.Acknowledged} acknowledged; broker: {string.Join(" | ", broker.Log.TakeLast(10))}");
         var stored = clock.Elapsed;
 
         Assert.Equal(Cameras * EventsPerCamera, counts.Events);
@@ -60,5 +62,35 @@ public sealed class BurstIngestTests
         {
             client.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task DashboardRestart_EventsPublishedWhileItIsDown_AreQueuedByTheBrokerAndStored()
+    {
+        using var database = new PostgresDatabase();
+        var users = new Dictionary<string, string> { ["edgemask-dashboard"] = "dashboard-secret", ["station-01"] = "station-secret" };
+        await using var broker = await Mosquitto.StartAsync(users);
+        // The fixed client id of a dashboard: its session (subscriptions and queue) outlives the process.
+        string[] args = [$"--Dashboard:Store:ConnectionString={database.ConnectionString}", "--Dashboard:Mqtt:ClientId=edgemask-dashboard",
+            "--Dashboard:Mqtt:Username=edgemask-dashboard", "--Dashboard:Mqtt:Password=dashboard-secret"];
+        await using (var first = await DashboardHost.StartAsync(broker.Port, args))
+        {
+            await first.WaitForMqttAsync();
+        }
+
+        // More than mosquitto's default per-client queue (1,000) while nobody reads.
+        using var station = new MqttClientFactory().CreateMqttClient();
+        await station.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", broker.Port)
+            .WithClientId("station-01").WithCredentials("station-01", "station-secret").Build());
+        await Task.WhenAll(Enumerable.Range(0, 1500).Select(i => station.PublishAsync(new MqttApplicationMessageBuilder()
+            .WithTopic(Topics.Events("station-01", "door"))
+            .WithPayload(EventJsonContext.Serialize(Event($"queued-{i}", EventTypes.ViolationStart, 0, "station-01", "door", T0.AddMilliseconds(i))))
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build())));
+
+        await using var second = await DashboardHost.StartAsync(broker.Port, args);
+        var counts = await Eventually.UntilAsync(() => second.Store.CountAsync(default), c => c.Events >= 1500, "the queued events stored",
+            TimeSpan.FromSeconds(60));
+        Assert.Equal(1500, counts.Events);
+        Assert.DoesNotContain(broker.Log, line => line.Contains("dropped", StringComparison.OrdinalIgnoreCase));
     }
 }

@@ -26,11 +26,18 @@ public sealed partial class MqttIngestService(
         Channel.CreateUnbounded<(IngestMessage, MqttApplicationMessageReceivedEventArgs)>(new UnboundedChannelOptions { SingleReader = true });
     private volatile bool _connected;
     private long _connections;
+    private long _pending;
+    private long _acknowledged;
     private TaskCompletionSource _disconnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public bool IsConnected => _connected;
     /// <summary>How many times a connection (and subscription) was established; a reconnect increments it.</summary>
     public long Connections => Interlocked.Read(ref _connections);
+
+    /// <summary>Messages received and not yet stored (the broker holds them unacknowledged).</summary>
+    public long Pending => Interlocked.Read(ref _pending);
+    /// <summary>Messages acknowledged to the broker after they were stored.</summary>
+    public long Acknowledged => Interlocked.Read(ref _acknowledged);
 
     public string Name => "mqtt";
     public bool IsHealthy => _connected;
@@ -117,6 +124,7 @@ public sealed partial class MqttIngestService(
         // The PUBACK waits for the commit (WriteBatchesAsync).
         args.AutoAcknowledge = false;
         var item = new IngestMessage(kind, device, camera, System.Buffers.BuffersExtensions.ToArray(message.Payload), properties, "mqtt:" + message.Topic);
+        Interlocked.Increment(ref _pending);
         return _received.Writer.WriteAsync((item, args), stoppingToken).AsTask();
     }
 
@@ -136,11 +144,13 @@ public sealed partial class MqttIngestService(
                 }
                 var messages = batch.Select(b => b.Message).ToList();
                 await store.ExecuteAsync(async token => await pipeline.IngestBatchAsync(messages, token), stoppingToken);
+                Interlocked.Add(ref _pending, -batch.Count);
                 foreach (var (_, delivery) in batch)
                 {
                     try
                     {
                         await delivery.AcknowledgeAsync(stoppingToken);
+                        Interlocked.Increment(ref _acknowledged);
                     }
                     catch (MqttCommunicationException)
                     {
@@ -153,6 +163,11 @@ public sealed partial class MqttIngestService(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
             // Unacknowledged messages stay with the broker for the next start.
+        }
+        catch (Exception ex)
+        {
+            LogWriterFailed(ex);
+            throw;
         }
     }
 
@@ -188,6 +203,9 @@ public sealed partial class MqttIngestService(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Could not store an MQTT batch (retry {Attempt} in {Delay}; the messages stay unacknowledged): {Problem}")]
     private partial void LogStoreFailed(int attempt, TimeSpan delay, string problem);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "MQTT ingest stopped storing messages")]
+    private partial void LogWriterFailed(Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored a message on {Topic}, which is not a contract topic")]
     private partial void LogUnknownTopic(string topic);
