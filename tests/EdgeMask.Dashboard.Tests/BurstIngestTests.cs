@@ -11,7 +11,9 @@ namespace EdgeMask.Dashboard.Tests;
 /// <summary>
 /// No burst lost upstream: a fleet's burst through Debian's mosquitto, configured with the mosquitto.conf we ship,
 /// into the dashboard on PostgreSQL. With mosquitto's defaults (1,000 queued messages per client) such a burst lost
-/// two thirds of its events.
+/// two thirds of its events. These tests assert completeness, not speed: on a heavily loaded machine Debian's
+/// mosquitto 2.0.11 sometimes delivered the tail of a burst tens of seconds late (it logged sending it; the client
+/// had not received it), hence the long deadlines.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class BurstIngestTests
@@ -49,8 +51,8 @@ public sealed class BurstIngestTests
 
         var mqtt = host.Services.GetRequiredService<Ingest.MqttIngestService>();
         var counts = await Eventually.UntilAsync(() => host.Store.CountAsync(default), c => c.Events >= Cameras * EventsPerCamera,
-            "all 5,000 events stored", TimeSpan.FromSeconds(90),
-            () => $"ingest {host.Pipeline.Counters}, {mqtt.Connections} connections, {mqtt.Pending} received and not stored, {mqtt.Acknowledged} acknowledged; broker: {string.Join(" | ", broker.Log.TakeLast(10))}");
+            "all 5,000 events stored", TimeSpan.FromSeconds(180),
+            () => $"ingest {host.Pipeline.Counters}, {mqtt.Connections} connections, {mqtt.Pending} received and not stored, {mqtt.Acknowledged} acknowledged; broker log: {string.Join(" | ", broker.Log.TakeLast(6))}");
         var stored = clock.Elapsed;
 
         Assert.Equal(Cameras * EventsPerCamera, counts.Events);
@@ -89,7 +91,7 @@ public sealed class BurstIngestTests
 
         await using var second = await DashboardHost.StartAsync(broker.Port, args);
         var counts = await Eventually.UntilAsync(() => second.Store.CountAsync(default), c => c.Events >= 1500, "the queued events stored",
-            TimeSpan.FromSeconds(60));
+            TimeSpan.FromSeconds(180));
         Assert.Equal(1500, counts.Events);
         Assert.DoesNotContain(broker.Log, line => line.Contains("dropped", StringComparison.OrdinalIgnoreCase));
     }
