@@ -34,7 +34,10 @@ internal sealed class DashboardHost : IAsyncDisposable
     public string DataDirectory => _directory.Path;
     public ICollection<string> Urls => _app.Urls;
 
-    public static async Task<DashboardHost> StartAsync(int? mqttPort, params string[] extraArgs)
+    public static Task<DashboardHost> StartAsync(int? mqttPort, params string[] extraArgs) => StartAsync(mqttPort, null, extraArgs);
+
+    /// <param name="configureServices">Replaces services after the defaults (e.g. wraps the store).</param>
+    public static async Task<DashboardHost> StartAsync(int? mqttPort, Action<IServiceCollection>? configureServices, params string[] extraArgs)
     {
         var directory = new TempDirectory();
         string[] args =
@@ -54,7 +57,7 @@ internal sealed class DashboardHost : IAsyncDisposable
             "--Logging:LogLevel:Default=Warning",
             .. extraArgs,
         ];
-        var app = DashboardApp.Build(args);
+        var app = DashboardApp.Build(args, configureServices);
         await app.StartAsync();
         var address = app.Urls.Single();
         return new DashboardHost(directory, app, new Uri(address));
