@@ -55,6 +55,9 @@ internal sealed class DashboardHost : IAsyncDisposable
             $"--Dashboard:Auth:AdminPasswordHash={PasswordHash}",
             $"--Dashboard:Auth:ApiKeyHashes:0={ApiKeyHasher.Hash(ApiKey)}",
             "--Logging:LogLevel:Default=Warning",
+            // The samples are stamped at a fixed date (Samples.T0): with the default 30-day retention, the sweep at start
+            // would delete them once the wall clock is a month past it, whenever the sweep runs after a test stored them.
+            "--Dashboard:Retention:MaxAge=36500.00:00:00",
             .. extraArgs,
         ];
         var app = DashboardApp.Build(args, configureServices);
