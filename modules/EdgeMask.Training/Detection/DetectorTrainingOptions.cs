@@ -42,6 +42,15 @@ internal sealed record DetectorTrainingOptions
     /// <summary>Keep the first backbone stage at its pretrained weights (faster steps, less forgetting).</summary>
     public bool FreezeStage1 { get; init; } = true;
     public bool Resume { get; init; }
+    /// <summary>λ of the distillation term against the frozen start model (<see cref="TeacherTerms"/>); 0 turns the teacher off.</summary>
+    public float DistillWeight { get; init; }
+    /// <summary>Background anchors where the start model's face probability reaches this are left out of the mining; &gt; 1: off.</summary>
+    public float TeacherIgnoreAbove { get; init; } = 2f;
+    /// <summary>Epoch selection: more false detections than this (first dev scale) ranks an epoch last; null: the start model's count.</summary>
+    public int? MaxFalseDetections { get; init; }
+
+    /// <summary>The teacher's part of the loss, or null when the run has no teacher.</summary>
+    public TeacherTerms? Teacher => DistillWeight > 0 || TeacherIgnoreAbove <= 1f ? new TeacherTerms(DistillWeight, TeacherIgnoreAbove) : null;
     public string CommandLine { get; init; } = "";
 
     public AugmentOptions Augmentation => new()
@@ -72,7 +81,8 @@ internal sealed record DetectorTrainingOptions
         if (DevLimit is < 1) throw new ArgumentOutOfRangeException(nameof(DevLimit), DevLimit, "--dev-limit must be at least 1.");
         if (DevScales.Count == 0 || DevScales.Any(s => !(s is > 0f and <= 4f)))
             throw new ArgumentException("--dev-scales must list scales in (0, 4].");
-        _ = new MultiBoxLoss(BoxWeight, LandmarkWeight);
+        _ = new MultiBoxLoss(BoxWeight, LandmarkWeight, teacher: new TeacherTerms(DistillWeight, TeacherIgnoreAbove));
+        if (MaxFalseDetections is < 0) throw new ArgumentOutOfRangeException(nameof(MaxFalseDetections), MaxFalseDetections, "--max-false must be ≥ 0.");
         new MatchingThresholds(PositiveIoU, NegativeIoU).Validate();
         Augmentation.Validate();
         return this;
