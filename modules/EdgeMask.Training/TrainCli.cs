@@ -134,7 +134,7 @@ internal static class TrainCli
         var maxMinutes = new Option<double?>("--max-minutes") { Description = "Wall-clock budget: start no epoch that would end past it; the best epoch so far is written." };
         var epochSize = new Option<int?>("--epoch-size") { Description = "Photos per epoch (default: the whole train split)." };
         var devLimit = new Option<int?>("--dev-limit") { Description = "Dev photos scored per epoch (default: all)." };
-        var devScales = new Option<string>("--dev-scales") { DefaultValueFactory = _ => "1,2", Description = "Detector input scales for the dev figures; the first one chooses the epoch." };
+        var devScales = new Option<string>("--dev-scales") { DefaultValueFactory = _ => "1,2", Description = "Detector input sizings for the dev figures: scales (2, 1.5) or long sides (960px); the first one chooses the epoch." };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Math.Min(Environment.ProcessorCount, 2) };
         var noAugment = new Option<bool>("--no-augment") { Description = "No colour jitter, flip or scale jitter (debugging)." };
         var trainStage1 = new Option<bool>("--train-stage1") { Description = "Also train the first backbone stage (frozen by default: faster, less forgetting)." };
@@ -182,7 +182,7 @@ internal static class TrainCli
                     MaxMinutes = parse.GetValue(maxMinutes),
                     EpochSize = parse.GetValue(epochSize),
                     DevLimit = parse.GetValue(devLimit),
-                    DevScales = Floats(parse.GetValue(devScales)!, "--dev-scales"),
+                    DevScales = parse.GetValue(devScales)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(DevSizing.Parse).ToArray(),
                     Threads = parse.GetValue(threads),
                     Augment = !parse.GetValue(noAugment),
                     FreezeStage1 = !parse.GetValue(trainStage1),

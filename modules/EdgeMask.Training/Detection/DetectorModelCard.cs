@@ -37,20 +37,20 @@ internal static class DetectorModelCard
           .AppendLine(inv, $"- {(o.Optimizer == "sgd" ? "SGD (momentum 0.9)" : "AdamW")}, lr {o.LearningRate} (linear warm-up {o.WarmupSteps} steps, cosine decay to 5 %), weight decay {o.WeightDecay}, batch {o.BatchSize}, gradient norm ≤ 10, {o.Threads} CPU threads{(o.FreezeStage1 ? "; first backbone stage frozen at its pretrained weights" : "")}.")
           .AppendLine(inv, $"- Epoch selection: mean of masked ≥ 20 px, bare ≥ 20 px and < 20 px recall at the first dev scale; epochs with more false detections than {(o.MaxFalseDetections is int mf ? mf.ToString(inv) : "the stock model")} rank last.");
         sb.AppendLine().AppendLine("## Figures on voc853 dev (`edgemask eval --detector FILE`: ONNX Runtime, score > 0.5, NMS 0.4, IoU ≥ 0.5)").AppendLine();
-        sb.AppendLine("| model | scale | masked ≥ 20 px | bare ≥ 20 px | incorrect ≥ 20 px | all ≥ 20 px | < 20 px | all | false detections |")
+        sb.AppendLine("| model | input | masked ≥ 20 px | bare ≥ 20 px | incorrect ≥ 20 px | all ≥ 20 px | < 20 px | all | false detections |")
           .AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         foreach (var (name, list) in new[] { ("stock", r.Stock), ("tuned", r.Final) })
         {
             foreach (var f in list)
             {
-                sb.AppendLine(inv, $"| {name} | ×{f.Scale:0.#} | {Cell(f.RecallMaskedLarge)} | {Cell(f.RecallBareLarge)} | {Cell(f.RecallIncorrectLarge)} | {Cell(f.RecallLarge)} | {Cell(f.RecallSmall)} | {Cell(f.Recall)} | {f.FalseDetections} of {f.Detections} |");
+                sb.AppendLine(inv, $"| {name} | {f.Input} | {Cell(f.RecallMaskedLarge)} | {Cell(f.RecallBareLarge)} | {Cell(f.RecallIncorrectLarge)} | {Cell(f.RecallLarge)} | {Cell(f.RecallSmall)} | {Cell(f.Recall)} | {f.FalseDetections} of {f.Detections} |");
             }
         }
         sb.AppendLine().AppendLine("Targets (issue 16, at the default operating point): masked ≥ 20 px ≥ 97 %, bare ≥ 20 px ≥ 97 %, < 20 px ≥ 80 %,")
           .AppendLine("false detections ≤ 100.").AppendLine();
         sb.AppendLine("## Training command").AppendLine().AppendLine("```").AppendLine(o.CommandLine).AppendLine("```").AppendLine();
         sb.AppendLine("## Training history").AppendLine();
-        sb.AppendLine("| epoch | steps | loss | cls | box | " + string.Join(" | ", o.DevScales.Select(s => string.Create(inv, $"×{s:0.#} masked / bare ≥20 / <20 / false"))) + " | score | seconds |");
+        sb.AppendLine("| epoch | steps | loss | cls | box | " + string.Join(" | ", o.DevScales.Select(s => $"{s} masked / bare ≥20 / <20 / false")) + " | score | seconds |");
         sb.AppendLine("| --- | --- | --- | --- | --- | " + string.Join(" | ", o.DevScales.Select(_ => "---")) + " | --- | --- |");
         foreach (var e in r.History)
         {

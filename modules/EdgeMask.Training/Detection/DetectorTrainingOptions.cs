@@ -34,8 +34,8 @@ internal sealed record DetectorTrainingOptions
     /// <summary>Photos per epoch (drawn without replacement, reshuffled each epoch); null = the training split size.</summary>
     public int? EpochSize { get; init; }
     public int Threads { get; init; } = 2;
-    /// <summary>Detector input scales at which dev recall is measured each epoch (1 = native size, 2 = enlarged 2×).</summary>
-    public IReadOnlyList<float> DevScales { get; init; } = [1f, 2f];
+    /// <summary>Detector input sizings at which dev recall is measured each epoch (1 = native size, 2 = enlarged 2×, 960px = long side 960); the first chooses the epoch.</summary>
+    public IReadOnlyList<DevSizing> DevScales { get; init; } = [1f, 2f];
     /// <summary>Dev photos used per epoch (null = all); the final figures always use every dev photo.</summary>
     public int? DevLimit { get; init; }
     public bool Augment { get; init; } = true;
@@ -79,8 +79,8 @@ internal sealed record DetectorTrainingOptions
         if (MaxMinutes is double mm && !(mm > 0)) throw new ArgumentOutOfRangeException(nameof(MaxMinutes), MaxMinutes, "--max-minutes must be positive.");
         if (EpochSize is < 1) throw new ArgumentOutOfRangeException(nameof(EpochSize), EpochSize, "--epoch-size must be at least 1.");
         if (DevLimit is < 1) throw new ArgumentOutOfRangeException(nameof(DevLimit), DevLimit, "--dev-limit must be at least 1.");
-        if (DevScales.Count == 0 || DevScales.Any(s => !(s is > 0f and <= 4f)))
-            throw new ArgumentException("--dev-scales must list scales in (0, 4].");
+        if (DevScales.Count == 0 || DevScales.Any(s => !s.IsValid))
+            throw new ArgumentException("--dev-scales must list scales in (0, 4] or long sides in [32, 4096] px (e.g. 960px).");
         _ = new MultiBoxLoss(BoxWeight, LandmarkWeight, teacher: new TeacherTerms(DistillWeight, TeacherIgnoreAbove));
         if (MaxFalseDetections is < 0) throw new ArgumentOutOfRangeException(nameof(MaxFalseDetections), MaxFalseDetections, "--max-false must be ≥ 0.");
         new MatchingThresholds(PositiveIoU, NegativeIoU).Validate();
