@@ -139,6 +139,7 @@ internal static class TrainCli
         var noAugment = new Option<bool>("--no-augment") { Description = "No colour jitter, flip or scale jitter (debugging)." };
         var trainStage1 = new Option<bool>("--train-stage1") { Description = "Also train the first backbone stage (frozen by default: faster, less forgetting)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from work/last.onnx and work/state.json." };
+        var minVisible = new Option<float>("--min-visible") { DefaultValueFactory = _ => d.MinVisible, Description = "Keep a face a training crop cuts (box clipped) when this fraction of it stays inside; 1: crops never cut faces." };
         var distill = new Option<float>("--distill-weight") { DefaultValueFactory = _ => d.DistillWeight, Description = "λ of the KL term against the frozen start model on anchors that are not annotated faces (0: off)." };
         var teacherIgnore = new Option<float>("--teacher-ignore") { DefaultValueFactory = _ => d.TeacherIgnoreAbove, Description = "Background anchors where the start model's face probability is ≥ this are not mined as negatives (> 1: off)." };
         var maxFalse = new Option<int?>("--max-false") { Description = "Epoch selection: an epoch with more false detections than this at the first dev scale ranks last (default: the start model's count)." };
@@ -146,7 +147,7 @@ internal static class TrainCli
         {
             voc, detector, output, card, work, trainSplit, devSplit, epochs, batch, lr, weightDecay, optimizer, warmup, imageSize, minScale, maxScale,
             seed, boxWeight, landmarkWeight, positiveIoU, negativeIoU, maxSteps, maxMinutes, epochSize, devLimit, devScales, threads, noAugment, trainStage1, resume,
-            distill, teacherIgnore, maxFalse,
+            distill, teacherIgnore, maxFalse, minVisible,
         };
         command.SetAction(parse =>
         {
@@ -187,6 +188,7 @@ internal static class TrainCli
                     Augment = !parse.GetValue(noAugment),
                     FreezeStage1 = !parse.GetValue(trainStage1),
                     Resume = parse.GetValue(resume),
+                    MinVisible = parse.GetValue(minVisible),
                     DistillWeight = parse.GetValue(distill),
                     TeacherIgnoreAbove = parse.GetValue(teacherIgnore),
                     MaxFalseDetections = parse.GetValue(maxFalse),

@@ -23,6 +23,8 @@ internal sealed record DetectorTrainingOptions
     public int ImageSize { get; init; } = 640;
     public float MinScale { get; init; } = 0.6f;
     public float MaxScale { get; init; } = 2.6f;
+    /// <summary>Faces a training crop cuts are kept (clipped) when this fraction of them stays inside (<see cref="AugmentOptions.MinVisible"/>); 1: crops never cut a face.</summary>
+    public float MinVisible { get; init; } = 1f;
     public int Seed { get; init; } = 8;
     public float BoxWeight { get; init; } = 2f;
     public float LandmarkWeight { get; init; } = 1f;
@@ -60,6 +62,7 @@ internal sealed record DetectorTrainingOptions
         MaxScale = MaxScale,
         Flip = Augment,
         Photometric = Augment,
+        MinVisible = MinVisible,
     };
 
     public DetectorTrainingOptions Validate()
