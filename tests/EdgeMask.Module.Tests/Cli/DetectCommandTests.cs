@@ -64,7 +64,7 @@ public class DetectCommandTests
     {
         var r = await CliRunner.RunAsync("detect", TestPaths.VocImage(5), "--models", TestPaths.NewTempDirectory());
         Assert.Equal(2, r.ExitCode);
-        Assert.Contains("retinaface_mnet025.onnx", r.Stderr);
+        Assert.Contains("retinaface_mnet025_masked.onnx", r.Stderr);   // the manifest's default detector
         Assert.Contains("models/install.sh", r.Stderr);
     }
 
