@@ -101,7 +101,36 @@ internal static class TrainCli
                 return 2;
             }
         });
-        return new RootCommand("EdgeMask training tools (TorchSharp).") { classifier, DetectorCommand() };
+        return new RootCommand("EdgeMask training tools (TorchSharp).") { classifier, DetectorCommand(), BlendCommand() };
+    }
+
+    /// <summary><c>edgemask-train blend …</c>: (1 − α)·start + α·tuned, written into a copy of the tuned file.</summary>
+    private static Command BlendCommand()
+    {
+        var start = new Option<string>("--start") { Description = "The model fine-tuning started from (the stock RetinaFace).", Required = true };
+        var tuned = new Option<string>("--tuned") { Description = "The fine-tuned model (same graph).", Required = true };
+        var alpha = new Option<float>("--alpha") { Description = "Weight of the tuned model: 1 = tuned, 0 = start.", Required = true };
+        var output = new Option<string>("--out") { Description = "ONNX file to write.", Required = true };
+        var command = new Command("blend", "Interpolate the weights of a fine-tuned RetinaFace and its start model (WiSE-FT).") { start, tuned, alpha, output };
+        command.SetAction(parse =>
+        {
+            using var factory = ConsoleLoggers();
+            var logger = factory.CreateLogger("edgemask-train");
+            try
+            {
+                byte[] bytes = WeightBlend.Blend(OnnxGraphFile.Load(parse.GetValue(start)!), OnnxGraphFile.Load(parse.GetValue(tuned)!), parse.GetValue(alpha));
+                string outPath = parse.GetValue(output)!;
+                File.WriteAllBytes(outPath, bytes);
+                Console.WriteLine($"wrote {outPath} ({bytes.Length} bytes, sha256 {Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))})");
+                return 0;
+            }
+            catch (Exception e) when (e is OnnxGraphException or ArgumentException or IOException)
+            {
+                logger.LogError("{Message}", e.Message);
+                return 2;
+            }
+        });
+        return command;
     }
 
     /// <summary><c>edgemask-train detector …</c>: fine-tunes RetinaFace-MNet0.25 on a VOC folder.</summary>
