@@ -116,7 +116,7 @@ public sealed class TensorRtProfileTests
     [Fact]
     public void Report_CpuSessionWithProfileAndWarmUp_SaysCpuNoEngineAndTheWarmedShapes()
     {
-        var store = new ModelStore(TestPaths.SharedModels, ModelManifest.Embedded);
+        var store = new ModelStore(Path.Combine(TestPaths.RepoRoot, "models"), ModelManifest.Embedded);   // the committed default detector
         var entry = store.Manifest.GetByRole("detector");
         var profile = TensorRtProfile.ForDetector(entry.Input.Name, [(640, 360)], new InputSizing());
         var session = OnnxSessionFactory.Create(store.GetVerifiedPath(entry), new ExecutionProviderOptions { Preference = ExecutionProviderKind.Cpu }, NullLogger.Instance, profile);
