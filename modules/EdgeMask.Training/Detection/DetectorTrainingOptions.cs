@@ -51,6 +51,22 @@ internal sealed record DetectorTrainingOptions
     /// <summary>Epoch selection: more false detections than this (first dev scale) ranks an epoch last; null: the start model's count.</summary>
     public int? MaxFalseDetections { get; init; }
 
+    /// <summary>
+    /// The start model's detections on the training photos at this score or above, where no face is annotated, are
+    /// trained as faces (<see cref="TeacherPseudoLabels"/>); null: off.
+    /// </summary>
+    public float? PseudoLabelScore { get; init; }
+    /// <summary>The detector input sizings the pseudo-labels are found at (default: the product's 960 px long side).</summary>
+    public IReadOnlyList<DevSizing> PseudoLabelSizings { get; init; } = [new DevSizing(1f, 960)];
+    /// <summary>
+    /// Decay of the exponential moving average of the weights that is evaluated, checkpointed and exported
+    /// (<see cref="Training.WeightAverage"/>); 0: the weights of the last step.
+    /// </summary>
+    public double EmaDecay { get; init; }
+
+    /// <summary>The pseudo-label settings, or null when the run uses none.</summary>
+    public PseudoLabelOptions? PseudoLabels => PseudoLabelScore is float score ? new PseudoLabelOptions(score, PseudoLabelSizings) : null;
+
     /// <summary>The teacher's part of the loss, or null when the run has no teacher.</summary>
     public TeacherTerms? Teacher => DistillWeight > 0 || TeacherIgnoreAbove <= 1f ? new TeacherTerms(DistillWeight, TeacherIgnoreAbove) : null;
     public string CommandLine { get; init; } = "";
@@ -87,6 +103,8 @@ internal sealed record DetectorTrainingOptions
         _ = new MultiBoxLoss(BoxWeight, LandmarkWeight, teacher: new TeacherTerms(DistillWeight, TeacherIgnoreAbove));
         if (MaxFalseDetections is < 0) throw new ArgumentOutOfRangeException(nameof(MaxFalseDetections), MaxFalseDetections, "--max-false must be ≥ 0.");
         new MatchingThresholds(PositiveIoU, NegativeIoU).Validate();
+        PseudoLabels?.Validate();
+        if (!(EmaDecay is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(EmaDecay), EmaDecay, "--ema must be in [0, 1) (0: off).");
         Augmentation.Validate();
         return this;
     }
