@@ -132,7 +132,7 @@ internal static class DetectionAugmenter
             bool cut = clipped != box;
             box = clipped;
             Landmarks5? lm = !cut && f.Landmarks is Landmarks5 l ? Shift(l, window.X, window.Y, scale) : null;
-            result.Add(new TrainingFace(box, lm));
+            result.Add(new TrainingFace(box, lm, f.Weight));
         }
         if (o.Flip && rng.Next(2) == 1)
         {
@@ -148,7 +148,7 @@ internal static class DetectionAugmenter
         for (int i = 0; i < faces.Count; i++)
         {
             var f = faces[i];
-            faces[i] = new TrainingFace(new BoxF(width - f.Box.X2, f.Box.Y1, width - f.Box.X1, f.Box.Y2), f.Landmarks?.FlipHorizontal(width));
+            faces[i] = f with { Box = new BoxF(width - f.Box.X2, f.Box.Y1, width - f.Box.X1, f.Box.Y2), Landmarks = f.Landmarks?.FlipHorizontal(width) };
         }
     }
 

@@ -32,6 +32,9 @@ internal static class DetectorModelCard
         sb.AppendLine(inv, $"- Anchors from the manifest's prior configuration at {o.ImageSize}×{o.ImageSize}; matching: IoU ≥ {o.PositiveIoU} face, < {o.NegativeIoU} background, in between ignored; every face's best anchor is a face anchor.")
           .AppendLine("- Targets encoded with the variances (0.1, 0.2); hard-negative mining 3 : 1 per image.")
           .AppendLine(inv, $"- Loss = softmax cross-entropy + {o.BoxWeight} · smooth-L1(box) + {o.LandmarkWeight} · smooth-L1(landmarks){(o.DistillWeight > 0 ? string.Create(inv, $" + {o.DistillWeight} · KL(start model ‖ tuned) on the class probabilities of every anchor that is not an annotated face anchor (the frozen start model as teacher, so what it learned from WIDER FACE is kept)") : "")}; the VOC faces have no landmarks, so the landmark term is masked out (the landmark head is not trained).")
+          .AppendLine(o.BareWeight != 1f
+              ? string.Create(inv, $"- Annotated faces without a mask (and with one worn incorrectly) weigh {o.BareWeight} in the classification term (voc853 has five masked faces for each of them).")
+              : "- Every annotated face weighs the same in the classification term.")
           .AppendLine(o.PseudoLabels is { } pl
               ? string.Create(inv, $"- Pseudo-labels: the start model's own detections on the training photos with a face score ≥ {pl.MinScore} (at {string.Join(", ", pl.Sizings)}) that match no annotated face (IoU < {pl.MaxOverlap}, less than half inside one) are trained as faces — {r.PseudoFaces} faces beside the {r.TrainFaces} annotated (faces the annotators left out, mostly in crowds).")
               : "- No pseudo-labels: only the annotated faces are faces.")

@@ -75,8 +75,8 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
             ? TeacherPseudoLabels.Find(options.StartDetector, entry, train.Photos, pl, options.Threads, logger)
             : null;
         var trainFaces = train.Photos.Select((photo, i) => pseudo is null
-            ? photo.Faces
-            : [.. photo.Faces, .. pseudo[i].Select(b => new TrainingFace(b, null))]).ToArray();
+            ? photo.FacesWeighted(options.BareWeight)
+            : [.. photo.FacesWeighted(options.BareWeight), .. pseudo[i].Select(b => new TrainingFace(b, null))]).ToArray();
         int pseudoCount = pseudo?.Sum(x => x.Count) ?? 0;
         if (pseudo is not null) TrainingProgress.Log(log, $"pseudo-labels: {pseudoCount} faces found by the start model beyond the annotations");
 
@@ -115,6 +115,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         var locT = new float[batch * p * 4];
         var lmT = new float[batch * p * 10];
         var lmMask = new float[batch * p];
+        var weights = options.BareWeight == 1f ? null : new float[batch * p];
         using var canvas = new Mat(s, s, MatType.CV_8UC3);
         var stepLosses = new List<float>();
         var history = new List<DetectorEpoch>(state.History);
@@ -145,7 +146,8 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
                         : DetectionAugmenter.Apply(photo.Image, trainFaces[index], aug with { MinScale = 1f, MaxScale = 1f }, pad, rng, canvas);
                     WritePlanar(canvas, mean, input.AsSpan(i * 3 * s * s, 3 * s * s));
                     AnchorMatcher.Match(priors, s, s, faces, thresholds, priorConfig.CenterVariance, priorConfig.SizeVariance,
-                        labels.AsSpan(i * p, p), locT.AsSpan(i * p * 4, p * 4), lmT.AsSpan(i * p * 10, p * 10), lmMask.AsSpan(i * p, p));
+                        labels.AsSpan(i * p, p), locT.AsSpan(i * p * 4, p * 4), lmT.AsSpan(i * p * 10, p * 10), lmMask.AsSpan(i * p, p),
+                        weights is null ? [] : weights.AsSpan(i * p, p));
                 }
                 long t1 = time.GetTimestamp();
                 dataSeconds += time.GetElapsedTime(t0, t1).TotalSeconds;
@@ -165,7 +167,8 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
                     }
                     using var outputs = net.forward(x);
                     parts = loss.Compute(outputs, torch.tensor(labels, [batch, p]), torch.tensor(locT, [batch, p, 4]),
-                        torch.tensor(lmT, [batch, p, 10]), torch.tensor(lmMask, [batch, p]), teacherLogits);
+                        torch.tensor(lmT, [batch, p, 10]), torch.tensor(lmMask, [batch, p]), teacherLogits,
+                        weights is null ? null : torch.tensor(weights, [batch, p]));
                     parts.Total.backward();
                     nn.utils.clip_grad_norm_(trainable, MaxGradNorm);
                     optimizer.step();

@@ -59,6 +59,11 @@ internal sealed record DetectorTrainingOptions
     /// <summary>The detector input sizings the pseudo-labels are found at (default: the product's 960 px long side).</summary>
     public IReadOnlyList<DevSizing> PseudoLabelSizings { get; init; } = [new DevSizing(1f, 960)];
     /// <summary>
+    /// Weight of the annotated faces without a mask (and with one worn incorrectly) in the classification loss; voc853
+    /// has five masked faces for each of them. 1: every face weighs the same.
+    /// </summary>
+    public float BareWeight { get; init; } = 1f;
+    /// <summary>
     /// Decay of the exponential moving average of the weights that is evaluated, checkpointed and exported
     /// (<see cref="Training.WeightAverage"/>); 0: the weights of the last step.
     /// </summary>
@@ -104,6 +109,7 @@ internal sealed record DetectorTrainingOptions
         if (MaxFalseDetections is < 0) throw new ArgumentOutOfRangeException(nameof(MaxFalseDetections), MaxFalseDetections, "--max-false must be ≥ 0.");
         new MatchingThresholds(PositiveIoU, NegativeIoU).Validate();
         PseudoLabels?.Validate();
+        if (!(BareWeight is > 0f and <= 10f)) throw new ArgumentOutOfRangeException(nameof(BareWeight), BareWeight, "--bare-weight must be in (0, 10] (1: every face the same).");
         if (!(EmaDecay is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(EmaDecay), EmaDecay, "--ema must be in [0, 1) (0: off).");
         Augmentation.Validate();
         return this;

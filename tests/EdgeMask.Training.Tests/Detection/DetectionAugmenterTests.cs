@@ -26,6 +26,25 @@ public sealed class DetectionAugmenterTests
     }
 
     [Fact]
+    public void Apply_WeightedFaces_KeepTheirWeightsThroughCropAndFlip()
+    {
+        using var photo = new Mat(120, 160, MatType.CV_8UC3, new Scalar(40, 40, 40));
+        var faces = new[] { new TrainingFace(new BoxF(20, 20, 50, 50), null, 2.5f), new TrainingFace(new BoxF(100, 60, 130, 90), null) };
+        var options = new AugmentOptions { Size = 128, MinScale = 0.5f, MaxScale = 0.7f, Photometric = false };
+        using var output = new Mat();
+        for (int seed = 0; seed < 20; seed++)
+        {
+            var kept = DetectionAugmenter.Apply(photo, faces, options, new Scalar(104, 117, 123), new Random(seed), output);
+
+            // Zoomed out, both faces stay in every crop; the left one (flipped or not) is the weighted one.
+            Assert.Equal(2, kept.Count);
+            var weighted = Assert.Single(kept, f => f.Weight == 2.5f);
+            Assert.Single(kept, f => f.Weight == 1f);
+            Assert.True(weighted.Box.Width < 40 && weighted.Box.Width > 10);
+        }
+    }
+
+    [Fact]
     public void Apply_ManySeeds_BoxesFollowThePixelsAndFlipSwapsLeftAndRightLandmarks()
     {
         // A grey photo with one face square, white on its left half and mid-grey on its right half. Wherever crop, scale
