@@ -25,6 +25,8 @@ internal sealed record DetectorTrainingOptions
     public float MaxScale { get; init; } = 2.6f;
     /// <summary>Faces a training crop cuts are kept (clipped) when this fraction of them stays inside (<see cref="AugmentOptions.MinVisible"/>); 1: crops never cut a face.</summary>
     public float MinVisible { get; init; } = 1f;
+    /// <summary>Only faces up to this short side (network input pixels) may be cut (<see cref="AugmentOptions.MaxCutSide"/>); null: any.</summary>
+    public float? MaxCutSide { get; init; }
     public int Seed { get; init; } = 8;
     public float BoxWeight { get; init; } = 2f;
     public float LandmarkWeight { get; init; } = 1f;
@@ -84,6 +86,7 @@ internal sealed record DetectorTrainingOptions
         Flip = Augment,
         Photometric = Augment,
         MinVisible = MinVisible,
+        MaxCutSide = MaxCutSide,
     };
 
     public DetectorTrainingOptions Validate()

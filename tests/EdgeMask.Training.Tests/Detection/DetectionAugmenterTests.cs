@@ -121,6 +121,22 @@ public sealed class DetectionAugmenterTests
         if (ok) Assert.Equal([0, 1], kept);
     }
 
+    [Theory]
+    [InlineData(25f, true)]     // the cut face's short side, 20 px, is within the bound
+    [InlineData(15f, false)]    // 20 px > 15 px: the crop is refused
+    public void TryKeep_CutFaceAndSizeBound_KeptOnlyWhenSmallEnough(float maxCutSide, bool expected)
+    {
+        var window = new CropWindow(0, 0, 100);
+        var faces = new[] { new BoxF(10, 10, 30, 30), new BoxF(88, 40, 108, 60) };
+
+        bool ok = DetectionAugmenter.TryKeep(window, faces, out _, 0.5f, maxCutSide);
+
+        Assert.Equal(expected, ok);
+        // A face wholly inside is kept whatever its size.
+        Assert.True(DetectionAugmenter.TryKeep(window, [new BoxF(10, 10, 90, 90)], out var whole, 0.5f, 15f));
+        Assert.Equal([0], whole);
+    }
+
     [Fact]
     public void Apply_CutFaceKept_BoxClippedToTheCropAndLandmarksDropped()
     {
