@@ -18,6 +18,11 @@ public readonly record struct EvalDetection(BoxF Box, float Score, MaskLabel Lab
 public readonly record struct Fraction(int Hits, int Total)
 {
     public double Value => Total == 0 ? double.NaN : (double)Hits / Total;
+
+    /// <summary>"98.86 %" (two decimals, invariant culture), or "—" when there is nothing to count.</summary>
+    public string ToPercent(int decimals = 2) => Total == 0
+        ? "—"
+        : (100.0 * Hits / Total).ToString("F" + decimals.ToString(System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture) + " %";
 }
 
 /// <summary>Everything <c>edgemask eval</c> reports.</summary>
