@@ -109,13 +109,11 @@ internal static class DetectCommand
 
     internal sealed record ImageResult(string Image, int Width, int Height, FaceDetection[] Faces, MaskClassification[]? Masks, double Milliseconds);
 
-    private static readonly Scalar MaskColour = new(60, 200, 60), NoMaskColour = new(40, 40, 230);
-
     private static string[]? Labels(ImageResult r) =>
         r.Masks?.Select((m, i) => $"{m.LabelText} {m.Probability:0.00}").ToArray();
 
     private static Scalar[]? Colours(ImageResult r) =>
-        r.Masks?.Select(m => m.Label == MaskLabel.Mask ? MaskColour : NoMaskColour).ToArray();
+        r.Masks?.Select(m => Annotator.ColourOf(m.Label)).ToArray();
 
     private static void WriteJson(TextWriter stdout, ImageResult result)
     {
