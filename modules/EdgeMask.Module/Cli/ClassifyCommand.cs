@@ -27,18 +27,8 @@ internal static class ClassifyCommand
         {
             using var loggers = common.Logging(r);
             var logger = loggers.CreateLogger("edgemask.classify");
-            MaskClassifier classifier;
-            InferenceModels models;
-            try
-            {
-                models = InferenceModels.Open(common.Inference(r), common.ClassifierSettings(r, true), logger);
-                classifier = models.CreateClassifier()!;
-            }
-            catch (Exception ex) when (ex is ModelException or Inference.Runtime.ExecutionProviderUnavailableException or Core.Classification.ClassifierContractException or MaskClassifierModelException)
-            {
-                stderr.WriteLine($"error: {ex.Message}");
+            if (!common.TryOpenClassifier(r, logger, stderr, out var models, out var classifier))
                 return EdgeMaskCommandLine.ExitFatal;
-            }
             using (models)
             using (classifier)
             {

@@ -53,18 +53,8 @@ internal static class CropEvaluation
 
         using var loggers = common.Logging(r);
         var logger = loggers.CreateLogger("edgemask.eval");
-        InferenceModels models;
-        MaskClassifier classifier;
-        try
-        {
-            models = InferenceModels.Open(common.Inference(r), common.ClassifierSettings(r, true), logger);
-            classifier = models.CreateClassifier()!;
-        }
-        catch (Exception ex) when (ex is ModelException or Inference.Runtime.ExecutionProviderUnavailableException or Core.Classification.ClassifierContractException or MaskClassifierModelException)
-        {
-            stderr.WriteLine($"error: {ex.Message}");
+        if (!common.TryOpenClassifier(r, logger, stderr, out var models, out var classifier))
             return EdgeMaskCommandLine.ExitFatal;
-        }
         using (models)
         using (classifier)
         {
