@@ -76,7 +76,7 @@ public sealed class SchemaTests(ITestOutputHelper output)
     [Fact]
     public void ValidateStatsV1_StatsPublishedAsVersion1_Valid()
     {
-        var json = EventJsonContext.Serialize(TestData.Stats("cam1").ForVersion(1, IncorrectMaskCounting.Violation));
+        var json = EventJsonContext.Serialize(TestData.Stats("cam1").ForVersion(1));
         AssertValid(ContractSchemas.ValidateStatsV1(json), json);
         AssertValid(ContractSchemas.ValidateAny(json), json);
         Assert.False(ContractSchemas.ValidateStatsV1(EventJsonContext.Serialize(TestData.Stats("cam1"))).IsValid);
@@ -123,7 +123,7 @@ public sealed class SchemaTests(ITestOutputHelper output)
             "event" => (ContractSchemas.EventSchemaFile, EventJsonContext.Serialize(TestData.Event("cam1", 1, EventTypes.ViolationEnd))),
             "event/1" => (ContractSchemas.EventSchemaV1File, EventJsonContext.Serialize(TestData.Event("cam1", 1, EventTypes.ViolationEnd).ToVersion1(IncorrectMaskCounting.Violation))),
             "stats" => (ContractSchemas.StatsSchemaFile, EventJsonContext.Serialize(TestData.Stats("cam1"))),
-            "stats/1" => (ContractSchemas.StatsSchemaV1File, EventJsonContext.Serialize(TestData.Stats("cam1").ToVersion1(IncorrectMaskCounting.Violation))),
+            "stats/1" => (ContractSchemas.StatsSchemaV1File, EventJsonContext.Serialize(TestData.Stats("cam1").ToVersion1())),
             _ => (ContractSchemas.StatusSchemaFile, EventJsonContext.Serialize(TestData.Status("online"))),
         };
         var declared = JsonNode.Parse(ContractSchemas.GetSchemaText(file))!["properties"]!.AsObject().Select(p => p.Key).Order().ToArray();
@@ -182,7 +182,8 @@ public sealed class SchemaTests(ITestOutputHelper output)
     [InlineData("stats", "complianceRate", "1.2")]
     [InlineData("stats", "droppedFrames", "-1")]
     [InlineData("stats", "cameraHealth", "\"sleepy\"")]
-    [InlineData("stats", "facesIncorrect", "-2")]
+    [InlineData("stats", "facesByLabel", "{\"mask\":1,\"no_mask\":2,\"incorrect\":-2}")]
+    [InlineData("stats", "facesByLabel", "{\"mask\":1,\"no_mask\":2}")]
     [InlineData("status", "state", "\"away\"")]
     [InlineData("status", "at", "\"noon\"")]
     public void Validate_BrokenStatsOrStatus_Fails(string kind, string member, string valueJson)

@@ -32,10 +32,10 @@ public static class EventContract
     };
 
     /// <summary>The stats as the given version says them; version 2 returns them unchanged.</summary>
-    public static CameraStats ForVersion(this CameraStats s, int version, IncorrectMaskCounting counting) => version switch
+    public static CameraStats ForVersion(this CameraStats s, int version) => version switch
     {
         CurrentVersion => s,
-        OldestVersion => s.ToVersion1(counting),
+        OldestVersion => s.ToVersion1(),
         _ => throw new ArgumentOutOfRangeException(nameof(version), version, $"Contract version must be {OldestVersion} or {CurrentVersion}."),
     };
 
@@ -68,12 +68,13 @@ public static class EventContract
         return e with { Schema = MaskEvent.SchemaNameV1, Type = EventTypes.AsViolation(e.Type), Mask = mask };
     }
 
-    /// <summary>The version 1 document of camera statistics: faces with a badly worn mask counted as unmasked unless compliant.</summary>
-    public static CameraStats ToVersion1(this CameraStats s, IncorrectMaskCounting counting)
+    /// <summary>
+    /// The version 1 document of camera statistics: the per-label counts left out. <c>facesUnmasked</c> and
+    /// <c>complianceRate</c> mean the same in both versions (counted as the violation policy counts).
+    /// </summary>
+    public static CameraStats ToVersion1(this CameraStats s)
     {
         ArgumentNullException.ThrowIfNull(s);
-        if (s.Schema == CameraStats.SchemaNameV1) return s;
-        long unmasked = s.FacesUnmasked + (counting == IncorrectMaskCounting.Compliant ? 0 : s.FacesIncorrect ?? 0);
-        return s with { Schema = CameraStats.SchemaNameV1, FacesUnmasked = unmasked, FacesMasked = null, FacesIncorrect = null };
+        return s.Schema == CameraStats.SchemaNameV1 ? s : s with { Schema = CameraStats.SchemaNameV1, FacesByLabel = null };
     }
 }

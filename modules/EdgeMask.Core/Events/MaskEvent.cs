@@ -105,8 +105,8 @@ public sealed record EventSnapshot(bool Available, string? Id, string? Topic, bo
 
 /// <summary>
 /// Periodic camera statistics on <c>edgemask/&lt;device&gt;/&lt;camera&gt;/stats</c> and IoT Hub output <c>stats</c>. Version 2
-/// counts the three labels apart (<see cref="FacesMasked"/>, <see cref="FacesUnmasked"/>, <see cref="FacesIncorrect"/>);
-/// version 1 (<see cref="EventContract.ToVersion1(CameraStats, Policy.IncorrectMaskCounting)"/>) has no label but no_mask.
+/// adds <see cref="FacesByLabel"/>; every member of version 1 keeps its meaning
+/// (<see cref="EventContract.ToVersion1(CameraStats)"/> only leaves the new member out).
 /// </summary>
 public sealed record CameraStats
 {
@@ -123,12 +123,13 @@ public sealed record CameraStats
     public required long FramesProcessed { get; init; }
     public required long DroppedFrames { get; init; }
     public required long FacesSeen { get; init; }
-    /// <summary>Classified faces labelled no_mask (version 1: every face in violation, badly worn masks included unless compliant).</summary>
+    /// <summary>
+    /// Classified faces not properly masked as the violation policy counts them: no mask, and a badly worn mask unless
+    /// <c>violation.incorrectCounts</c> is compliant (what version 1 meant, when its classifier called those no_mask).
+    /// </summary>
     public required long FacesUnmasked { get; init; }
-    /// <summary>Classified faces labelled mask (version 2).</summary>
-    public long? FacesMasked { get; init; }
-    /// <summary>Classified faces labelled incorrect: a mask worn incorrectly (version 2).</summary>
-    public long? FacesIncorrect { get; init; }
+    /// <summary>Classified faces by the classifier's label (version 2): the split behind <see cref="ComplianceRate"/>.</summary>
+    public LabelCounts? FacesByLabel { get; init; }
     /// <summary>
     /// Compliant faces / classified faces in the interval, compliant as the violation policy counts it (a badly worn mask
     /// is compliant only with <c>violation.incorrectCounts: compliant</c>); null when no face was classified.
@@ -141,6 +142,12 @@ public sealed record CameraStats
 }
 
 public sealed record LatencyStats(double P50, double P95, double Max);
+
+/// <summary>Faces per classifier label, keyed as in <c>mask.label</c>; they add up to the classified faces.</summary>
+public sealed record LabelCounts(
+    [property: JsonPropertyName("mask")] long Mask,
+    [property: JsonPropertyName("no_mask")] long NoMask,
+    [property: JsonPropertyName("incorrect")] long Incorrect);
 
 /// <summary>Device presence on <c>edgemask/&lt;device&gt;/status</c>: retained <c>online</c>, last will <c>offline</c>.</summary>
 public sealed record DeviceStatus

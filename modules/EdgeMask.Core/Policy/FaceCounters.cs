@@ -9,7 +9,8 @@ namespace EdgeMask.Core.Policy;
 /// </summary>
 public sealed class FaceCounters
 {
-    private long _facesSeen, _facesClassified, _facesUnmasked, _facesMasked, _facesIncorrect, _facesCompliant;
+    private long _facesSeen, _facesClassified, _facesUnmasked, _facesMasked;
+    private long _labelledMask, _labelledNoMask, _labelledIncorrect;
     private long _violationsStarted, _violationsEnded, _violationUpdates;
     private int _activeViolations;
 
@@ -20,13 +21,14 @@ public sealed class FaceCounters
         Interlocked.Increment(ref _facesSeen);
         if (classification is not { } c) return;
         Interlocked.Increment(ref _facesClassified);
+        if (compliant) Interlocked.Increment(ref _facesMasked);
+        else Interlocked.Increment(ref _facesUnmasked);
         switch (c.Label)
         {
-            case MaskLabel.Mask: Interlocked.Increment(ref _facesMasked); break;
-            case MaskLabel.NoMask: Interlocked.Increment(ref _facesUnmasked); break;
-            default: Interlocked.Increment(ref _facesIncorrect); break;
+            case MaskLabel.Mask: Interlocked.Increment(ref _labelledMask); break;
+            case MaskLabel.NoMask: Interlocked.Increment(ref _labelledNoMask); break;
+            default: Interlocked.Increment(ref _labelledIncorrect); break;
         }
-        if (compliant) Interlocked.Increment(ref _facesCompliant);
     }
 
     internal void Started()
@@ -53,16 +55,18 @@ public sealed class FaceCounters
         Interlocked.Read(ref _violationsEnded),
         Volatile.Read(ref _activeViolations))
     {
-        FacesIncorrect = Interlocked.Read(ref _facesIncorrect),
-        FacesCompliant = Interlocked.Read(ref _facesCompliant),
+        LabelledMask = Interlocked.Read(ref _labelledMask),
+        LabelledNoMask = Interlocked.Read(ref _labelledNoMask),
+        LabelledIncorrect = Interlocked.Read(ref _labelledIncorrect),
     };
 }
 
 /// <summary>
 /// Totals at one moment. Faces are counted per frame in which a track was matched to a detection (a face seen in
-/// 30 frames counts 30 times), like the per-frame figures of <c>CameraStats</c>. <see cref="FacesMasked"/>,
-/// <see cref="FacesUnmasked"/> and <see cref="FacesIncorrect"/> count the classifier's labels; <see cref="FacesCompliant"/>
-/// the faces the violation policy counts as compliant (with a badly worn mask among them when it says so).
+/// 30 frames counts 30 times), like the per-frame figures of <c>CameraStats</c>. <see cref="FacesMasked"/> and
+/// <see cref="FacesUnmasked"/> split the classified faces as the violation policy counts them (a badly worn mask is
+/// unmasked unless <c>violation.incorrectCounts</c> is compliant); <see cref="LabelledMask"/>,
+/// <see cref="LabelledNoMask"/> and <see cref="LabelledIncorrect"/> split them by the classifier's label.
 /// </summary>
 public readonly record struct FaceCountersSnapshot(
     long FacesSeen,
@@ -74,13 +78,14 @@ public readonly record struct FaceCountersSnapshot(
     long ViolationsEnded,
     int ActiveViolations)
 {
-    public long FacesIncorrect { get; init; }
-    public long FacesCompliant { get; init; }
+    public long LabelledMask { get; init; }
+    public long LabelledNoMask { get; init; }
+    public long LabelledIncorrect { get; init; }
 
-    /// <summary>Compliant / classified faces between <paramref name="earlier"/> and this snapshot; null when none was classified.</summary>
+    /// <summary>Masked (compliant) / classified faces between <paramref name="earlier"/> and this snapshot; null when none was classified.</summary>
     public double? ComplianceRateSince(in FaceCountersSnapshot earlier)
     {
         long classified = FacesClassified - earlier.FacesClassified;
-        return classified <= 0 ? null : (double)(FacesCompliant - earlier.FacesCompliant) / classified;
+        return classified <= 0 ? null : (double)(FacesMasked - earlier.FacesMasked) / classified;
     }
 }

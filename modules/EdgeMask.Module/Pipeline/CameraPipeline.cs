@@ -191,8 +191,10 @@ public sealed class CameraPipeline : IDisposable
             DroppedFrames = _droppedFrames(),
             FacesSeen = counters.FacesSeen - _statsStartCounters.FacesSeen,
             FacesUnmasked = counters.FacesUnmasked - _statsStartCounters.FacesUnmasked,
-            FacesMasked = counters.FacesMasked - _statsStartCounters.FacesMasked,
-            FacesIncorrect = counters.FacesIncorrect - _statsStartCounters.FacesIncorrect,
+            FacesByLabel = new LabelCounts(
+                counters.LabelledMask - _statsStartCounters.LabelledMask,
+                counters.LabelledNoMask - _statsStartCounters.LabelledNoMask,
+                counters.LabelledIncorrect - _statsStartCounters.LabelledIncorrect),
             ComplianceRate = counters.ComplianceRateSince(_statsStartCounters),
             ActiveViolations = _policy.ActiveViolations,
             CameraHealth = _cameraHealth(),

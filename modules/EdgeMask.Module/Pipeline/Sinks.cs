@@ -14,7 +14,7 @@ public sealed class PublisherSink(EventPublisher publisher, int contractVersion 
     IncorrectMaskCounting incorrectCounts = IncorrectMaskCounting.Violation) : IPipelineSink
 {
     public void OnEvent(MaskEvent maskEvent) => publisher.Enqueue(maskEvent.ForVersion(contractVersion, incorrectCounts));
-    public void OnStats(CameraStats stats) => publisher.Enqueue(stats.ForVersion(contractVersion, incorrectCounts));
+    public void OnStats(CameraStats stats) => publisher.Enqueue(stats.ForVersion(contractVersion));
 }
 
 /// <summary>Prints each violation event as one line (the console view of <c>edgemask run</c>).</summary>

@@ -64,25 +64,21 @@ public class EventContractTests
         Assert.Throws<ArgumentOutOfRangeException>(() => e.ForVersion(3, IncorrectMaskCounting.Violation));
     }
 
-    [Theory]
-    [InlineData(IncorrectMaskCounting.Violation, 7)]
-    [InlineData(IncorrectMaskCounting.Separate, 7)]
-    [InlineData(IncorrectMaskCounting.Compliant, 4)]
-    public void StatsToVersion1_BadlyWornMasks_CountAsUnmaskedUnlessCompliant(IncorrectMaskCounting counting, long unmasked)
+    [Fact]
+    public void StatsToVersion1_LabelCountsLeftOutEverythingElseKeepsItsMeaning()
     {
         var s = new CameraStats
         {
             Device = "dev", Camera = "cam", At = DateTimeOffset.UnixEpoch, IntervalSeconds = 10, FramesPerSecond = 15,
             LatencyMs = new LatencyStats(1, 2, 3), FramesProcessed = 150, DroppedFrames = 0, FacesSeen = 20,
-            FacesMasked = 10, FacesUnmasked = 4, FacesIncorrect = 3, ActiveViolations = 1, ComplianceRate = 0.5,
+            FacesUnmasked = 7, FacesByLabel = new LabelCounts(10, 4, 3), ActiveViolations = 1, ComplianceRate = 10.0 / 17,
         };
 
-        var v1 = s.ToVersion1(counting);
+        var v1 = s.ToVersion1();
 
         Assert.Equal(CameraStats.SchemaNameV1, v1.Schema);
-        Assert.Equal(unmasked, v1.FacesUnmasked);
-        Assert.Null(v1.FacesMasked);
-        Assert.Null(v1.FacesIncorrect);
-        Assert.Equal(0.5, v1.ComplianceRate);
+        Assert.Null(v1.FacesByLabel);
+        Assert.Equal(s with { Schema = CameraStats.SchemaNameV1, FacesByLabel = null }, v1);
+        Assert.Same(s, s.ForVersion(EventContract.CurrentVersion));
     }
 }

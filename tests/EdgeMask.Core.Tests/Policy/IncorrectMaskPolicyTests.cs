@@ -58,8 +58,8 @@ public class IncorrectMaskPolicyTests
         for (int f = 0; f < 40; f++) Assert.Empty(h.Step((Person, Incorrect())));
 
         var c = h.Policy.Counters.Read();
-        Assert.Equal(40, c.FacesIncorrect);
-        Assert.Equal(0, c.FacesUnmasked);
+        Assert.Equal(40, c.LabelledIncorrect);
+        Assert.Equal((0L, 40L), (c.FacesUnmasked, c.FacesMasked));
         Assert.Equal(1.0, c.ComplianceRateSince(default));
     }
 
@@ -127,7 +127,9 @@ public class IncorrectMaskPolicyTests
         for (int f = 0; f < 4; f++) h.Step((a, Masked()), (b, Incorrect()), (c, Unmasked()));
 
         var k = h.Policy.Counters.Read();
-        Assert.Equal((4L, 4L, 4L, 12L), (k.FacesMasked, k.FacesIncorrect, k.FacesUnmasked, k.FacesClassified));
+        Assert.Equal((4L, 4L, 4L, 12L), (k.LabelledMask, k.LabelledIncorrect, k.LabelledNoMask, k.FacesClassified));
+        // As the policy counts: the badly worn masks are unmasked, like the bare faces.
+        Assert.Equal((4L, 8L), (k.FacesMasked, k.FacesUnmasked));
         Assert.Equal(4.0 / 12.0, k.ComplianceRateSince(default)!.Value, 6);
     }
 }
