@@ -40,6 +40,7 @@ internal static class TrainCli
         var incorrect = new Option<string>("--incorrect") { DefaultValueFactory = _ => "label", Description = "mask_weared_incorrect faces: label (their own class 'incorrect': a three-class model), no_mask (trained as violations: a two-class model) or skip (left out)." };
         incorrect.AcceptOnlyFromAmong("label", "no_mask", "skip");
         var incorrectShare = new Option<double>("--incorrect-share") { DefaultValueFactory = _ => 0.2, Description = "With --incorrect label: the share of each batch drawn from the badly worn masks (mask and no_mask split the rest)." };
+        var synthetic = new Option<double>("--synthetic-incorrect") { DefaultValueFactory = _ => 0.0, Description = "With --incorrect label: the share of badly worn masks drawn that are synthetic (a masked photo face's mask pasted below a bare photo face's nose); 0 = only real ones." };
         var incorrectWeight = new Option<int>("--incorrect-weight") { DefaultValueFactory = _ => 1, Description = "With --incorrect no_mask: draw mask_weared_incorrect faces this many times more often than other no_mask faces (they are rare and the hardest violations)." };
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the plain crops (debugging)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --work." };
@@ -51,7 +52,7 @@ internal static class TrainCli
         var classifier = new Command("classifier", "Train the mask / no mask / incorrectly worn mask ResNet classifier and export it to ONNX.")
         {
             crops, voc, output, card, work, trainSplit, devSplit, epochs, batch, lr, seed, patience, threads, maxSteps, epochSize,
-            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom, incorrectWeight, incorrectShare,
+            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom, incorrectWeight, incorrectShare, synthetic,
         };
         classifier.SetAction(parse =>
         {
@@ -89,6 +90,7 @@ internal static class TrainCli
                         _ => IncorrectTraining.Label,
                     },
                     IncorrectShare = parse.GetValue(incorrectShare),
+                    SyntheticIncorrect = parse.GetValue(synthetic),
                     IncorrectWeight = parse.GetValue(incorrectWeight),
                     Augment = !parse.GetValue(noAugment),
                     Resume = parse.GetValue(resume),

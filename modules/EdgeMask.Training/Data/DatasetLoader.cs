@@ -118,7 +118,7 @@ internal sealed class DatasetLoader(ClassifierContract contract, ILogger logger)
                     continue;
                 }
                 var region = FaceCropGeometry.SquareRegion(o.Box, contract.CropExpansion);
-                samples.Add(Cut(image, region, name, imagePath, label.Value, o.Box.ShortSide, forTraining));
+                samples.Add(Cut(image, region, name, imagePath, label.Value, o.Box.ShortSide, forTraining) with { FromPhoto = true });
             }
         }
         logger.LogInformation("{Set}: {Count} faces from {Images} photos in {Folder} (split {Split}; {Small} faces under {Min} px left out)",

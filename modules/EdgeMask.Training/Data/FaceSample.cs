@@ -10,6 +10,9 @@ internal sealed record FaceSample(string Source, string File, MaskLabel Label, f
 {
     /// <summary>A mask worn incorrectly (voc853's <c>mask_weared_incorrect</c>).</summary>
     public bool WornIncorrectly => Label == MaskLabel.Incorrect;
+
+    /// <summary>Cut from a photo around an annotated box (so the face sits centred at a known scale), not a crop image.</summary>
+    public bool FromPhoto { get; init; }
 }
 
 /// <summary>A named set of faces (e.g. "voc853 dev"); <see cref="IsPhotoSet"/> for boxes cut from photos.</summary>

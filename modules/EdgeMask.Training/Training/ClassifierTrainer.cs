@@ -88,6 +88,15 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         using var crop = new Mat(s, s, MatType.CV_8UC3);
         var byClass = Enumerable.Range(0, options.Classes.Count).Select(c => SamplingPool(train, c, options)).ToArray();
         var classShares = ClassShares(options);
+        var synthesizer = new IncorrectMaskSynthesizer(loader.CacheSide, loader.BaseWindow / options.CropExpansion);
+        // Donors for synthetic badly worn masks: photo faces large enough to show a nose and a mask's edge.
+        var bareDonors = SyntheticDonors(train, MaskLabel.NoMask);
+        var maskedDonors = SyntheticDonors(train, MaskLabel.Mask);
+        bool synthesize = ThreeClasses && options.SyntheticIncorrect > 0 && bareDonors.Length > 0 && maskedDonors.Length > 0;
+        if (ThreeClasses && options.SyntheticIncorrect > 0)
+            TrainingProgress.Log(log, synthesize
+                ? $"synthetic badly worn masks: {options.SyntheticIncorrect:P0} of the incorrect draws, from {bareDonors.Length} bare and {maskedDonors.Length} masked photo faces"
+                : "synthetic badly worn masks: no photo faces ≥ 20 px of both kinds to compose them from; real ones only");
         long step = (long)state.Epoch * stepsPerEpoch;
 
         for (int epoch = state.Epoch + 1; epoch <= options.Epochs; epoch++)
@@ -104,8 +113,11 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
                 for (int i = 0; i < batch; i++)
                 {
                     // Class-balanced: pick the class first (by its share), then a face of it.
-                    var pool = byClass[PickClass(classShares, rng.NextDouble())];
+                    int drawn = PickClass(classShares, rng.NextDouble());
+                    var pool = byClass[drawn];
                     var sample = train[pool[rng.Next(pool.Length)]];
+                    if (synthesize && drawn == 2 && rng.NextDouble() < options.SyntheticIncorrect)
+                        sample = synthesizer.Compose(train[bareDonors[rng.Next(bareDonors.Length)]], train[maskedDonors[rng.Next(maskedDonors.Length)]], rng);
                     augmenter.Apply(sample, rng, crop);
                     FaceCropper.WriteNormalized(crop, Contract, input.AsSpan(i * perFace, perFace));
                     labels[i] = ClassIndex(sample.Label, options.Incorrect);
@@ -246,6 +258,10 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         }
         return (train, dev);
     }
+
+    /// <summary>Indices of photo faces of <paramref name="label"/> at least 20 px, the donors of synthetic badly worn masks.</summary>
+    private static int[] SyntheticDonors(List<FaceSample> train, MaskLabel label) =>
+        Enumerable.Range(0, train.Count).Where(i => train[i].FromPhoto && train[i].Label == label && train[i].ShortSide >= 20).ToArray();
 
     /// <summary>The output column a face is trained towards: its label's, except a badly worn mask trained as no_mask.</summary>
     internal static int ClassIndex(MaskLabel label, IncorrectTraining incorrect) => label switch

@@ -60,6 +60,11 @@ internal sealed record TrainingOptions
     /// them hundreds of times per run.
     /// </summary>
     public double IncorrectShare { get; init; } = 0.2;
+    /// <summary>
+    /// With <see cref="IncorrectTraining.Label"/>: the share of the badly worn masks drawn that are synthetic
+    /// (<see cref="Data.IncorrectMaskSynthesizer"/>: a masked face's mask pasted below a bare face's nose); 0 = real ones only.
+    /// </summary>
+    public double SyntheticIncorrect { get; init; }
     /// <summary>With <see cref="IncorrectTraining.NoMask"/>: how many times more often a <c>mask_weared_incorrect</c> face is drawn than another no_mask face (1: as often).</summary>
     public int IncorrectWeight { get; init; } = 1;
 
@@ -81,6 +86,7 @@ internal sealed record TrainingOptions
         if (Patience < 1) throw new ArgumentOutOfRangeException(nameof(Patience), Patience, "--patience must be at least 1.");
         if (!Enum.IsDefined(Incorrect)) throw new ArgumentOutOfRangeException(nameof(Incorrect), Incorrect, "--incorrect must be label, no_mask or skip.");
         if (!(IncorrectShare is > 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(IncorrectShare), IncorrectShare, "--incorrect-share must be between 0 and 1 (exclusive).");
+        if (!(SyntheticIncorrect is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(SyntheticIncorrect), SyntheticIncorrect, "--synthetic-incorrect must be at least 0 and below 1.");
         if (IncorrectWeight is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(IncorrectWeight), IncorrectWeight, "--incorrect-weight must be 1..100.");
         if (Threads < 1) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "--threads must be at least 1.");
         if (EpochSize is < 2) throw new ArgumentOutOfRangeException(nameof(EpochSize), EpochSize, "--epoch-size must be at least 2.");
