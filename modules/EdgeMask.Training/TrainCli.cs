@@ -44,6 +44,8 @@ internal static class TrainCli
         var incorrectWeight = new Option<int>("--incorrect-weight") { DefaultValueFactory = _ => 1, Description = "With --incorrect no_mask: draw mask_weared_incorrect faces this many times more often than other no_mask faces (they are rare and the hardest violations)." };
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the plain crops (debugging)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --work." };
+        var keepEpochs = new Option<bool>("--keep-epochs") { Description = "Keep every epoch's weights in --work (epoch-N.pt), so --resume --export-epoch N can export any epoch of the history." };
+        var exportEpoch = new Option<int?>("--export-epoch") { Description = "Export this epoch (kept by --keep-epochs) instead of the one with the best dev score." };
         var halfWeights = new Option<bool>("--fp16-weights") { Description = "Store the exported weights as float16 (half the file); ONNX Runtime computes in float32." };
         var stemKind = new Option<string>("--stem") { DefaultValueFactory = _ => "3x3", Description = "3x3 (one 3×3 stride-2 convolution) or imagenet (7×7 stride-2 convolution + max-pooling, first stage stride 1: ResNet-18's shape)." };
         stemKind.AcceptOnlyFromAmong("3x3", "imagenet");
@@ -52,7 +54,7 @@ internal static class TrainCli
         var classifier = new Command("classifier", "Train the mask / no mask / incorrectly worn mask ResNet classifier and export it to ONNX.")
         {
             crops, voc, output, card, work, trainSplit, devSplit, epochs, batch, lr, seed, patience, threads, maxSteps, epochSize,
-            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom, incorrectWeight, incorrectShare, synthetic,
+            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom, incorrectWeight, incorrectShare, synthetic, keepEpochs, exportEpoch,
         };
         classifier.SetAction(parse =>
         {
@@ -94,6 +96,8 @@ internal static class TrainCli
                     IncorrectWeight = parse.GetValue(incorrectWeight),
                     Augment = !parse.GetValue(noAugment),
                     Resume = parse.GetValue(resume),
+                    KeepEpochs = parse.GetValue(keepEpochs),
+                    ExportEpoch = parse.GetValue(exportEpoch),
                     HalfPrecisionWeights = parse.GetValue(halfWeights),
                     CommandLine = TypedCommandLine(),
                 }.Validate();

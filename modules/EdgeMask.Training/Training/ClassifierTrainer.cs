@@ -22,7 +22,11 @@ internal sealed record EpochResult(int Epoch, double TrainLoss, double Score, IR
 /// <summary>The outcome of a training run.</summary>
 internal sealed record TrainingResult(
     string OnnxPath, string Sha256, int BestEpoch, IReadOnlyList<EpochResult> History, IReadOnlyList<float> StepLosses,
-    IReadOnlyList<DevMetric> OnnxDev, IReadOnlyList<string> DataProblems, int TrainCount, ClassifierContract Contract);
+    IReadOnlyList<DevMetric> OnnxDev, IReadOnlyList<string> DataProblems, int TrainCount, ClassifierContract Contract)
+{
+    /// <summary>The epoch with the best dev score (the exported one unless <c>--export-epoch</c> chose another).</summary>
+    public int BestScoreEpoch { get; init; }
+}
 
 /// <summary>
 /// Trains the small ResNet mask classifier: loads and caches crops, class-balanced sampling, camera augmentation,
@@ -158,6 +162,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
 
             model.save(lastCkpt);
             averaged?.save(EmaPath(lastCkpt));
+            if (options.KeepEpochs) selected.save(EpochPath(epoch));
             bool improved = double.IsNaN(state.BestScore) || score > state.BestScore || state.BestEpoch == 0;
             if (improved)
             {
@@ -178,7 +183,19 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             }
         }
 
-        if (File.Exists(bestCkpt)) selected.load(bestCkpt);
+        int exportedEpoch = state.BestEpoch;
+        if (options.ExportEpoch is int chosen)
+        {
+            // A hand-picked epoch of the history (e.g. the one that meets every target), kept by --keep-epochs.
+            if (!File.Exists(EpochPath(chosen)))
+                throw new ArgumentException($"--export-epoch {chosen}: '{EpochPath(chosen)}' does not exist; only a run with --keep-epochs keeps every epoch.");
+            selected.load(EpochPath(chosen));
+            exportedEpoch = chosen;
+        }
+        else if (File.Exists(bestCkpt))
+        {
+            selected.load(bestCkpt);
+        }
         selected.eval();
         string? dir = Path.GetDirectoryName(Path.GetFullPath(options.OutputPath));
         if (dir is not null) Directory.CreateDirectory(dir);
@@ -191,7 +208,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         }, options.HalfPrecisionWeights);
         File.WriteAllBytes(options.OutputPath, bytes);
         string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        TrainingProgress.Log(log, $"wrote {options.OutputPath} ({bytes.Length} bytes, sha256 {sha}) from epoch {state.BestEpoch}");
+        TrainingProgress.Log(log, $"wrote {options.OutputPath} ({bytes.Length} bytes, sha256 {sha}) from epoch {exportedEpoch}");
 
         // The figures that ship are measured on the exported file in ONNX Runtime, through the run-time classifier.
         var onnxDev = new List<DevMetric>();
@@ -201,7 +218,10 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         }
         foreach (var m in onnxDev) TrainingProgress.Log(log, $"onnx {m}");
 
-        var result2 = new TrainingResult(options.OutputPath, sha, state.BestEpoch, history, stepLosses, onnxDev, loader.Problems, train.Count, Contract);
+        var result2 = new TrainingResult(options.OutputPath, sha, exportedEpoch, history, stepLosses, onnxDev, loader.Problems, train.Count, Contract)
+        {
+            BestScoreEpoch = state.BestEpoch,
+        };
         if (options.CardPath is not null)
         {
             string command = state.CommandLine.Length == 0 || state.CommandLine == options.CommandLine
@@ -219,6 +239,8 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
     /// the same epochs as an uninterrupted one.
     /// </summary>
     internal static int EpochSeed(int seed, int epoch) => unchecked(seed * 1_000_003 + epoch);
+
+    private string EpochPath(int epoch) => Path.Combine(options.WorkDirectory, $"epoch-{epoch}.pt");
 
     /// <summary>The averaged weights' checkpoint next to the raw one (resume needs both).</summary>
     private static string EmaPath(string checkpoint) => Path.ChangeExtension(checkpoint, ".ema.pt");

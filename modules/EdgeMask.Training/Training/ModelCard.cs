@@ -44,7 +44,10 @@ internal static class ModelCard
         };
         sb.AppendLine(inv, $"| classes | with_mask → mask; without_mask → no_mask; mask_weared_incorrect → {incorrect} |");
         sb.AppendLine(inv, $"| seed | {o.Seed} |");
-        sb.AppendLine(inv, $"| best epoch | {r.BestEpoch} of {r.History.Count} run (max {o.Epochs}, early-stopping patience {o.Patience}) |");
+        string why = r.BestEpoch == r.BestScoreEpoch
+            ? "the best dev score"
+            : string.Create(inv, $"chosen with `--export-epoch` (best dev score: epoch {r.BestScoreEpoch})");
+        sb.AppendLine(inv, $"| exported epoch | {r.BestEpoch} of {r.History.Count} run, {why} (max {o.Epochs}, early-stopping patience {o.Patience}) |");
         sb.AppendLine().AppendLine("## Data").AppendLine();
         sb.AppendLine(inv, $"Training: split `{o.TrainSplit}` of {string.Join(", ", o.CropFolders.Concat(o.VocFolders).Select(f => $"`{f}`"))} — {r.TrainCount} faces")
           .AppendLine(inv, $"(VOC faces with a shorter side under {o.MinFace} px left out). Class-balanced sampling, camera augmentation")

@@ -71,6 +71,10 @@ internal sealed record TrainingOptions
     /// <summary>The model's output classes, as wire names, in output order.</summary>
     public IReadOnlyList<string> Classes => Incorrect == IncorrectTraining.Label ? SmallResNet.ThreeClasses : SmallResNet.TwoClasses;
     public bool Resume { get; init; }
+    /// <summary>Keep every epoch's evaluated weights (<c>&lt;work&gt;/epoch-N.pt</c>), so any epoch of the history can be exported.</summary>
+    public bool KeepEpochs { get; init; }
+    /// <summary>Export this epoch (kept by <see cref="KeepEpochs"/>) instead of the one with the best dev score.</summary>
+    public int? ExportEpoch { get; init; }
     /// <summary>ResNet-18 ONNX file (<see cref="PretrainedResNet18"/>) whose weights start the run; null = random start.</summary>
     public string? InitFrom { get; init; }
     /// <summary>The command line as typed, recorded in the model card.</summary>
@@ -90,6 +94,7 @@ internal sealed record TrainingOptions
         if (IncorrectWeight is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(IncorrectWeight), IncorrectWeight, "--incorrect-weight must be 1..100.");
         if (Threads < 1) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "--threads must be at least 1.");
         if (EpochSize is < 2) throw new ArgumentOutOfRangeException(nameof(EpochSize), EpochSize, "--epoch-size must be at least 2.");
+        if (ExportEpoch is < 1) throw new ArgumentOutOfRangeException(nameof(ExportEpoch), ExportEpoch, "--export-epoch must be at least 1.");
         if (MaxSteps is < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), MaxSteps, "--max-steps must be at least 1.");
         if (!(CropExpansion is >= 0.5f and <= 4f)) throw new ArgumentOutOfRangeException(nameof(CropExpansion), CropExpansion, "--crop-expansion must be 0.5..4.");
         if (string.IsNullOrWhiteSpace(OutputPath)) throw new ArgumentException("--out must name the ONNX file to write.");
