@@ -17,13 +17,13 @@ public sealed class ShippedClassifierAccuracyTests(ClassifierModelFixture fixtur
     /// <summary>Faces whose shorter side is at least this count (issue 17, as issue 3).</summary>
     private const float MinFace = 20f;
 
-    // Issue 17's targets on voc853 dev faces ≥ 20 px: mask vs no_mask ≥ 98.5 %, badly worn masks labelled incorrect
-    // ≥ 70 %, cd7 dev ≥ 99 %. Badly worn masks caught as a violation: the target is 90 %; the shipped model reaches
-    // 16 of 19 (84.2 %, the card says why), so the guard holds it there.
+    // Issue 17's targets on voc853 dev faces ≥ 20 px: mask vs no_mask ≥ 98.5 % and badly worn masks labelled incorrect
+    // ≥ 70 % are met and held. Two are not, and the guard holds the shipped figures instead (the card says why): badly
+    // worn masks caught as a violation, target 90 %, 16 of 19; cd7 dev, target 99 %, 688 of 695 (one image short).
     private const double VocMaskVersusNoMaskBar = 0.985;
     private const double IncorrectLabelledBar = 0.70;
     private const double IncorrectCaughtBar = 16.0 / 19;
-    private const double Cd7Bar = 0.985;
+    private const double Cd7Bar = 688.0 / 695;
 
     private LabelConfusion VocDev(float minFace)
     {
@@ -67,6 +67,6 @@ public sealed class ShippedClassifierAccuracyTests(ClassifierModelFixture fixtur
         }
         output.WriteLine($"cd7 dev: mask vs no_mask {m.MaskVersusNoMask.ToPercent()}, exact {m.Accuracy.ToPercent()} of {m.Total}");
         Assert.True(m.Total > 600, $"only {m.Total} dev images were read");
-        Assert.True(m.MaskVersusNoMask.Value >= Cd7Bar, $"cd7 dev {m.MaskVersusNoMask.ToPercent()} is below {Cd7Bar:P1}");
+        Assert.True(m.MaskVersusNoMask.Value >= Cd7Bar - 1e-9, $"cd7 dev {m.MaskVersusNoMask.ToPercent()} is below {Cd7Bar:P2}");
     }
 }
