@@ -77,7 +77,7 @@ public sealed class OutboxTransportTests : IAsyncLifetime
         Assert.Equal("events", first.Properties["$.on"]);
         Assert.Equal("violation.start", first.Properties["type"]);
         Assert.Equal("door", first.Properties["camera"]);
-        Assert.Equal("edgemask.event/1", first.Properties["schema"]);
+        Assert.Equal(EdgeMask.Core.Events.MaskEvent.SchemaName, first.Properties["schema"]);
         Assert.Equal("ep-1:violation.start:0", first.Properties["$.mid"]);
         Assert.Empty(_hub.Violations);
     }
@@ -133,7 +133,7 @@ public sealed class OutboxTransportTests : IAsyncLifetime
 
         Assert.Equal("stats", telemetry.OutputName);
         Assert.Equal("stats", telemetry.Properties!["type"]);
-        Assert.Equal("edgemask.stats/1", telemetry.Properties["schema"]);
+        Assert.Equal(EdgeMask.Core.Events.CameraStats.SchemaName, telemetry.Properties["schema"]);
     }
 
     [Fact]
