@@ -7,6 +7,19 @@ namespace EdgeMask.Module.Cli;
 public static class Annotator
 {
     private static readonly Scalar Unknown = new(255, 200, 0);
+
+    // BGR. Green and red as everywhere; amber for a badly worn mask, the dashboard's colour for it too.
+    public static readonly Scalar MaskColour = new(60, 200, 60);
+    public static readonly Scalar NoMaskColour = new(40, 40, 230);
+    public static readonly Scalar IncorrectColour = new(0, 170, 255);
+
+    /// <summary>The colour faces of <paramref name="label"/> are drawn in (annotated images and videos).</summary>
+    public static Scalar ColourOf(MaskLabel label) => label switch
+    {
+        MaskLabel.Mask => MaskColour,
+        MaskLabel.Incorrect => IncorrectColour,
+        _ => NoMaskColour,
+    };
     private static readonly Scalar[] LandmarkColours =
     [
         new(255, 0, 0), new(0, 0, 255), new(0, 255, 255), new(255, 0, 255), new(0, 255, 0),

@@ -323,7 +323,7 @@ public sealed class CameraRuntime : IAsyncDisposable
         {
             await capture.StartAsync(ct);
             var sinks = new List<IPipelineSink>(sharedSinks);
-            if (messaging is not null) sinks.Add(new PublisherSink(messaging.Publisher));
+            if (messaging is not null) sinks.Add(new PublisherSink(messaging.Publisher, options.Contract.Version, options.Violation.IncorrectCounts));
             var settings = new CameraPipelineSettings
             {
                 Device = options.Device,
@@ -402,7 +402,7 @@ public sealed class CameraRuntime : IAsyncDisposable
         return writer;
     }
 
-    private static readonly Scalar Masked = new(60, 200, 60), Unmasked = new(40, 40, 230), Unknown = new(200, 200, 200);
+    private static readonly Scalar Unknown = new(200, 200, 200);
 
     /// <summary>Draws confirmed tracks: box coloured by the latest label, "#id label p".</summary>
     private void AnnotateTracks(Mat image)
@@ -413,7 +413,7 @@ public sealed class CameraRuntime : IAsyncDisposable
             if (!track.IsConfirmed) continue;
             var b = track.Box;
             var cls = track.Observation.Classification;
-            var colour = cls is null ? Unknown : cls.Value.Label == Core.Detection.MaskLabel.Mask ? Masked : Unmasked;
+            var colour = cls is null ? Unknown : Cli.Annotator.ColourOf(cls.Value.Label);
             Cv2.Rectangle(image, new Rect((int)b.X1, (int)b.Y1, Math.Max(1, (int)b.Width), Math.Max(1, (int)b.Height)), colour, thickness);
             string label = cls is null ? $"#{track.Id}" : $"#{track.Id} {cls.Value.LabelText} {cls.Value.Probability:0.00}";
             var origin = new Point((int)b.X1, Math.Max(12, (int)b.Y1 - 4));

@@ -85,7 +85,7 @@ public sealed class CameraPipeline : IDisposable
         _classifier = classifier;
         _tracker = new FaceTracker(settings.Tracking);
         _policy = new ViolationPolicy(settings.Violation, settings.Device, settings.Camera);
-        _events = new MaskEventFactory(settings.Device, settings.Camera);
+        _events = new MaskEventFactory(settings.Device, settings.Camera) { HasIncorrect = classifier?.Contract.HasIncorrect ?? true };
         _sink = sink;
         _snapshotter = snapshotter;
         _time = time;
@@ -191,6 +191,10 @@ public sealed class CameraPipeline : IDisposable
             DroppedFrames = _droppedFrames(),
             FacesSeen = counters.FacesSeen - _statsStartCounters.FacesSeen,
             FacesUnmasked = counters.FacesUnmasked - _statsStartCounters.FacesUnmasked,
+            FacesByLabel = new LabelCounts(
+                counters.LabelledMask - _statsStartCounters.LabelledMask,
+                counters.LabelledNoMask - _statsStartCounters.LabelledNoMask,
+                counters.LabelledIncorrect - _statsStartCounters.LabelledIncorrect),
             ComplianceRate = counters.ComplianceRateSince(_statsStartCounters),
             ActiveViolations = _policy.ActiveViolations,
             CameraHealth = _cameraHealth(),

@@ -1,14 +1,20 @@
 using EdgeMask.Core.Events;
+using EdgeMask.Core.Policy;
 using EdgeMask.Messaging;
 using Prometheus;
 
 namespace EdgeMask.Module.Pipeline;
 
-/// <summary>Hands events and stats to store-and-forward publishing (outbox first, then MQTT / IoT Hub). Never blocks.</summary>
-public sealed class PublisherSink(EventPublisher publisher) : IPipelineSink
+/// <summary>
+/// Hands events and stats to store-and-forward publishing (outbox first, then MQTT / IoT Hub), in the contract version
+/// the device publishes (<c>contract.version</c>; badly worn masks folded as <paramref name="incorrectCounts"/> says for
+/// version 1). Never blocks.
+/// </summary>
+public sealed class PublisherSink(EventPublisher publisher, int contractVersion = EventContract.CurrentVersion,
+    IncorrectMaskCounting incorrectCounts = IncorrectMaskCounting.Violation) : IPipelineSink
 {
-    public void OnEvent(MaskEvent maskEvent) => publisher.Enqueue(maskEvent);
-    public void OnStats(CameraStats stats) => publisher.Enqueue(stats);
+    public void OnEvent(MaskEvent maskEvent) => publisher.Enqueue(maskEvent.ForVersion(contractVersion, incorrectCounts));
+    public void OnStats(CameraStats stats) => publisher.Enqueue(stats.ForVersion(contractVersion));
 }
 
 /// <summary>Prints each violation event as one line (the console view of <c>edgemask run</c>).</summary>
@@ -18,11 +24,12 @@ public sealed class ConsoleEventSink(TextWriter output) : IPipelineSink
 
     public void OnEvent(MaskEvent e)
     {
+        string what = EventTypes.IsIncorrect(e.Type) ? "incorrect mask" : "violation";
         string line = e.Type switch
         {
-            EventTypes.ViolationStart => $"{e.At:HH:mm:ss} {e.Camera} VIOLATION START  track {e.TrackId,-5} p(no_mask) {e.Mask.Probability:0.00}  face {e.Face.Box[2] - e.Face.Box[0]:0}px  {e.Id}",
-            EventTypes.ViolationUpdate => $"{e.At:HH:mm:ss} {e.Camera} violation update track {e.TrackId,-5} p(no_mask) {e.Mask.Probability:0.00}  {e.Mask.FramesUnmasked}/{e.Mask.FramesObserved} frames unmasked",
-            _ => $"{e.At:HH:mm:ss} {e.Camera} violation end    track {e.TrackId,-5} {e.EndReason}  after {(e.At - e.StartedAt).TotalSeconds:0.0}s",
+            _ when EventTypes.IsStart(e.Type) => $"{e.At:HH:mm:ss} {e.Camera} {what.ToUpperInvariant()} START  track {e.TrackId,-5} p({e.Mask.Label}) {e.Mask.Probability:0.00}  face {e.Face.Box[2] - e.Face.Box[0]:0}px  {e.Id}",
+            _ when EventTypes.IsUpdate(e.Type) => $"{e.At:HH:mm:ss} {e.Camera} {what} update track {e.TrackId,-5} p({e.Mask.Label}) {e.Mask.Probability:0.00}  {e.Mask.FramesUnmasked}/{e.Mask.FramesObserved} frames unmasked",
+            _ => $"{e.At:HH:mm:ss} {e.Camera} {what} end    track {e.TrackId,-5} {e.EndReason}  after {(e.At - e.StartedAt).TotalSeconds:0.0}s",
         };
         lock (_gate) output.WriteLine(line);
     }
