@@ -32,10 +32,7 @@ public class DetectorBorderBenchmarks
         _detector = RetinaFaceDetector.Open(ModelStore.Open(null),
             new DetectorOptions { Sizing = new InputSizing { BorderPad = BorderPad, BorderFill = Fill } },
             new ExecutionProviderOptions { Preference = ExecutionProviderKind.Cpu }, NullLogger.Instance);
-        using var video = new VideoCapture(BenchPaths.SampleVideo);
-        video.Set(VideoCaptureProperties.PosFrames, 340);
-        _frame = new Mat();
-        if (!video.Read(_frame) || _frame.Empty()) throw new InvalidOperationException($"Cannot read frame 340 of {BenchPaths.SampleVideo}.");
+        _frame = BenchPaths.ReadSampleFrame(340);
         _detector.Detect(_frame, _faces);
     }
 

@@ -35,10 +35,7 @@ public class DetectorScaleBenchmarks
         string? file = Model == "stock" ? Path.Combine(BenchPaths.SharedModels, "retinaface_mnet025.onnx") : null;
         _detector = RetinaFaceDetector.Open(store, new DetectorOptions { Sizing = new InputSizing { Scale = Scale } },
             new ExecutionProviderOptions { Preference = ExecutionProviderKind.Cpu }, NullLogger.Instance, file);
-        using var video = new VideoCapture(BenchPaths.SampleVideo);
-        video.Set(VideoCaptureProperties.PosFrames, 340);
-        _frame = new Mat();
-        if (!video.Read(_frame) || _frame.Empty()) throw new InvalidOperationException($"Cannot read frame 340 of {BenchPaths.SampleVideo}.");
+        _frame = BenchPaths.ReadSampleFrame(340);
         _detector.Detect(_frame, _faces);
     }
 

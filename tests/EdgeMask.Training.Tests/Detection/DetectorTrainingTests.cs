@@ -70,30 +70,30 @@ public sealed class DetectorTrainingTests
         RetinaFaceNetTests.AssertAgree(net, onnx.WithInitializers(net.ToInitializers(onnx)), photo, h, w);
     }
 
+    /// <summary>A few steps on small crops of voc853, written under <paramref name="root"/>.</summary>
+    private static DetectorTrainingOptions SmallRun(string root) => new()
+    {
+        VocFolder = SharedFiles.Voc853,
+        StartDetector = SharedFiles.StockDetector,
+        OutputPath = Path.Combine(root, "out", "tuned.onnx"),
+        CardPath = Path.Combine(root, "out", "tuned.md"),
+        WorkDirectory = Path.Combine(root, "work"),
+        ImageSize = 224,
+        BatchSize = 2,
+        EpochSize = 4,
+        DevScales = [1f],
+        Threads = 2,
+        Seed = 5,
+        CommandLine = "edgemask-train detector (test)",
+    };
+
     [Fact]
     public void Run_TwoSteps_WritesAnOnnxThatLoadsDiffersFromStockAndAModelCard()
     {
         string root = Path.Combine(Path.GetTempPath(), $"edgemask-detector-{Guid.NewGuid():N}");
         try
         {
-            var options = new DetectorTrainingOptions
-            {
-                VocFolder = SharedFiles.Voc853,
-                StartDetector = SharedFiles.StockDetector,
-                OutputPath = Path.Combine(root, "out", "tuned.onnx"),
-                CardPath = Path.Combine(root, "out", "tuned.md"),
-                WorkDirectory = Path.Combine(root, "work"),
-                ImageSize = 224,
-                BatchSize = 2,
-                EpochSize = 4,
-                Epochs = 3,
-                MaxSteps = 2,
-                DevLimit = 3,
-                DevScales = [1f],
-                Threads = 2,
-                Seed = 5,
-                CommandLine = "edgemask-train detector (test)",
-            };
+            var options = SmallRun(root) with { Epochs = 3, MaxSteps = 2, DevLimit = 3 };
 
             var result = new DetectorTrainer(options, NullLogger.Instance, TimeProvider.System).Run();
 
@@ -131,26 +131,7 @@ public sealed class DetectorTrainingTests
         string root = Path.Combine(Path.GetTempPath(), $"edgemask-detector-{Guid.NewGuid():N}");
         try
         {
-            var options = new DetectorTrainingOptions
-            {
-                VocFolder = SharedFiles.Voc853,
-                StartDetector = SharedFiles.StockDetector,
-                OutputPath = Path.Combine(root, "out", "tuned.onnx"),
-                CardPath = Path.Combine(root, "out", "tuned.md"),
-                WorkDirectory = Path.Combine(root, "work"),
-                ImageSize = 224,
-                BatchSize = 2,
-                EpochSize = 4,
-                Epochs = 1,
-                DevLimit = 2,
-                DevScales = [1f],
-                Threads = 2,
-                Seed = 5,
-                EmaDecay = 0.9,
-                PseudoLabelScore = 0.8f,
-                PseudoLabelSizings = [1f],
-                CommandLine = "edgemask-train detector (test)",
-            };
+            var options = SmallRun(root) with { Epochs = 1, DevLimit = 2, EmaDecay = 0.9, PseudoLabelScore = 0.8f, PseudoLabelSizings = [1f] };
 
             var result = new DetectorTrainer(options, NullLogger.Instance, TimeProvider.System).Run();
 
