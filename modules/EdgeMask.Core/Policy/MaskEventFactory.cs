@@ -18,11 +18,11 @@ public sealed class MaskEventFactory
     public string Camera { get; }
 
     /// <summary>
-    /// The event for <paramref name="decision"/>. The snapshot is the episode's <see cref="ViolationEpisode.Snapshot"/>
-    /// at the time of the call (set it first when the same step asked for a snapshot), unless
-    /// <paramref name="snapshot"/> overrides it. Boxes are clipped to the frame, so the normalized box is in 0..1.
+    /// The event for <paramref name="decision"/>, naming <paramref name="snapshot"/>: the latest snapshot the pipeline
+    /// stored for this episode (<see cref="EventSnapshot.None"/> when none was). Boxes are clipped to the frame, so the
+    /// normalized box is in 0..1.
     /// </summary>
-    public MaskEvent Create(in ViolationDecision decision, EventSnapshot? snapshot = null)
+    public MaskEvent Create(in ViolationDecision decision, EventSnapshot snapshot)
     {
         ViolationEpisode episode = decision.Episode ?? throw new ArgumentException("The decision has no episode (default value?).", nameof(decision));
         int w = decision.FrameWidth, h = decision.FrameHeight;
@@ -61,7 +61,7 @@ public sealed class MaskEventFactory
                 classification?.Probability ?? 0f,
                 decision.FramesObserved,
                 decision.FramesUnmasked),
-            Snapshot = snapshot ?? episode.Snapshot,
+            Snapshot = snapshot ?? throw new ArgumentNullException(nameof(snapshot)),
         };
     }
 }

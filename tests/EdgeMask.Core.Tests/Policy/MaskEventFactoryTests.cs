@@ -74,7 +74,7 @@ public class MaskEventFactoryTests
     }
 
     [Fact]
-    public void Create_SnapshotOverride_WinsOverTheEpisodesSnapshot()
+    public void Create_SnapshotGiven_EventNamesExactlyThatSnapshot()
     {
         var tracker = new FaceTracker(new FaceTrackerOptions { ConfirmHits = 1 });
         var policy = new ViolationPolicy(new ViolationPolicyOptions(), "d", "c");
@@ -86,7 +86,7 @@ public class MaskEventFactoryTests
         }
         ViolationDecision start = policy.Decisions[0];
 
-        Assert.Equal(EventSnapshot.None, factory.Create(start).Snapshot);
+        Assert.Equal(EventSnapshot.None, factory.Create(start, EventSnapshot.None).Snapshot);
         var snap = new EventSnapshot(true, "s1", "t", true);
         Assert.Equal(snap, factory.Create(start, snap).Snapshot);
     }
@@ -96,7 +96,7 @@ public class MaskEventFactoryTests
     {
         var factory = new MaskEventFactory("d", "c");
 
-        Assert.Throws<ArgumentException>(() => factory.Create(default));
+        Assert.Throws<ArgumentException>(() => factory.Create(default, EventSnapshot.None));
     }
 
     [Fact]
