@@ -29,7 +29,7 @@ internal static class ClassifyCommand
             try
             {
                 models = InferenceModels.Open(common.Inference(r), common.ClassifierSettings(r, true), logger);
-                classifier = models.CreateClassifier()!;
+                classifier = models.CreateClassifier()!.Classifier;
             }
             catch (Exception ex) when (ex is ModelException or Inference.Runtime.ExecutionProviderUnavailableException or Core.Classification.ClassifierContractException or MaskClassifierModelException)
             {

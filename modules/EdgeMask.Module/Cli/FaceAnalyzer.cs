@@ -13,8 +13,8 @@ namespace EdgeMask.Module.Cli;
 internal sealed class FaceAnalyzer : IDisposable
 {
     private readonly InferenceModels _models;
-    private readonly RetinaFaceDetector _detector;
-    private readonly MaskClassifier? _classifier;
+    private readonly OnnxFaceDetector _detector;
+    private readonly OnnxMaskClassifier? _classifier;
     private readonly List<FaceDetection> _faces = new(64);
     private MaskClassification[] _classifications = new MaskClassification[64];
 
@@ -48,7 +48,7 @@ internal sealed class FaceAnalyzer : IDisposable
     }
 
     public MaskClassification ClassifyCrop(Mat crop) =>
-        (_classifier ?? throw new InvalidOperationException("No classifier is loaded.")).ClassifyCrop(crop);
+        (_classifier ?? throw new InvalidOperationException("No classifier is loaded.")).Classifier.ClassifyCrop(crop);
 
     public void Dispose()
     {

@@ -3,6 +3,8 @@ using EdgeMask.Inference.Models;
 using EdgeMask.Inference.Runtime;
 using EdgeMask.Module.Configuration;
 using EdgeMask.Module.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMask.Module.Cli;
@@ -59,13 +61,20 @@ internal static class RunCommand
                 LiveView = !r.GetValue(quiet),
                 DrainTimeout = r.GetValue(drainTimeout),
             };
+            if (run.AnnotatePath is not null && options.Cameras.Count(c => c.Value.Enabled) > 1)
+            {
+                stderr.WriteLine("error: --annotate writes one video: use it with one camera.");
+                return EdgeMaskCommandLine.ExitFatal;
+            }
+            var settings = new DeviceHostSettings { Run = run, Stdout = stdout, Stderr = stderr };
+            // SIGTERM and Ctrl+C stop the host (ConsoleLifetime): cameras, then outbox, then alarm lines, then models.
+            using var host = DeviceHost.Build(options, settings, loggerFactory, TimeProvider.System,
+                afterCameras: s => s.AddHostedService<RunConsole>(), useConsoleLifetime: true);
             try
             {
-                await using var runner = await EdgeMaskRunner.StartAsync(options, run, stdout, stderr, loggerFactory, TimeProvider.System, ct);
-                await runner.RunToCompletionAsync(ct);
-                return EdgeMaskCommandLine.ExitOk;
+                await DeviceHost.StartOrStopAsync(host, ct);
             }
-            catch (Exception ex) when (ex is ModelException or ExecutionProviderUnavailableException or RunStartException)
+            catch (Exception ex) when (IsStartFailure(ex))
             {
                 stderr.WriteLine($"error: {ex.Message}");
                 return EdgeMaskCommandLine.ExitFatal;
@@ -75,9 +84,18 @@ internal static class RunCommand
                 logger.LogInformation("Stopped");
                 return EdgeMaskCommandLine.ExitOk;
             }
+            await host.WaitForShutdownAsync(CancellationToken.None);
+            RunConsole.PrintSummary(host.Services.GetRequiredService<DeviceRuntime>(), stderr);
+            logger.LogInformation("Stopped");
+            return EdgeMaskCommandLine.ExitOk;
         });
         return command;
     }
+
+    /// <summary>What makes a start impossible (exit 2): a camera file that cannot be read, a model, a port, a GPIO line.</summary>
+    internal static bool IsStartFailure(Exception ex) => ex is ModelException or ExecutionProviderUnavailableException or CameraStartException
+        or EdgeMask.Alarm.AlarmConfigurationException or EdgeMask.Alarm.GpioLineUnavailableException or EdgeMask.Alarm.AnnouncementRenderException
+        or Microsoft.ML.OnnxRuntime.OnnxRuntimeException || MessagingService.IsStartFailure(ex);
 
     private static EdgeMaskOptions ApplyOverrides(EdgeMaskOptions o, ParseResult r, ModelCliOptions common,
         Option<string[]> sources, Option<string[]> cameras, Option<string?> device, Option<string?> broker, Option<bool> noMqtt,

@@ -96,6 +96,9 @@ public sealed record CameraOptions
     public void Validate(string section)
     {
         if (string.IsNullOrWhiteSpace(Source)) throw new InvalidOptionException($"{section}:source", Source, "must name a file, folder, device or stream URL.");
+        // An unknown scheme or a malformed URL can never work: refused with the configuration, not retried for ever.
+        try { EdgeMask.Module.Sources.FrameSourceSpec.Parse(Source); }
+        catch (ArgumentException ex) { throw new InvalidOptionException($"{section}:source", EdgeMask.Module.Sources.PipeFrameSource.Redact(Source), ex.Message); }
         if (DetectEveryNthFrame is < 1 or > 30) throw new InvalidOptionException($"{section}:detectEveryNthFrame", DetectEveryNthFrame, "must be between 1 and 30.");
         if (Zones is not null) new ViolationPolicyOptions { Zones = Zones }.Validate(section);
         if (Width.HasValue || Height.HasValue || Fps.HasValue)
