@@ -44,6 +44,9 @@ public sealed class OutboxDrainer : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
+    // The publish in flight is not cut by the stop at once: cancelling an MQTT publish mid-packet closes the connection,
+    // which the drainer may share (the module's IoT Hub client). It gets InFlightGrace, then it is cancelled.
+    private readonly CancellationTokenSource _inFlight = new();
     private readonly ResiliencePipeline _retry;
     private Task _loop = Task.CompletedTask;
     private int _started;
@@ -110,6 +113,7 @@ public sealed class OutboxDrainer : IAsyncDisposable
     {
         if (_stop.IsCancellationRequested) return;
         await _stop.CancelAsync().ConfigureAwait(false);
+        _inFlight.CancelAfter(InFlightGrace);
         try
         {
             await _loop.ConfigureAwait(false);
@@ -119,7 +123,11 @@ public sealed class OutboxDrainer : IAsyncDisposable
             // The loop ends by cancellation; nothing to report.
         }
         _stop.Dispose();
+        _inFlight.Dispose();
     }
+
+    /// <summary>How long a stop lets the message in flight finish before cancelling it.</summary>
+    public static readonly TimeSpan InFlightGrace = TimeSpan.FromMilliseconds(500);
 
     private async Task RunAsync(CancellationToken ct)
     {
@@ -182,7 +190,8 @@ public sealed class OutboxDrainer : IAsyncDisposable
     {
         // While the transport is down there is nothing to try: wait for it (it reconnects by itself) without counting failures.
         while (!_transport.IsConnected) await Task.Delay(_options.DisconnectedPollInterval, _time, ct).ConfigureAwait(false);
-        await _transport.PublishAsync(message, ct).ConfigureAwait(false);
+        await _transport.PublishAsync(message, _inFlight.Token).ConfigureAwait(false);
+        // Acknowledged while stopping: it is delivered, and the loop ends after recording it.
     }
 
     private void OnFailure(RetryAttempt attempt)

@@ -101,7 +101,7 @@ public sealed class MessagingService : IHostedService, IPipelineSink
 
     /// <summary>Whether going from the options in force to <paramref name="next"/> needs a restart of this part.</summary>
     public bool NeedsRestart(EdgeMaskOptions next) =>
-        next.Device != _options.Device || next.Mqtt != _options.Mqtt || next.Outbox != _options.Outbox;
+        next.Device != _options.Device || !SameOptions.As(next.Mqtt, _options.Mqtt) || !SameOptions.As(next.Outbox, _options.Outbox);
 
     /// <summary>
     /// Stops the running part (what is queued goes to the outbox; undelivered messages stay there) and starts it with

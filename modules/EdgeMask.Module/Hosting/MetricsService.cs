@@ -50,7 +50,7 @@ public sealed class MetricsService : IHostedService, IAsyncDisposable
         return server;
     }
 
-    public bool NeedsRestart(EdgeMaskOptions next) => next.Metrics != _options;
+    public bool NeedsRestart(EdgeMaskOptions next) => !SameOptions.As(next.Metrics, _options);
 
     /// <summary>Serves <c>metrics</c> of <paramref name="next"/>; when its port cannot be taken, the previous server comes back and the error is thrown.</summary>
     public async Task RestartAsync(EdgeMaskOptions next, CancellationToken cancellationToken)

@@ -74,7 +74,7 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
     /// <summary>Whether <paramref name="next"/> needs other sessions than those open.</summary>
     public bool NeedsReload(EdgeMaskOptions next)
     {
-        lock (_gate) return next.Inference != _inference || next.Classifier != _classifier;
+        lock (_gate) return !SameOptions.As(next.Inference, _inference) || !SameOptions.As(next.Classifier, _classifier);
     }
 
     /// <summary>
