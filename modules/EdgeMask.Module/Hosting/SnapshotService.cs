@@ -41,7 +41,12 @@ public sealed class SnapshotService : IHostedService, IDisposable
         return Task.CompletedTask;
     }
 
-    private SnapshotStore Create(SnapshotOptions options) => new(options, _loggers.CreateLogger<SnapshotStore>(), _time);
+    private SnapshotStore Create(SnapshotOptions options)
+    {
+        var store = new SnapshotStore(options, _loggers.CreateLogger<SnapshotStore>(), _time);
+        store.Start();
+        return store;
+    }
 
     /// <summary>Applies the <c>snapshots</c> section: a new store when it changed (the options were validated with the configuration).</summary>
     public void Apply(EdgeMaskOptions next)
