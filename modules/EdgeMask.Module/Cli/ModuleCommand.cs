@@ -82,23 +82,7 @@ internal static class ModuleCommand
             // SIGTERM (docker stop, edgeAgent) and Ctrl+C stop the host (ConsoleLifetime) in the order DeviceHost documents.
             using var host = ModuleDevice.Build(initial, hostOptions, client, shouldDisposeClient: true,
                 new DeviceHostSettings { Stdout = stdout, Stderr = stderr }, loggers, TimeProvider.System, useConsoleLifetime: true);
-            try
-            {
-                await DeviceHost.StartOrStopAsync(host, ct);
-            }
-            catch (Exception ex) when (RunCommand.IsStartFailure(ex))
-            {
-                stderr.WriteLine($"error: The module cannot start with its configuration: {ex.Message}");
-                return EdgeMaskCommandLine.ExitFatal;
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                logger.LogInformation("Stopped");
-                return EdgeMaskCommandLine.ExitOk;
-            }
-            await host.WaitForShutdownAsync(CancellationToken.None);
-            logger.LogInformation("Stopped");
-            return EdgeMaskCommandLine.ExitOk;
+            return await HostedCommand.RunAsync(host, stderr, logger, "The module cannot start with its configuration: ", ct);
         });
         return command;
     }

@@ -70,32 +70,11 @@ internal static class RunCommand
             // SIGTERM and Ctrl+C stop the host (ConsoleLifetime): cameras, then outbox, then alarm lines, then models.
             using var host = DeviceHost.Build(options, settings, loggerFactory, TimeProvider.System,
                 afterCameras: s => s.AddHostedService<RunConsole>(), useConsoleLifetime: true);
-            try
-            {
-                await DeviceHost.StartOrStopAsync(host, ct);
-            }
-            catch (Exception ex) when (IsStartFailure(ex))
-            {
-                stderr.WriteLine($"error: {ex.Message}");
-                return EdgeMaskCommandLine.ExitFatal;
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                logger.LogInformation("Stopped");
-                return EdgeMaskCommandLine.ExitOk;
-            }
-            await host.WaitForShutdownAsync(CancellationToken.None);
-            RunConsole.PrintSummary(host.Services.GetRequiredService<DeviceRuntime>(), stderr);
-            logger.LogInformation("Stopped");
-            return EdgeMaskCommandLine.ExitOk;
+            return await HostedCommand.RunAsync(host, stderr, logger, "", ct,
+                afterStop: () => RunConsole.PrintSummary(host.Services.GetRequiredService<DeviceRuntime>(), stderr));
         });
         return command;
     }
-
-    /// <summary>What makes a start impossible (exit 2): a camera file that cannot be read, a model, a port, a GPIO line.</summary>
-    internal static bool IsStartFailure(Exception ex) => ex is ModelException or ExecutionProviderUnavailableException or CameraStartException
-        or EdgeMask.Alarm.AlarmConfigurationException or EdgeMask.Alarm.GpioLineUnavailableException or EdgeMask.Alarm.AnnouncementRenderException
-        or Microsoft.ML.OnnxRuntime.OnnxRuntimeException || MessagingService.IsStartFailure(ex);
 
     private static EdgeMaskOptions ApplyOverrides(EdgeMaskOptions o, ParseResult r, ModelCliOptions common,
         Option<string[]> sources, Option<string[]> cameras, Option<string?> device, Option<string?> broker, Option<bool> noMqtt,

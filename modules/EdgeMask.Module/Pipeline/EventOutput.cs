@@ -105,6 +105,9 @@ public sealed class SnapshotEventStage : IEventOutput, IAsyncDisposable
     /// <summary>Events handed to the sink.</summary>
     public long EventsEmitted => Interlocked.Read(ref _events);
 
+    /// <summary>True once a stop's grace ran out: the remaining snapshots are skipped, the remaining events still built.</summary>
+    public bool SkippingSnapshots => _hurry;
+
     /// <summary>Frame copies waiting for the worker.</summary>
     public int PendingFrames => Volatile.Read(ref _pendingFrames);
 

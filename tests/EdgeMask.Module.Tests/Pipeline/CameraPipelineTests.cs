@@ -255,26 +255,33 @@ public sealed class CameraPipelineTests : IDisposable
         Assert.Equal(0, stage.PendingFrames);
     }
 
+    /// <summary>
+    /// Unmasked people stepping into view one every 6 frames (each starts a violation 5 frames later), over a real
+    /// photo, through a started <paramref name="stage"/>; the pipeline completes at the end (ending every episode).
+    /// </summary>
+    private void PeopleWalkIn(SnapshotEventStage stage, int people, int spacing, int frames)
+    {
+        using var photo = new VocPhoto();
+        stage.Start();
+        var faces = Enumerable.Range(0, people).Select(i => new FaceDetection(new Core.Geometry.BoxF(10 + spacing * i, 100, 70 + spacing * i, 160), 0.95f, default)).ToArray();
+        _models.Faces = call => faces.Take((int)Math.Min(people, call / 6 + 1)).ToArray();
+        using var pipeline = Pipeline(output: stage);
+        for (long i = 0; i < frames; i++)
+        {
+            pipeline.ProcessFrame(photo.Frame, i, _time.GetUtcNow());
+            _time.Advance(TimeSpan.FromMilliseconds(66));
+        }
+        pipeline.Complete();
+    }
+
     [Fact]
     public async Task SnapshotStage_EncoderFallsBehind_RequestsBeyondTheBoundSkippedEveryEventStillInOrder()
     {
-        using var photo = new VocPhoto();
         using var store = new SnapshotStore(new SnapshotOptions { Directory = EdgeMask.Tests.Shared.TestPaths.NewTempDirectory() }, time: _time);
         _sink.SnapshotGate = new ManualResetEventSlim(false);
         var stage = new SnapshotEventStage("dev", _camera, () => store, _sink, maxPendingFrames: 1);
-        stage.Start();
         // Five people, each starting a violation on a different frame: five steps with a snapshot request.
-        var people = Enumerable.Range(0, 5).Select(i => new FaceDetection(new Core.Geometry.BoxF(10 + 75 * i, 100, 70 + 75 * i, 160), 0.95f, default)).ToArray();
-        _models.Faces = call => people.Take((int)Math.Min(5, call / 6 + 1)).ToArray();
-        using (var pipeline = Pipeline(output: stage))
-        {
-            for (long i = 0; i < 40; i++)
-            {
-                pipeline.ProcessFrame(photo.Frame, i, _time.GetUtcNow());
-                _time.Advance(TimeSpan.FromMilliseconds(66));
-            }
-            pipeline.Complete();
-        }
+        PeopleWalkIn(stage, people: 5, spacing: 75, frames: 40);
         _sink.SnapshotGate.Set();
         await stage.CompleteAsync(TimeSpan.FromSeconds(30));
 
@@ -291,26 +298,17 @@ public sealed class CameraPipelineTests : IDisposable
     [Fact]
     public async Task SnapshotStage_CompleteWhileEncodingIsStuck_EventsStillGoOutWithinTheGrace()
     {
-        using var photo = new VocPhoto();
         using var store = new SnapshotStore(new SnapshotOptions { Directory = EdgeMask.Tests.Shared.TestPaths.NewTempDirectory() }, time: _time);
         _sink.SnapshotGate = new ManualResetEventSlim(false);
         var stage = new SnapshotEventStage("dev", _camera, () => store, _sink, maxPendingFrames: 8);
-        stage.Start();
-        var people = Enumerable.Range(0, 3).Select(i => new FaceDetection(new Core.Geometry.BoxF(10 + 110 * i, 100, 90 + 110 * i, 180), 0.95f, default)).ToArray();
-        _models.Faces = call => people.Take((int)Math.Min(3, call / 6 + 1)).ToArray();
-        using (var pipeline = Pipeline(output: stage))
-        {
-            for (long i = 0; i < 20; i++)
-            {
-                pipeline.ProcessFrame(photo.Frame, i, _time.GetUtcNow());
-                _time.Advance(TimeSpan.FromMilliseconds(66));
-            }
-            pipeline.Complete();
-        }
+        PeopleWalkIn(stage, people: 3, spacing: 110, frames: 20);
 
         // The first JPEG is stuck in a slow consumer; the stop gives the queue 200 ms, then only builds the events.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (Volatile.Read(ref _sink.SnapshotsEntered) == 0 && DateTime.UtcNow < deadline) await Task.Delay(10);
         var completing = stage.CompleteAsync(TimeSpan.FromMilliseconds(200));
-        await Task.Delay(400);
+        while (!stage.SkippingSnapshots && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.True(stage.SkippingSnapshots, "the grace ran out while the first JPEG was stuck");
         _sink.SnapshotGate.Set();
         await completing.WaitAsync(TimeSpan.FromSeconds(30));
 

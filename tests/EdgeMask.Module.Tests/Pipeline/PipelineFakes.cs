@@ -131,8 +131,12 @@ internal sealed class RecordingSink : IPipelineSink
 
     public void OnStats(CameraStats stats) => Stats.Enqueue(stats);
 
+    /// <summary>JPEGs handed over so far, counted before the gate (the consumer is busy with the last one).</summary>
+    public int SnapshotsEntered;
+
     public void OnSnapshot(string camera, string snapshotId, byte[] jpeg)
     {
+        Interlocked.Increment(ref SnapshotsEntered);
         SnapshotGate?.Wait(TimeSpan.FromSeconds(30));
         Threads.Enqueue(Environment.CurrentManagedThreadId);
         Snapshots.Enqueue(snapshotId);
