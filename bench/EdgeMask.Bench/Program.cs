@@ -2,7 +2,7 @@ using EdgeMask.Bench;
 
 // `e2e [frames] [warm-up frames] [--spin] [--threads N]`: the end-to-end pipeline measurement (the video loops when
 // frames exceed it). `stages [frames]`: managed allocations per pipeline stage. `soak [minutes] [--interval S]
-// [--realtime] [--no-snapshots] [--mqtt-port N] [--threads N] [--csv FILE]`: the device runtime on the looping sample,
+// [--realtime] [--no-snapshots] [--mqtt-port N] [--threads N] [--csv FILE] [--glibc-defaults]`: the device runtime on the looping sample,
 // memory, handles and threads every interval. Anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "e2e")
 {

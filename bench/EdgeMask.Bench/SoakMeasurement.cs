@@ -16,11 +16,13 @@ namespace EdgeMask.Bench;
 /// </summary>
 internal static class SoakMeasurement
 {
-    private sealed record Options(TimeSpan Duration, TimeSpan Interval, bool Realtime, bool Snapshots, int MqttPort, int Threads, string? Csv);
+    private sealed record Options(TimeSpan Duration, TimeSpan Interval, bool Realtime, bool Snapshots, int MqttPort, int Threads, string? Csv, bool GlibcDefaults);
 
     public static async Task<int> RunAsync(string[] args)
     {
         var o = Parse(args);
+        // As the edgemask program does first thing (unless --glibc-defaults, to measure without it).
+        bool tuned = !o.GlibcDefaults && NativeAllocator.Configure();
         var dir = Path.Combine(Path.GetTempPath(), $"edgemask-soak-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
         var options = new EdgeMaskOptions
@@ -40,7 +42,8 @@ internal static class SoakMeasurement
         var runtime = host.Services.GetRequiredService<DeviceRuntime>();
 
         Console.WriteLine($"soak: {o.Duration} on {BenchPaths.SampleVideo} (loop, {(o.Realtime ? "realtime" : "as fast as possible")}), snapshots {(o.Snapshots ? "on" : "off")}, " +
-            $"embedded broker on {o.MqttPort}, ONNX Runtime threads {(o.Threads == 0 ? Environment.ProcessorCount : o.Threads)}; a sample every {o.Interval}");
+            $"embedded broker on {o.MqttPort}, ONNX Runtime threads {(o.Threads == 0 ? Environment.ProcessorCount : o.Threads)}, " +
+            $"malloc {(tuned ? $"tuned (arenas {NativeAllocator.Arenas}, mmap/trim threshold {NativeAllocator.Threshold / 1024} KB)" : "as the environment says")}; a sample every {o.Interval}");
         Console.WriteLine("  min  frames   fps  rss_MB  gc_heap_MB  gc_committed_MB  gc_fragmented_MB  native_MB  anon_MB  fds  threads  outbox  snapshots");
         using var csv = o.Csv is null ? null : new StreamWriter(o.Csv) { AutoFlush = true };
         csv?.WriteLine("minutes,frames,fps,rss_mb,gc_heap_mb,gc_committed_mb,gc_fragmented_mb,native_mb,anon_mb,fds,threads,outbox,snapshots");
@@ -119,7 +122,7 @@ internal static class SoakMeasurement
     {
         var duration = TimeSpan.FromMinutes(60);
         var interval = TimeSpan.FromMinutes(1);
-        bool realtime = false, snapshots = true;
+        bool realtime = false, snapshots = true, glibcDefaults = false;
         int port = 18841, threads = 0;
         string? csv = null;
         var positional = new List<string>();
@@ -133,10 +136,11 @@ internal static class SoakMeasurement
                 case "--mqtt-port": port = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--csv": csv = args[++i]; break;
+                case "--glibc-defaults": glibcDefaults = true; break;
                 default: positional.Add(args[i]); break;
             }
         }
         if (positional.Count > 0) duration = TimeSpan.FromMinutes(double.Parse(positional[0], CultureInfo.InvariantCulture));
-        return new Options(duration, interval, realtime, snapshots, port, threads, csv);
+        return new Options(duration, interval, realtime, snapshots, port, threads, csv, glibcDefaults);
     }
 }
