@@ -81,6 +81,13 @@ public sealed class CameraSupervisor : IHostedService
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var cameras = _options.Cameras.Where(c => c.Value.Enabled).ToList();
+        // A live source whose decoder is not installed can never work: refused now, like a file that cannot be read
+        // (which the capture's own start refuses below).
+        foreach (var (id, camera) in cameras)
+        {
+            if (SourcePreflight.Check(camera.Source, camera.SourceOptionsFrom(_options.Sources), cancellationToken, readFiles: false) is { } problem)
+                throw new CameraStartException(id, problem);
+        }
         var workers = cameras.Select(c => CreateWorker(c.Key, c.Value, _options, _version)).ToList();
         var starts = workers.Select(w => w.StartAsync(cancellationToken)).ToList();
         try
@@ -236,8 +243,11 @@ public sealed class CameraSupervisor : IHostedService
 }
 
 /// <summary>A camera could not start; the message names it and says why (a file that does not exist, …).</summary>
-public sealed class CameraStartException(string camera, Exception inner)
-    : Exception($"Camera {camera} cannot start: {inner.Message}", inner)
+public sealed class CameraStartException : Exception
 {
-    public string Camera { get; } = camera;
+    public CameraStartException(string camera, Exception inner) : base($"Camera {camera} cannot start: {inner.Message}", inner) => Camera = camera;
+
+    public CameraStartException(string camera, string reason) : base($"Camera {camera} cannot start: {reason}") => Camera = camera;
+
+    public string Camera { get; }
 }

@@ -11,7 +11,8 @@ namespace EdgeMask.Module.Sources;
 public static class SourcePreflight
 {
     /// <summary>Null when the source may work; else the message a user needs (the same as a failed open's).</summary>
-    public static string? Check(string source, FrameSourceOptions options, CancellationToken cancellationToken)
+    /// <param name="readFiles">Also open files and folders and read a frame (false when the caller is about to open them anyway).</param>
+    public static string? Check(string source, FrameSourceOptions options, CancellationToken cancellationToken, bool readFiles = true)
     {
         FrameSourceSpec spec;
         try
@@ -24,7 +25,7 @@ public static class SourcePreflight
         }
         return spec.Kind switch
         {
-            FrameSourceKind.File or FrameSourceKind.ImageFolder => ReadOneFrame(spec, options, cancellationToken),
+            FrameSourceKind.File or FrameSourceKind.ImageFolder => readFiles ? ReadOneFrame(spec, options, cancellationToken) : null,
             FrameSourceKind.Ffmpeg => ProgramMissing(spec, options.FfmpegPath, "Install ffmpeg (`apt-get install ffmpeg`) or set sources:ffmpegPath."),
             FrameSourceKind.GStreamer => ProgramMissing(spec, options.GstLaunchPath, "Install GStreamer (gst-launch-1.0) or set sources:gstLaunchPath."),
             _ => null,

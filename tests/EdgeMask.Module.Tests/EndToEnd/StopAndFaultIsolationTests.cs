@@ -156,6 +156,20 @@ public class StopAndFaultIsolationTests(ITestOutputHelper output)
         Assert.Empty(run.ErrorLines);
     }
 
+    [Fact]
+    public async Task Run_NetworkCameraWithoutItsDecoderInstalled_RefusedAtOnceWithExitTwo()
+    {
+        var dir = Shared.NewTempDirectory();
+        string config = Path.Combine(dir, "config.json");
+        await File.WriteAllTextAsync(config, new JsonObject { ["sources"] = new JsonObject { ["ffmpegPath"] = "/nonexistent/ffmpeg" } }.ToJsonString());
+        var r = await CliRunner.RunAsync("run", "--config", config, "--source", "rtsp://127.0.0.1:8554/cam", "--camera", "door", "--no-mqtt", "--no-metrics",
+            "--outbox", Path.Combine(dir, "outbox.db"), "--models", RunEndToEndTests.Models, "--quiet", "--ep", "cpu");
+        output.WriteLine(r.Stderr);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("Camera door cannot start", r.Stderr);
+        Assert.Contains("apt-get install ffmpeg", r.Stderr);
+    }
+
     private static bool Connects(int port)
     {
         try
