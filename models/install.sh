@@ -3,7 +3,7 @@
 #
 #   models/install.sh                      # from the mirror ../shared/models if it exists, else the public sources
 #   models/install.sh --from DIR           # from a mirror folder (files named as in the manifest's source.mirror)
-#   models/install.sh --optional           # also optional models (e.g. a fine-tuned detector) when the mirror has them
+#   models/install.sh --optional           # also optional models (the stock RetinaFace) when the mirror has them
 #
 # Needs: bash, sha256sum, jq (Debian: apt-get install jq); curl only for downloads.
 set -euo pipefail
@@ -47,7 +47,7 @@ for ((i = 0; i < count; i++)); do
     continue
   fi
   if [[ -f "$here/$file" && "$here" != "$to" ]] && [[ "$(sha256sum "$here/$file" | cut -d' ' -f1)" == "$sha" ]]; then
-    # Models the project trains and commits (the mask classifier) are already in models/.
+    # Models the project trains and commits (the default detector, the mask classifier) are already in models/.
     cp "$here/$file" "$dest.part"
   elif [[ -n "$from" && -f "$from/$mirror" ]]; then
     cp "$from/$mirror" "$dest.part"

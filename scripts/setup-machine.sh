@@ -3,12 +3,13 @@
 #   libgtk-3-0  OpenCvSharp's native library links against it
 #   ffmpeg      rtsp/http camera sources (and the test streams)
 #   mosquitto   the MQTT broker the end-to-end tests talk to
+#   mosquitto-clients   mosquitto_sub/mosquitto_pub, the standard clients the embedded broker is tested with (and README uses)
 #   chromium    the dashboard's browser tests (headless)
 #   espeak-ng sox alsa-utils   spoken announcements (render, check, play)
 #   postgresql  the dashboard's fleet store, tested against a real server
 #   jq curl     models/install.sh
 set -euo pipefail
-packages=(libgtk-3-0 ffmpeg mosquitto chromium espeak-ng sox alsa-utils postgresql jq curl sqlite3)
+packages=(libgtk-3-0 ffmpeg mosquitto mosquitto-clients chromium espeak-ng sox alsa-utils postgresql jq curl sqlite3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

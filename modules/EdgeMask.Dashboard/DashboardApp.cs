@@ -61,11 +61,17 @@ public static class DashboardApp
         {
             services.AddSingleton<MqttIngestService>();
             services.AddHostedService(sp => sp.GetRequiredService<MqttIngestService>());
+            services.AddSingleton<IIngestHealth>(sp => sp.GetRequiredService<MqttIngestService>());
         }
         if (options.EventHubs.Enabled)
         {
-            services.AddHostedService<EventHubsIngestService>();
+            services.AddSingleton<EventHubsIngestService>();
+            services.AddHostedService(sp => sp.GetRequiredService<EventHubsIngestService>());
+            services.AddSingleton<IIngestHealth>(sp => sp.GetRequiredService<EventHubsIngestService>());
         }
+        services.AddHealthChecks()
+            .AddCheck<StoreHealthCheck>("store")
+            .AddCheck<IngestHealthCheck>("ingest");
 
         services.AddAuthentication(o =>
             {
@@ -147,6 +153,8 @@ public static class DashboardApp
             return Task.CompletedTask;
         }));
         services.AddProblemDetails();
+        // Pages are Razor components rendered on the server (RazorComponentResult); no interactivity, no circuit.
+        services.AddRazorComponents();
         configureServices?.Invoke(services);
 
         var app = builder.Build();
@@ -169,7 +177,11 @@ public static class DashboardApp
         PageEndpoints.Map(app);
         ApiEndpoints.Map(app);
         app.MapOpenApi().AllowAnonymous();
-        app.MapGet("/healthz", () => Results.Text("ok")).AllowAnonymous().ExcludeFromDescription();
+        // Readiness (the image's HEALTHCHECK, Container Apps' readiness probe): the store answers and every ingest is
+        // connected. Liveness only says the process serves requests, so a broker outage does not restart the dashboard.
+        app.MapHealthChecks("/healthz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { ResponseWriter = HealthReportWriter.WriteAsync })
+            .AllowAnonymous();
+        app.MapGet("/livez", () => Results.Text("alive")).AllowAnonymous().ExcludeFromDescription();
         return app;
     }
 

@@ -35,12 +35,52 @@ public static class DashboardCli
                     await error.WriteLineAsync(ex.Message);
                     return 2;
                 }
+            case "healthcheck":
+                return await HealthCheckAsync(rest, output, error);
             case "help" or "--help" or "-h":
-                await output.WriteLineAsync("usage: edgemask-dashboard [run] [--Dashboard:Key=value ...] | hash-password | new-api-key");
+                await output.WriteLineAsync("usage: edgemask-dashboard [run] [--Dashboard:Key=value ...] | hash-password | new-api-key | healthcheck");
                 return 0;
             default:
                 await error.WriteLineAsync($"Unknown command '{command}'. usage: edgemask-dashboard [run] | hash-password | new-api-key");
                 return 2;
+        }
+    }
+
+    /// <summary>
+    /// The container's HEALTHCHECK: asks this dashboard's own /healthz (store and ingest) on the first address of
+    /// Dashboard:Listen, read from the same environment and command line as the server. Exit 0 healthy, 1 not.
+    /// A command of the program itself, so the image needs no shell or curl.
+    /// </summary>
+    private static async Task<int> HealthCheckAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var configuration = new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine(args).Build();
+        var listen = configuration[$"{DashboardOptions.SectionName}:Listen"] ?? new DashboardOptions().Listen;
+        var first = listen.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "";
+        if (!Uri.TryCreate(first.Replace("://+", "://localhost", StringComparison.Ordinal).Replace("://*", "://localhost", StringComparison.Ordinal),
+                UriKind.Absolute, out var uri))
+        {
+            await error.WriteLineAsync($"Configuration '{DashboardOptions.SectionName}:Listen' = '{listen}' names no address to check.");
+            return 1;
+        }
+        // A wildcard bind is reached on loopback from inside the container.
+        var host = uri.Host is "0.0.0.0" or "[::]" or "localhost" ? "127.0.0.1" : uri.Host;
+        var target = new UriBuilder(uri.Scheme, host, uri.Port, "/healthz").Uri;
+        using var handler = new HttpClientHandler
+        {
+            // The certificate is the server's own, possibly issued for a public name, not for 127.0.0.1.
+            ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator,
+        };
+        using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            using var response = await client.GetAsync(target);
+            await output.WriteLineAsync($"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            return response.IsSuccessStatusCode ? 0 : 1;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            await error.WriteLineAsync($"{target}: {ex.Message}");
+            return 1;
         }
     }
 

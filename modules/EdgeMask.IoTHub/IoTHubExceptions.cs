@@ -30,11 +30,18 @@ public sealed class IoTHubConnectionException : Exception
 /// <summary>A twin request (GET or reported-properties PATCH) was answered with a non-success status or not answered in time.</summary>
 public sealed class TwinOperationException : Exception
 {
-    public TwinOperationException(string message, int? status = null, Exception? inner = null) : base(message, inner) =>
+    public TwinOperationException(string message, int? status = null, Exception? inner = null, bool transient = false)
+        : base(message, inner)
+    {
         Status = status;
+        IsTransient = transient || status is 429 or (>= 500 and <= 599);
+    }
 
     /// <summary>The status in <c>$iothub/twin/res/{status}/</c>; null when no answer came (timeout, disconnect).</summary>
     public int? Status { get; }
+
+    /// <summary>Throttled (429), a server error (5xx) or no answer in time: worth another try on the same connection.</summary>
+    public bool IsTransient { get; }
 }
 
 /// <summary>A telemetry message cannot be sent as given (too large, bad output or property name).</summary>

@@ -101,7 +101,36 @@ internal static class TrainCli
                 return 2;
             }
         });
-        return new RootCommand("EdgeMask training tools (TorchSharp).") { classifier, DetectorCommand() };
+        return new RootCommand("EdgeMask training tools (TorchSharp).") { classifier, DetectorCommand(), BlendCommand() };
+    }
+
+    /// <summary><c>edgemask-train blend …</c>: (1 − α)·start + α·tuned, written into a copy of the tuned file.</summary>
+    private static Command BlendCommand()
+    {
+        var start = new Option<string>("--start") { Description = "The model fine-tuning started from (the stock RetinaFace).", Required = true };
+        var tuned = new Option<string>("--tuned") { Description = "The fine-tuned model (same graph).", Required = true };
+        var alpha = new Option<float>("--alpha") { Description = "Weight of the tuned model: 1 = tuned, 0 = start.", Required = true };
+        var output = new Option<string>("--out") { Description = "ONNX file to write.", Required = true };
+        var command = new Command("blend", "Interpolate the weights of a fine-tuned RetinaFace and its start model (WiSE-FT).") { start, tuned, alpha, output };
+        command.SetAction(parse =>
+        {
+            using var factory = ConsoleLoggers();
+            var logger = factory.CreateLogger("edgemask-train");
+            try
+            {
+                byte[] bytes = WeightBlend.Blend(OnnxGraphFile.Load(parse.GetValue(start)!), OnnxGraphFile.Load(parse.GetValue(tuned)!), parse.GetValue(alpha));
+                string outPath = parse.GetValue(output)!;
+                File.WriteAllBytes(outPath, bytes);
+                Console.WriteLine($"wrote {outPath} ({bytes.Length} bytes, sha256 {Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))})");
+                return 0;
+            }
+            catch (Exception e) when (e is OnnxGraphException or ArgumentException or IOException)
+            {
+                logger.LogError("{Message}", e.Message);
+                return 2;
+            }
+        });
+        return command;
     }
 
     /// <summary><c>edgemask-train detector …</c>: fine-tunes RetinaFace-MNet0.25 on a VOC folder.</summary>
@@ -134,15 +163,20 @@ internal static class TrainCli
         var maxMinutes = new Option<double?>("--max-minutes") { Description = "Wall-clock budget: start no epoch that would end past it; the best epoch so far is written." };
         var epochSize = new Option<int?>("--epoch-size") { Description = "Photos per epoch (default: the whole train split)." };
         var devLimit = new Option<int?>("--dev-limit") { Description = "Dev photos scored per epoch (default: all)." };
-        var devScales = new Option<string>("--dev-scales") { DefaultValueFactory = _ => "1,2", Description = "Detector input scales for the dev figures; the first one chooses the epoch." };
+        var devScales = new Option<string>("--dev-scales") { DefaultValueFactory = _ => "1,2", Description = "Detector input sizings for the dev figures: scales (2, 1.5) or long sides (960px); the first one chooses the epoch." };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Math.Min(Environment.ProcessorCount, 2) };
         var noAugment = new Option<bool>("--no-augment") { Description = "No colour jitter, flip or scale jitter (debugging)." };
         var trainStage1 = new Option<bool>("--train-stage1") { Description = "Also train the first backbone stage (frozen by default: faster, less forgetting)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from work/last.onnx and work/state.json." };
+        var minVisible = new Option<float>("--min-visible") { DefaultValueFactory = _ => d.MinVisible, Description = "Keep a face a training crop cuts (box clipped) when this fraction of it stays inside; 1: crops never cut faces." };
+        var distill = new Option<float>("--distill-weight") { DefaultValueFactory = _ => d.DistillWeight, Description = "λ of the KL term against the frozen start model on anchors that are not annotated faces (0: off)." };
+        var teacherIgnore = new Option<float>("--teacher-ignore") { DefaultValueFactory = _ => d.TeacherIgnoreAbove, Description = "Background anchors where the start model's face probability is ≥ this are not mined as negatives (> 1: off)." };
+        var maxFalse = new Option<int?>("--max-false") { Description = "Epoch selection: an epoch with more false detections than this at the first dev scale ranks last (default: the start model's count)." };
         var command = new Command("detector", "Fine-tune the RetinaFace detector (TorchSharp) and write the weights back into its ONNX graph.")
         {
             voc, detector, output, card, work, trainSplit, devSplit, epochs, batch, lr, weightDecay, optimizer, warmup, imageSize, minScale, maxScale,
             seed, boxWeight, landmarkWeight, positiveIoU, negativeIoU, maxSteps, maxMinutes, epochSize, devLimit, devScales, threads, noAugment, trainStage1, resume,
+            distill, teacherIgnore, maxFalse, minVisible,
         };
         command.SetAction(parse =>
         {
@@ -178,11 +212,15 @@ internal static class TrainCli
                     MaxMinutes = parse.GetValue(maxMinutes),
                     EpochSize = parse.GetValue(epochSize),
                     DevLimit = parse.GetValue(devLimit),
-                    DevScales = Floats(parse.GetValue(devScales)!, "--dev-scales"),
+                    DevScales = parse.GetValue(devScales)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(DevSizing.Parse).ToArray(),
                     Threads = parse.GetValue(threads),
                     Augment = !parse.GetValue(noAugment),
                     FreezeStage1 = !parse.GetValue(trainStage1),
                     Resume = parse.GetValue(resume),
+                    MinVisible = parse.GetValue(minVisible),
+                    DistillWeight = parse.GetValue(distill),
+                    TeacherIgnoreAbove = parse.GetValue(teacherIgnore),
+                    MaxFalseDetections = parse.GetValue(maxFalse),
                     CommandLine = TypedCommandLine(),
                 }.Validate();
                 var result = new DetectorTrainer(options, logger, TimeProvider.System).Run();

@@ -4,6 +4,7 @@ using EdgeMask.Dashboard.Storage;
 using EdgeMask.Dashboard.Tests.Support;
 using Microsoft.Playwright;
 using static EdgeMask.Dashboard.Tests.Support.Samples;
+using EventMask = EdgeMask.Core.Events.EventMask;
 
 namespace EdgeMask.Dashboard.Tests;
 
@@ -199,5 +200,63 @@ public sealed class BrowserTests(BrowserFixture fixture) : IClassFixture<Browser
         await page.ClickAsync("button[type=submit]");
         await page.WaitForURLAsync(url => url.EndsWith("/history", StringComparison.Ordinal));
         Assert.Equal("History", await page.Locator("h1").InnerTextAsync());
+    }
+
+    [Fact]
+    public async Task Pages_HostileDeviceCameraAndLabelStrings_RenderAsText()
+    {
+        // What a compromised or buggy device could send: markup in the topic's device and camera levels and in the label.
+        const string device = "dev\"><img src=x id=pwned-device onerror=\"document.body.dataset.pwned='device'\">";
+        // (A topic level cannot hold '/', so the camera's markup is a self-closing one.)
+        const string camera = "<svg id=pwned-camera onload=\"document.body.dataset.pwned='camera'\">";
+        const string label = "<b id=pwned-label>no_mask</b>";
+        var now = DateTimeOffset.UtcNow;
+        var page = await fixture.SignedIn.NewPageAsync();
+        await page.GotoAsync("/");
+        await page.WaitForSelectorAsync("body[data-live=connected]", new PageWaitForSelectorOptions { Timeout = 15_000 });
+
+        var hostile = Event("hostile-1", EventTypes.ViolationStart, 0, device, camera, now) with
+        {
+            Mask = new EventMask(label, 0.91f, 8, 7),
+        };
+        await fixture.Broker.PublishAsync(Topics.Events(device, camera), EventJsonContext.Serialize(hostile));
+        await fixture.Broker.PublishAsync(Topics.Stats(device, camera), EventJsonContext.Serialize(Stats(device, camera, now, 3, 1)));
+        await Eventually.UntilAsync(() => fixture.Host.Store.GetCamerasAsync(default), c => c.Any(x => x.Camera == camera && x.FramesPerSecond is not null),
+            "the hostile event and stats stored");
+
+        // Live (built in the browser from the stream), then history, compliance and devices (rendered by the server).
+        var live = page.Locator("tr[data-event-key='hostile-1:violation.start:0']");
+        await live.WaitForAsync(new LocatorWaitForOptions { Timeout = 5_000 });
+        await AssertRenderedAsTextAsync(page, live);
+        await page.GotoAsync("/history?pageSize=500");
+        await AssertRenderedAsTextAsync(page, page.Locator("#history tr[data-event-key='hostile-1:violation.start:0']"));
+        await page.GotoAsync($"/compliance?bucket=hour&from={now.AddHours(-1).UtcDateTime:yyyy-MM-ddTHH:mm:ss}&to={now.AddHours(1).UtcDateTime:yyyy-MM-ddTHH:mm:ss}");
+        Assert.Contains(label, await page.Locator("#label-counts").InnerTextAsync());
+        Assert.Contains(camera, await page.Locator("#camera-totals").InnerTextAsync());
+        await AssertNothingInjectedAsync(page);
+        await page.GotoAsync("/devices");
+        Assert.Contains(device, await page.Locator("#devices").InnerTextAsync());
+        Assert.Contains(camera, await page.Locator("#cameras").InnerTextAsync());
+        await AssertNothingInjectedAsync(page);
+        await fixture.ScreenshotAsync(page, "hostile-devices.png");
+        await page.CloseAsync();
+
+        async Task AssertRenderedAsTextAsync(IPage p, ILocator row)
+        {
+            var text = await row.InnerTextAsync();
+            Assert.Contains(device, text);
+            Assert.Contains(camera, text);
+            Assert.Contains(label, text);
+            // Attribute values carry the strings exactly too (they are data, not markup).
+            Assert.Equal(device, await row.GetAttributeAsync("data-device"));
+            Assert.Equal(label, await row.GetAttributeAsync("data-label"));
+            await AssertNothingInjectedAsync(p);
+        }
+
+        static async Task AssertNothingInjectedAsync(IPage p)
+        {
+            Assert.Equal(0, await p.Locator("#pwned-device, #pwned-camera, #pwned-label, img[src=x]").CountAsync());
+            Assert.Null(await p.Locator("body").GetAttributeAsync("data-pwned"));
+        }
     }
 }

@@ -81,4 +81,27 @@ public sealed class MqttIngestTests
 
         await Eventually.UntilAsync(() => host.Store.CountAsync(default), c => c.Events == 1, "the event published after the restart");
     }
+
+    [Fact]
+    public async Task MqttIngestService_StoreFailsTwice_RetriesWithoutAcknowledgingAndStoresEverything()
+    {
+        await using var broker = await MqttBroker.StartAsync();
+        FlakyStore? flaky = null;
+        await using var host = await DashboardHost.StartAsync(broker.Port, services =>
+        {
+            var registered = services.Single(s => s.ServiceType == typeof(IDashboardStore));
+            services.Remove(registered);
+            services.AddSingleton<IDashboardStore>(sp => flaky = new FlakyStore((IDashboardStore)registered.ImplementationFactory!(sp), failures: 2));
+        });
+        await host.WaitForMqttAsync();
+
+        for (var i = 0; i < 20; i++)
+        {
+            await broker.PublishAsync(Topics.Events("dev1", "cam1"), EventJsonContext.Serialize(Event($"outage-{i}", EventTypes.ViolationStart, 0, "dev1", "cam1", T0.AddSeconds(i))));
+        }
+
+        await Eventually.UntilAsync(() => host.Store.CountAsync(default), c => c.Events == 20, "all 20 events stored after the outage");
+        Assert.Equal(2, flaky!.FailedWrites);
+        Assert.Equal(new IngestCounters(20, 0, 0), host.Pipeline.Counters);
+    }
 }

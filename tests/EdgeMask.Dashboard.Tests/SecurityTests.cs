@@ -150,7 +150,7 @@ public sealed class SecurityTests : IAsyncLifetime
         Assert.Equal(["/api/devices", "/api/events", "/api/stats"], paths.Order());
         var parameters = json.RootElement.GetProperty("paths").GetProperty("/api/events").GetProperty("get").GetProperty("parameters")
             .EnumerateArray().Select(p => p.GetProperty("name").GetString()).ToList();
-        Assert.Equal(["device", "camera", "type", "from", "to", "page", "pageSize"], parameters);
+        Assert.Equal(["device", "camera", "type", "from", "to", "page", "pageSize", "label"], parameters);
         var scheme = json.RootElement.GetProperty("components").GetProperty("securitySchemes").GetProperty("ApiKey");
         Assert.Equal(("apiKey", "header", "X-Api-Key"),
             (scheme.GetProperty("type").GetString(), scheme.GetProperty("in").GetString(), scheme.GetProperty("name").GetString()));

@@ -1,5 +1,4 @@
 using System.Text;
-using Azure.Messaging.EventHubs;
 using EdgeMask.Core.Events;
 using EdgeMask.Dashboard.Ingest;
 using EdgeMask.Dashboard.Live;
@@ -289,42 +288,66 @@ public abstract class StoreContractTests : IDisposable
         Assert.Equal(3, (await Store.CountAsync(default)).Snapshots);
     }
 
+    private static readonly EventHubKey Hub = new("EdgeMask-Hub.servicebus.windows.net", "edgemask-hub", "dashboard");
+
     [Fact]
-    public async Task EventHubsPartitionProcessor_RecordedIoTHubMessages_IngestedAndCheckpointed()
+    public async Task ClaimOwnershipAsync_TwoClaimsWithTheSameVersion_OnlyOneWins()
     {
-        var options = new EventHubsIngestOptions { Enabled = true, ConnectionString = "unused", Checkpoint = true, CheckpointEvery = 2 };
-        var processor = new EventHubsPartitionProcessor(Pipeline(), Store, options, "eventhubs:test", _time);
-        var system = new Dictionary<string, object> { [EventHubsMessageMapper.DeviceIdSystemProperty] = "dev1", ["iothub-connection-module-id"] = "edgemask" };
-        EventData Recorded(byte[] body, long sequence, IDictionary<string, object>? properties = null) =>
-            EventHubsModelFactory.EventData(new BinaryData(body), properties ?? new Dictionary<string, object>(), system,
-                null, sequence, sequence.ToString(System.Globalization.CultureInfo.InvariantCulture), T0);
+        var first = await Store.ClaimOwnershipAsync([new PartitionOwnership(Hub, "0", "replica-a", T0, null)], T0, default);
+        var a = Assert.Single(first);
+        Assert.Equal(("replica-a", "1"), (a.OwnerId, a.Version));
+        // Creating a row that exists fails: a second replica that also saw no row loses.
+        Assert.Empty(await Store.ClaimOwnershipAsync([new PartitionOwnership(Hub, "0", "replica-b", T0, null)], T0, default));
 
-        // Positions before any checkpoint follow StartPosition.
-        Assert.Equal(Azure.Messaging.EventHubs.Consumer.EventPosition.Latest, await processor.StartingPositionAsync("0", default));
+        // Both replicas saw version 1; the first update wins and the second, still naming 1, loses.
+        var steal = await Store.ClaimOwnershipAsync([a with { OwnerId = "replica-b" }], T0.AddSeconds(5), default);
+        Assert.Equal("2", Assert.Single(steal).Version);
+        Assert.Empty(await Store.ClaimOwnershipAsync([a with { LastModified = T0.AddSeconds(6) }], T0.AddSeconds(6), default));
+        Assert.Empty(await Store.ClaimOwnershipAsync([a with { Version = "not-a-version" }], T0.AddSeconds(6), default));
 
-        var start = Event("eh-1", EventTypes.ViolationStart, 0, "dev1", "cam1", T0);
-        Assert.Equal(IngestOutcome.Stored, await processor.ProcessAsync("0", Recorded(EventJsonContext.Serialize(start), 100), default));
-        Assert.Equal(IngestOutcome.Stored, await processor.ProcessAsync("0",
-            Recorded(EventJsonContext.Serialize(Stats("dev1", "cam1", T0, 8, 2)), 101), default));
-        Assert.Equal(IngestOutcome.Stored, await processor.ProcessAsync("0",
-            Recorded(EventJsonContext.Serialize(Status("dev1", "online", T0)), 102, new Dictionary<string, object> { ["edgemask-kind"] = "status" }), default));
-        Assert.Equal(IngestOutcome.Malformed, await processor.ProcessAsync("0", Recorded("{oops"u8.ToArray(), 103), default));
-        // A replay after a restart (same message again) is absorbed by the idempotent store.
-        Assert.Equal(IngestOutcome.Duplicate, await processor.ProcessAsync("0", Recorded(EventJsonContext.Serialize(start), 104), default));
-        Assert.Equal(IngestOutcome.Stored, await processor.ProcessAsync("0",
-            Recorded(Jpeg, 105, new Dictionary<string, object> { ["camera"] = "cam1", ["snapshotId"] = "eh-snap" }), default));
-        // The hub vouches for the device: a body naming another device is refused.
-        Assert.Equal(IngestOutcome.Malformed, await processor.ProcessAsync("0",
-            Recorded(EventJsonContext.Serialize(Event("eh-2", EventTypes.ViolationStart, 0, "dev9", "cam1", T0)), 106), default));
+        var row = Assert.Single(await Store.ListOwnershipAsync(Hub, default));
+        Assert.Equal(("0", "replica-b", "2", T0.AddSeconds(5)), (row.PartitionId, row.OwnerId, row.Version, row.LastModified));
+        // Names are case-insensitive in Event Hubs: another spelling is the same hub; another consumer group is not.
+        Assert.Single(await Store.ListOwnershipAsync(new EventHubKey("edgemask-hub.SERVICEBUS.windows.net", "EdgeMask-Hub", "Dashboard"), default));
+        Assert.Empty(await Store.ListOwnershipAsync(new EventHubKey(Hub.Namespace, Hub.EventHub, "$default"), default));
+    }
 
-        Assert.Equal(new StoreCounts(1, 1, 1, 1), await Store.CountAsync(default));
-        Assert.Equal("online", Assert.Single(await Store.GetDevicesAsync(default)).State);
-        // Checkpoint written every 2 events: after 106 only 105 is committed; flushing commits 106.
-        Assert.Equal(105, await Store.GetCheckpointAsync("eventhubs:test", "0", default));
-        await processor.FlushAsync("0", default);
-        Assert.Equal(106, await Store.GetCheckpointAsync("eventhubs:test", "0", default));
-        Assert.Equal(Azure.Messaging.EventHubs.Consumer.EventPosition.FromSequenceNumber(106, isInclusive: false),
-            await processor.StartingPositionAsync("0", default));
+    [Fact]
+    public async Task SetCheckpointAsync_Twice_KeepsTheLatestPerPartition()
+    {
+        Assert.Null(await Store.GetCheckpointAsync(Hub, "1", default));
+        await Store.SetCheckpointAsync(new PartitionCheckpoint(Hub, "1", "4096", 41, "replica-a", T0), default);
+        await Store.SetCheckpointAsync(new PartitionCheckpoint(Hub, "1", "8192", 42, "replica-b", T0.AddSeconds(1)), default);
+        await Store.SetCheckpointAsync(new PartitionCheckpoint(Hub, "2", null, 7, null, T0), default);
+
+        Assert.Equal(new PartitionCheckpoint(Hub, "1", "8192", 42, "replica-b", T0.AddSeconds(1)), await Store.GetCheckpointAsync(Hub, "1", default));
+        Assert.Equal(7, (await Store.GetCheckpointAsync(Hub, "2", default))?.SequenceNumber);
+    }
+
+    [Fact]
+    public async Task AddBatchAsync_MixedBatchWithRepeats_StoresEachItemOnceAndSaysWhichWereNew()
+    {
+        var e1 = Event("b-1", EventTypes.ViolationStart, 0, "dev1", "cam1", T0);
+        var e2 = Event("b-2", EventTypes.ViolationStart, 0, "dev1", "cam2", T0);
+        var batch = new StoreBatch([e1, e2, e1], [Stats("dev1", "cam1", T0, 4, 1), Stats("dev1", "cam1", T0, 4, 1)],
+            [Status("dev1", "online", T0)], [new SnapshotRecord("b-snap", "dev1", "cam1", T0, "b-snap.jpg", 10)]);
+
+        var result = await Store.AddBatchAsync(batch, T0, default);
+
+        Assert.Equal([true, true, false], result.EventsStored);
+        Assert.Equal([true, false], result.StatsStored);
+        Assert.Equal([true], result.SnapshotsStored);
+        Assert.Equal(new StoreCounts(2, 1, 1, 1), await Store.CountAsync(default));
+        Assert.Equal(["cam1", "cam2"], (await Store.GetCamerasAsync(default)).Select(c => c.Camera));
+        // The whole batch again: nothing new.
+        var again = await Store.AddBatchAsync(batch, T0.AddSeconds(1), default);
+        Assert.DoesNotContain(true, again.EventsStored.Concat(again.StatsStored).Concat(again.SnapshotsStored));
+    }
+
+    [Fact]
+    public async Task SchemaVersionsAsync_NewDatabase_HasEveryMigration()
+    {
+        Assert.Equal(SchemaMigrations.All.Select(m => m.Version), await Store.SchemaVersionsAsync(default));
     }
 
     public void Dispose()

@@ -49,6 +49,18 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
         IoTHubMqttClient.FromConnectionString(ConnectionString(key), trust ? TestCertificates.Shared.TrustBundle : null,
             options ?? Options, timeProvider: time);
 
+    /// <summary>Every desired-properties update the client hands on, in order (lock the list to read it).</summary>
+    internal static List<DesiredPropertiesUpdate> RecordDesired(IoTHubMqttClient client)
+    {
+        var updates = new List<DesiredPropertiesUpdate>();
+        client.OnDesiredPropertiesChanged((u, _) =>
+        {
+            lock (updates) updates.Add(u);
+            return Task.CompletedTask;
+        });
+        return updates;
+    }
+
     private static async Task<T> Within<T>(Task<T> task) => await task.WaitAsync(TimeSpan.FromSeconds(30));
 
     private static async Task Within(Task task) => await task.WaitAsync(TimeSpan.FromSeconds(30));
@@ -57,12 +69,7 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     public async Task StartAsync_ModuleConnectionStringViaGateway_PresentsDocumentedIdentityAndReadsFullTwin()
     {
         await using var client = NewClient();
-        var updates = new List<DesiredPropertiesUpdate>();
-        client.OnDesiredPropertiesChanged((u, _) =>
-        {
-            lock (updates) updates.Add(u);
-            return Task.CompletedTask;
-        });
+        var updates = IoTHubMqttClientTests.RecordDesired(client);
 
         await client.StartAsync();
         await Within(client.WaitUntilConnectedAsync(CancellationToken.None));
@@ -95,6 +102,33 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
         Assert.Contains("signature does not match", _hub.RejectedConnections.First());
         Assert.IsType<IoTHubConnectionException>(client.LastConnectionError);
         Assert.Empty(_hub.Connections);
+    }
+
+    [Fact]
+    public async Task StartAsync_GatewayAcceptsButNeverAnswers_TimeoutRetriedAndTheLoopLives()
+    {
+        // A gateway that takes the TCP connection and then says nothing (edgeHub still starting): every attempt times out.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var held = new System.Collections.Concurrent.ConcurrentBag<System.Net.Sockets.TcpClient>();
+        using var stop = new CancellationTokenSource();
+        _ = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                held.Add(await silent.AcceptTcpClientAsync(stop.Token));
+            }
+        });
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        await using var client = NewClient(options: Options with { Port = port, ConnectTimeout = TimeSpan.FromMilliseconds(300) });
+
+        await client.StartAsync();
+        await TestPorts.WaitUntilAsync(() => held.Count >= 3, "three timed-out attempts");
+
+        Assert.False(client.IsConnected);
+        Assert.IsType<IoTHubConnectionException>(client.LastConnectionError);
+        await stop.CancelAsync();
+        foreach (var c in held) c.Dispose();
     }
 
     [Fact]
@@ -133,12 +167,7 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     public async Task DesiredPatch_WhileConnected_DeliveredMergedWithItsVersion()
     {
         await using var client = NewClient();
-        var updates = new List<DesiredPropertiesUpdate>();
-        client.OnDesiredPropertiesChanged((u, _) =>
-        {
-            lock (updates) updates.Add(u);
-            return Task.CompletedTask;
-        });
+        var updates = IoTHubMqttClientTests.RecordDesired(client);
         await client.StartAsync();
         await TestPorts.WaitUntilAsync(() => { lock (updates) return updates.Count == 1; }, "the full twin");
 
@@ -222,37 +251,6 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task SendEventAsync_MaskEvent_CarriesOutputNameContentTypeAndProperties()
-    {
-        await using var client = NewClient();
-        await client.StartAsync();
-        await Within(client.WaitUntilConnectedAsync(CancellationToken.None));
-        var maskEvent = SampleEvent("door 1/east");
-
-        await Within(client.SendEventAsync(maskEvent, CancellationToken.None));
-        await Within(client.SendStatsAsync(SampleStats("door 1/east"), CancellationToken.None));
-
-        var telemetry = _hub.Telemetry.ToArray();
-        Assert.Equal(2, telemetry.Length);
-        var events = telemetry[0];
-        Assert.StartsWith($"devices/{Device}/modules/{Module}/messages/events/", events.Topic);
-        Assert.Equal("events", events.Properties["$.on"]);
-        Assert.Equal("application/json", events.Properties["$.ct"]);
-        Assert.Equal("utf-8", events.Properties["$.ce"]);
-        Assert.Equal("violation.start", events.Properties["type"]);
-        Assert.Equal("door 1/east", events.Properties["camera"]);
-        Assert.Equal("edgemask.event/1", events.Properties["schema"]);
-        Assert.Equal("ep-1:0", events.Properties["$.mid"]);
-        Assert.Equal(MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce, events.Qos);
-        Assert.Equal(maskEvent.Id, EventJsonContext.DeserializeEvent(events.Body).Id);
-        var stats = telemetry[1];
-        Assert.Equal("stats", stats.Properties["$.on"]);
-        Assert.Equal("stats", stats.Properties["type"]);
-        Assert.Equal("edgemask.stats/1", stats.Properties["schema"]);
-        Assert.Empty(_hub.Violations);
-    }
-
-    [Fact]
     public async Task SendTelemetryAsync_BodyOverLimit_RejectedBeforeSending()
     {
         await using var client = NewClient();
@@ -277,12 +275,7 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     public async Task Reconnect_AfterConnectionDropped_ReReadsFullTwinIncludingChangesMissedWhileAway()
     {
         await using var client = NewClient();
-        var updates = new List<DesiredPropertiesUpdate>();
-        client.OnDesiredPropertiesChanged((u, _) =>
-        {
-            lock (updates) updates.Add(u);
-            return Task.CompletedTask;
-        });
+        var updates = IoTHubMqttClientTests.RecordDesired(client);
         await client.StartAsync();
         await TestPorts.WaitUntilAsync(() => { lock (updates) return updates.Count == 1; }, "the first full twin");
 
@@ -375,12 +368,7 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
     public async Task DesiredPatch_NotNewerThanFullTwin_IgnoredAsDocumented()
     {
         await using var client = NewClient();
-        var updates = new List<DesiredPropertiesUpdate>();
-        client.OnDesiredPropertiesChanged((u, _) =>
-        {
-            lock (updates) updates.Add(u);
-            return Task.CompletedTask;
-        });
+        var updates = IoTHubMqttClientTests.RecordDesired(client);
         await client.StartAsync();
         await TestPorts.WaitUntilAsync(() => { lock (updates) return updates.Count == 1; }, "the full twin");
         var current = _hub.DesiredVersion;
@@ -447,7 +435,7 @@ public sealed class IoTHubMqttClientTests : IAsyncLifetime
             .WithClientId($"{Device}/{Module}")
             .WithCredentials($"{Hub}/{Device}/{Module}/?api-version=2021-04-12", token.Value)
             .WithTlsOptions(t => t.UseTls().WithTargetHost("localhost").WithCertificateValidationHandler(a =>
-                IoTHubMqttClient.ValidateServerCertificate(a.Certificate, a.Chain, a.SslPolicyErrors, TestCertificates.Shared.TrustBundle)))
+                IoTHubConnection.ValidateServerCertificate(a.Certificate, a.Chain, a.SslPolicyErrors, TestCertificates.Shared.TrustBundle)))
             .Build();
         await raw.ConnectAsync(options);
         Assert.True(raw.IsConnected);

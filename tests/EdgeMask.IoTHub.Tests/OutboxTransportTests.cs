@@ -83,6 +83,47 @@ public sealed class OutboxTransportTests : IAsyncLifetime
         Assert.Empty(_hub.Violations);
     }
 
+    /// <summary>An outbox row as the store hands it to a destination's drainer.</summary>
+    internal static OutboxMessage Row(OutboxKinds kind, MaskEvent e) =>
+        new(1, kind, e.Camera, Topics.Events(e.Device, e.Camera), EventJsonContext.Serialize(e), 1, false, $"{e.Id}:{e.Type}:{e.Sequence}", DateTimeOffset.UnixEpoch);
+
+    internal static OutboxMessage Row(OutboxKinds kind, CameraStats s) =>
+        new(1, kind, s.Camera, $"edgemask/{s.Device}/{s.Camera}/stats", EventJsonContext.Serialize(s), 1, false, null, DateTimeOffset.UnixEpoch);
+
+    [Fact]
+    public async Task PublishAsync_EventAndStats_CarryOutputContentTypeAndRoutingProperties()
+    {
+        await using var client = NewClient();
+        var transport = new IoTHubOutboxTransport(client);
+        await client.StartAsync();
+        await client.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+        var maskEvent = IoTHubMqttClientTests.SampleEvent("door 1/east");
+
+        await transport.PublishAsync(Row(OutboxKinds.Event, maskEvent), CancellationToken.None);
+        await transport.PublishAsync(Row(OutboxKinds.Stats, IoTHubMqttClientTests.SampleStats("door 1/east")), CancellationToken.None);
+
+        var telemetry = _hub.Telemetry.ToArray();
+        Assert.Equal(2, telemetry.Length);
+        var events = telemetry[0];
+        Assert.StartsWith("devices/jetson/modules/edgemask/messages/events/", events.Topic);
+        Assert.EndsWith("/", events.Topic);
+        Assert.Equal("events", events.Properties["$.on"]);
+        Assert.Equal("application/json", events.Properties["$.ct"]);
+        Assert.Equal("utf-8", events.Properties["$.ce"]);
+        Assert.Equal("violation.start", events.Properties["type"]);
+        Assert.Equal("door 1/east", events.Properties["camera"]);
+        Assert.Equal("edgemask.event/1", events.Properties["schema"]);
+        Assert.Equal("ep-1:violation.start:0", events.Properties["$.mid"]);
+        Assert.Equal(MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce, events.Qos);
+        Assert.Equal(maskEvent.Id, EventJsonContext.DeserializeEvent(events.Body).Id);
+        var stats = telemetry[1];
+        Assert.Equal("stats", stats.Properties["$.on"]);
+        Assert.Equal("stats", stats.Properties["type"]);
+        Assert.Equal("edgemask.stats/1", stats.Properties["schema"]);
+        Assert.Empty(_hub.Dropped);
+        Assert.Empty(_hub.Violations);
+    }
+
     [Fact]
     public void ToTelemetry_Stats_MapsToStatsOutput()
     {

@@ -23,15 +23,16 @@ public class SasTokenTests
     }
 
     [Fact]
-    public void Create_ModuleIdentityWithMixedCaseHost_LowerCasesHostKeepsIdsAndMatchesVector()
+    public void Create_ModuleIdentityWithMixedCaseHost_KeepsHostAndIdsAsNamedAndMatchesVector()
     {
+        // edgeHub compares the audience's host with IOTEDGE_IOTHUBHOSTNAME ordinally: a lower-cased host is refused.
         var identity = new IoTHubIdentity("MyHub.Azure-Devices.NET", "Jetson-01", "edgemask", null);
 
         var token = SasTokenBuilder.Create(identity.ResourceUri, Key, DateTimeOffset.FromUnixTimeSeconds(1767225600));
 
-        Assert.Equal("myhub.azure-devices.net/devices/Jetson-01/modules/edgemask", identity.ResourceUri);
+        Assert.Equal("MyHub.Azure-Devices.NET/devices/Jetson-01/modules/edgemask", identity.ResourceUri);
         Assert.Equal(
-            "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2FJetson-01%2Fmodules%2Fedgemask&sig=hmMWGgXaz19kvBJ%2Fohv8eJ%2BzLR63ywYTw%2FHKBzuxPw0%3D&se=1767225600",
+            "SharedAccessSignature sr=MyHub.Azure-Devices.NET%2Fdevices%2FJetson-01%2Fmodules%2Fedgemask&sig=eGgWfVdI%2BbILV0TH8%2FjtaKE6XZv%2FC60Hs2qG0N5CRLc%3D&se=1767225600",
             token.Value);
     }
 

@@ -8,13 +8,14 @@ public class TopicTests
     private static readonly IoTHubIdentity Module = new("hub.azure-devices.net", "jetson", "edgemask", "edge-box");
 
     [Fact]
-    public void Telemetry_OutputAndProperties_EncodedAsDocumentedPropertyBag()
+    public void Telemetry_OutputAndProperties_EncodedAsTheSdkWritesThemWithClosingSlash()
     {
         var topic = IoTHubTopics.Telemetry(Module, "events", "application/json", "utf-8", null,
             [new("type", "violation.start"), new("camera", "door 1/a&b=c"), new("schema", "edgemask.event/1")]);
 
+        // MqttIotHubAdapter.PopulateMessagePropertiesFromMessage: prefix + UrlEncodedDictionarySerializer.Serialize(bag) + "/".
         Assert.Equal(
-            "devices/jetson/modules/edgemask/messages/events/$.on=events&$.ct=application%2Fjson&$.ce=utf-8&type=violation.start&camera=door%201%2Fa%26b%3Dc&schema=edgemask.event%2F1",
+            "devices/jetson/modules/edgemask/messages/events/%24.on=events&%24.ct=application%2Fjson&%24.ce=utf-8&type=violation.start&camera=door%201%2Fa%26b%3Dc&schema=edgemask.event%2F1/",
             topic);
     }
 
@@ -23,7 +24,30 @@ public class TopicTests
     {
         var topic = IoTHubTopics.Telemetry(new IoTHubIdentity("h", "dev", null, null), null, null, null, "m-1", null);
 
-        Assert.Equal("devices/dev/messages/events/$.mid=m-1", topic);
+        Assert.Equal("devices/dev/messages/events/%24.mid=m-1/", topic);
+    }
+
+    [Fact]
+    public void Telemetry_NoProperties_BarePrefixWithoutSecondSlash()
+    {
+        var topic = IoTHubTopics.Telemetry(Module, null, null, null, null, null);
+
+        Assert.Equal("devices/jetson/modules/edgemask/messages/events/", topic);
+    }
+
+    [Theory]
+    [InlineData("door/1")]
+    [InlineData("a&b=c/d")]
+    [InlineData("ünïcode / ?#")]
+    public void Telemetry_AnyPropertyValue_BagIsOneTopicSegmentThatRoundTrips(string camera)
+    {
+        var topic = IoTHubTopics.Telemetry(Module, "events", null, null, null, [new("camera", camera)]);
+
+        // edgeHub's {params} is one segment ([^/]*) followed by the closing '/'.
+        var bag = topic["devices/jetson/modules/edgemask/messages/events/".Length..^1];
+        Assert.DoesNotContain('/', bag);
+        Assert.EndsWith("/", topic);
+        Assert.Equal(camera, IoTHubTopics.ParsePropertyBag(bag)["camera"]);
     }
 
     [Fact]

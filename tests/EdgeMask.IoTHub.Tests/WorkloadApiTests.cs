@@ -105,4 +105,41 @@ public sealed class WorkloadApiTests
         Assert.Empty(edgeHub.RejectedConnections);
         Assert.Empty(edgeHub.Violations);
     }
+
+    [Theory]
+    [InlineData("POST /modules/edgemask/genid/gen-1/sign HTTP/1.1", "", 400, "api-version not specified")]
+    [InlineData("POST /modules/edgemask/genid/gen-1/sign?api-version=2099-01-01 HTTP/1.1", "{\"data\":\"eA==\"}", 400, "invalid api-version")]
+    [InlineData("GET /modules/edgemask/genid/gen-1/sign?api-version=2019-01-30 HTTP/1.1", "", 400, "method not allowed")]
+    [InlineData("POST /modules/other/genid/gen-1/sign?api-version=2019-01-30 HTTP/1.1", "{\"data\":\"eA==\"}", 403, "not authorized")]
+    [InlineData("POST /modules/edgemask/genid/gen-1/sign?api-version=2019-01-30 HTTP/1.1", "{\"keyId\":\"primary\"}", 422, "data")]
+    [InlineData("POST /modules/edgemask/genid/gen-1/sign?api-version=2019-01-30 HTTP/1.1", "{\"data\":\"not base64!\"}", 400, "base64")]
+    [InlineData("POST /modules/edgemask/genid/gen-1/sign?api-version=2019-01-30 HTTP/1.1", "{not json", 422, "")]
+    [InlineData("GET /trust-bundle/?api-version=2019-01-30 HTTP/1.1", "", 404, "not found")]
+    public async Task Daemon_RequestEdgeletRefuses_AnsweredWithItsStatusAndMessage(string requestLine, string body, int status, string message)
+    {
+        // The double must refuse what aziot-edged refuses, or the client tests above could pass against a lax daemon.
+        await using var daemon = new FakeWorkloadApi("edgemask", "gen-1", ModuleKey, TestCertificates.Shared.CaPem);
+
+        var (answered, text) = await RawRequestAsync(daemon.SocketPath, requestLine, body);
+
+        Assert.Equal(status, answered);
+        Assert.Contains(message, text, StringComparison.Ordinal);
+        Assert.Equal(0, daemon.SignCount);
+    }
+
+    private static async Task<(int Status, string Body)> RawRequestAsync(string socketPath, string requestLine, string body)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream,
+            System.Net.Sockets.ProtocolType.Unspecified);
+        await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var head = $"{requestLine}\r\nHost: workload.sock\r\nContent-Type: application/json\r\nContent-Length: {bytes.Length}\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+        await stream.WriteAsync(bytes);
+        using var reader = new StreamReader(stream);
+        var response = await reader.ReadToEndAsync();
+        var status = int.Parse(response.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        return (status, response[(response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]);
+    }
 }

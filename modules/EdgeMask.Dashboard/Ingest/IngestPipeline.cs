@@ -15,7 +15,7 @@ namespace EdgeMask.Dashboard.Ingest;
 /// </summary>
 public sealed partial class IngestPipeline(
     IDashboardStore store,
-    SnapshotFileStore snapshots,
+    SnapshotFileStore snapshotFiles,
     LiveFeed liveFeed,
     StoreOptions storeOptions,
     TimeProvider timeProvider,
@@ -31,46 +31,91 @@ public sealed partial class IngestPipeline(
 
     public IngestCounters Counters => new(Interlocked.Read(ref _stored), Interlocked.Read(ref _duplicates), Interlocked.Read(ref _malformed));
 
-    public async Task<IngestOutcome> IngestAsync(IngestMessage message, CancellationToken cancellationToken)
+    public async Task<IngestOutcome> IngestAsync(IngestMessage message, CancellationToken cancellationToken) =>
+        (await IngestBatchAsync([message], cancellationToken))[0];
+
+    /// <summary>
+    /// Checks every message, then stores all valid ones in one transaction (snapshot files first, so a row never
+    /// names a missing file). Returns one outcome per message, in order. Store failures (database down) are thrown
+    /// for the caller to retry the whole batch; that is safe because every write is idempotent.
+    /// </summary>
+    public async Task<IReadOnlyList<IngestOutcome>> IngestBatchAsync(IReadOnlyList<IngestMessage> messages, CancellationToken cancellationToken)
     {
-        IngestOutcome outcome;
-        try
+        var outcomes = new IngestOutcome[messages.Count];
+        var now = timeProvider.GetUtcNow();
+        var events = new List<(int Index, MaskEvent Event)>();
+        var stats = new List<(int Index, CameraStats Stats)>();
+        var statuses = new List<(int Index, DeviceStatus Status)>();
+        var snapshotMessages = new List<(int Index, string Id)>();
+        for (var i = 0; i < messages.Count; i++)
         {
-            outcome = message.Kind switch
+            var message = messages[i];
+            try
             {
-                IngestKind.Event => await IngestEventAsync(message, cancellationToken),
-                IngestKind.Stats => await IngestStatsAsync(message, cancellationToken),
-                IngestKind.Status => await IngestStatusAsync(message, cancellationToken),
-                IngestKind.Snapshot => await IngestSnapshotAsync(message, cancellationToken),
-                _ => throw new MalformedMessageException($"unknown kind {message.Kind}"),
-            };
+                switch (message.Kind)
+                {
+                    case IngestKind.Event:
+                        events.Add((i, ParseEvent(message)));
+                        break;
+                    case IngestKind.Stats:
+                        stats.Add((i, ParseStats(message)));
+                        break;
+                    case IngestKind.Status:
+                        statuses.Add((i, ParseStatus(message, now)));
+                        break;
+                    case IngestKind.Snapshot:
+                        snapshotMessages.Add((i, SnapshotId(message)));
+                        break;
+                    default:
+                        throw new MalformedMessageException($"unknown kind {message.Kind}");
+                }
+            }
+            catch (Exception ex) when (ex is MalformedMessageException or JsonException)
+            {
+                LogMalformed(message.Kind, message.Source, ex.Message);
+                outcomes[i] = IngestOutcome.Malformed;
+            }
         }
-        catch (MalformedMessageException ex)
+        var snapshots = new List<SnapshotRecord>(snapshotMessages.Count);
+        foreach (var (index, id) in snapshotMessages)
         {
-            LogMalformed(message.Kind, message.Source, ex.Message);
-            outcome = IngestOutcome.Malformed;
+            var message = messages[index];
+            var fileName = await snapshotFiles.WriteAsync(id, message.Payload, cancellationToken);
+            snapshots.Add(new SnapshotRecord(id, message.Device!, message.Camera!, now, fileName, message.Payload.Length));
         }
-        catch (JsonException ex)
+
+        var result = await store.AddBatchAsync(new StoreBatch([.. events.Select(e => e.Event)], [.. stats.Select(s => s.Stats)],
+            [.. statuses.Select(s => s.Status)], snapshots), now, cancellationToken);
+        for (var i = 0; i < events.Count; i++)
         {
-            LogMalformed(message.Kind, message.Source, ex.Message);
-            outcome = IngestOutcome.Malformed;
+            outcomes[events[i].Index] = result.EventsStored[i] ? IngestOutcome.Stored : IngestOutcome.Duplicate;
+            if (result.EventsStored[i])
+            {
+                var e = events[i].Event;
+                liveFeed.Publish(new StoredEvent(e.Id, e.Type, e.Sequence, e.Device, e.Camera, e.TrackId, e.StartedAt, e.At, e.EndedAt,
+                    e.EndReason, e.Mask.Label, e.Mask.Probability, e.Mask.FramesObserved, e.Mask.FramesUnmasked,
+                    e.Snapshot.Available ? e.Snapshot.Id : null, now));
+            }
         }
-        switch (outcome)
+        for (var i = 0; i < stats.Count; i++)
         {
-            case IngestOutcome.Stored:
-                Interlocked.Increment(ref _stored);
-                break;
-            case IngestOutcome.Duplicate:
-                Interlocked.Increment(ref _duplicates);
-                break;
-            default:
-                Interlocked.Increment(ref _malformed);
-                break;
+            outcomes[stats[i].Index] = result.StatsStored[i] ? IngestOutcome.Stored : IngestOutcome.Duplicate;
         }
-        return outcome;
+        foreach (var (index, _) in statuses)
+        {
+            outcomes[index] = IngestOutcome.Stored;
+        }
+        for (var i = 0; i < snapshotMessages.Count; i++)
+        {
+            outcomes[snapshotMessages[i].Index] = result.SnapshotsStored[i] ? IngestOutcome.Stored : IngestOutcome.Duplicate;
+        }
+        Interlocked.Add(ref _stored, outcomes.Count(o => o == IngestOutcome.Stored));
+        Interlocked.Add(ref _duplicates, outcomes.Count(o => o == IngestOutcome.Duplicate));
+        Interlocked.Add(ref _malformed, outcomes.Count(o => o == IngestOutcome.Malformed));
+        return outcomes;
     }
 
-    private async Task<IngestOutcome> IngestEventAsync(IngestMessage message, CancellationToken cancellationToken)
+    private static MaskEvent ParseEvent(IngestMessage message)
     {
         var e = EventJsonContext.DeserializeEvent(message.Payload.Span);
         Require(e.Schema == MaskEvent.SchemaName, $"schema '{e.Schema}' is not {MaskEvent.SchemaName}");
@@ -79,21 +124,13 @@ public sealed partial class IngestPipeline(
         Require(e.Sequence >= 0, "sequence is negative");
         RequireParty(e.Device, e.Camera, message);
         Require(e.Mask is not null && float.IsFinite(e.Mask.Probability) && e.Mask.Probability is >= 0 and <= 1, "mask.probability is not in 0..1");
+        Require(!string.IsNullOrWhiteSpace(e.Mask!.Label) && e.Mask.Label.Length <= 64, "mask.label is empty or longer than 64 characters");
         Require(e.Snapshot is not null, "snapshot is missing");
         Require(e.At >= e.StartedAt, "at is before startedAt");
-
-        var receivedAt = timeProvider.GetUtcNow();
-        if (!await store.AddEventAsync(e, receivedAt, cancellationToken))
-        {
-            return IngestOutcome.Duplicate;
-        }
-        liveFeed.Publish(new StoredEvent(e.Id, e.Type, e.Sequence, e.Device, e.Camera, e.TrackId, e.StartedAt, e.At, e.EndedAt,
-            e.EndReason, e.Mask!.Label, e.Mask.Probability, e.Mask.FramesObserved, e.Mask.FramesUnmasked,
-            e.Snapshot!.Available ? e.Snapshot.Id : null, receivedAt));
-        return IngestOutcome.Stored;
+        return e;
     }
 
-    private async Task<IngestOutcome> IngestStatsAsync(IngestMessage message, CancellationToken cancellationToken)
+    private static CameraStats ParseStats(IngestMessage message)
     {
         var s = JsonSerializer.Deserialize(message.Payload.Span, EventJsonContext.Default.CameraStats)
             ?? throw new MalformedMessageException("the stats document is null");
@@ -102,12 +139,11 @@ public sealed partial class IngestPipeline(
         Require(s.FacesSeen >= 0 && s.FacesUnmasked >= 0 && s.FacesUnmasked <= s.FacesSeen, "facesSeen/facesUnmasked are inconsistent");
         Require(double.IsFinite(s.FramesPerSecond) && s.FramesPerSecond >= 0, "framesPerSecond is not a finite non-negative number");
         Require(s.LatencyMs is not null, "latencyMs is missing");
-        return await store.AddStatsAsync(s, timeProvider.GetUtcNow(), cancellationToken) ? IngestOutcome.Stored : IngestOutcome.Duplicate;
+        return s;
     }
 
-    private async Task<IngestOutcome> IngestStatusAsync(IngestMessage message, CancellationToken cancellationToken)
+    private static DeviceStatus ParseStatus(IngestMessage message, DateTimeOffset now)
     {
-        var now = timeProvider.GetUtcNow();
         DeviceStatus status;
         var text = message.Payload.Length <= 16 ? Encoding.UTF8.GetString(message.Payload.Span).Trim() : null;
         if (text is "online" or "offline" && message.Device is not null)
@@ -124,31 +160,22 @@ public sealed partial class IngestPipeline(
         Require(status.State is "online" or "offline", $"state '{status.State}' is neither online nor offline");
         Require(!string.IsNullOrWhiteSpace(status.Device), "device is empty");
         Require(message.Device is null || message.Device == status.Device, $"device '{status.Device}' does not match the topic's '{message.Device}'");
-        await store.UpsertDeviceStatusAsync(status, now, cancellationToken);
-        return IngestOutcome.Stored;
+        return status;
     }
 
-    private async Task<IngestOutcome> IngestSnapshotAsync(IngestMessage message, CancellationToken cancellationToken)
+    private string SnapshotId(IngestMessage message)
     {
         Require(message.Device is not null && message.Camera is not null, "the transport names no device/camera for the snapshot");
         var payload = message.Payload;
         Require(payload.Length >= 4 && payload.Span[0] == 0xFF && payload.Span[1] == 0xD8 && payload.Span[2] == 0xFF, "the payload is not a JPEG");
         Require(payload.Length <= storeOptions.MaxSnapshotBytes, $"the JPEG is larger than {storeOptions.MaxSnapshotBytes} bytes");
-        string id;
         if (message.Properties.TryGetValue(SnapshotIdProperty, out var given) || message.Properties.TryGetValue(MessageIdProperty, out given))
         {
             Require(SnapshotFileStore.IsSafeId(given), $"snapshotId '{given}' has characters other than letters, digits, '-', '_', '.'");
-            id = given;
+            return given;
         }
-        else
-        {
-            // Without an id the content names it: a redelivered JPEG maps to the same snapshot.
-            id = Convert.ToHexStringLower(SHA256.HashData(payload.Span))[..32];
-        }
-        var fileName = await snapshots.WriteAsync(id, payload, cancellationToken);
-        var stored = await store.AddSnapshotAsync(
-            new SnapshotRecord(id, message.Device!, message.Camera!, timeProvider.GetUtcNow(), fileName, payload.Length), cancellationToken);
-        return stored ? IngestOutcome.Stored : IngestOutcome.Duplicate;
+        // Without an id the content names it: a redelivered JPEG maps to the same snapshot.
+        return Convert.ToHexStringLower(SHA256.HashData(payload.Span))[..32];
     }
 
     private static void RequireParty(string device, string camera, IngestMessage message)

@@ -115,6 +115,13 @@ public sealed record MqttIngestOptions
     public TimeSpan SessionExpiry { get; init; } = TimeSpan.FromHours(1);
     public TimeSpan ReconnectMinDelay { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan ReconnectMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Most messages stored per transaction. The broker keeps sending while a batch is written (PUBACKs follow the
+    /// commit), up to its in-flight window for this client (mosquitto: <c>max_inflight_messages</c>).
+    /// </summary>
+    public int BatchSize { get; init; } = 500;
+
+    internal Core.Resilience.BackoffOptions Reconnect => new() { Initial = ReconnectMinDelay, Max = ReconnectMaxDelay };
 
     internal void Validate(string key)
     {
@@ -138,9 +145,10 @@ public sealed record MqttIngestOptions
         {
             throw new DashboardConfigurationException($"{key}:TopicRoot", "must be one topic level without wildcards.");
         }
-        if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay)
+        EventHubsIngestOptions.ValidateBackoff(key, "ReconnectMinDelay", "ReconnectMaxDelay", ReconnectMinDelay, ReconnectMaxDelay);
+        if (BatchSize is < 1 or > 1000)
         {
-            throw new DashboardConfigurationException($"{key}:ReconnectMinDelay", "must be positive and not above ReconnectMaxDelay.");
+            throw new DashboardConfigurationException($"{key}:BatchSize", "must be between 1 and 1000.");
         }
         if (SessionExpiry < TimeSpan.Zero || SessionExpiry.TotalSeconds > uint.MaxValue)
         {
@@ -156,13 +164,28 @@ public sealed record EventHubsIngestOptions
     public string? ConnectionString { get; init; }
     /// <summary>The Event Hub-compatible name; may be omitted when the connection string carries EntityPath.</summary>
     public string? EventHubName { get; init; }
+    /// <summary>The dashboard's own consumer group on the hub (all replicas of one dashboard share it).</summary>
     public string ConsumerGroup { get; init; } = "$Default";
     /// <summary>Where a partition without a checkpoint starts: <c>Latest</c> or <c>Earliest</c>.</summary>
     public string StartPosition { get; init; } = "Latest";
-    /// <summary>Keep per-partition checkpoints in the dashboard store, so a restart resumes where it stopped.</summary>
-    public bool Checkpoint { get; init; } = true;
-    /// <summary>Write the checkpoint after this many events of a partition (and when stopping).</summary>
-    public int CheckpointEvery { get; init; } = 50;
+    /// <summary>This replica's name in the ownership table; unique per running replica. Empty: host name and a random suffix.</summary>
+    public string? ReplicaId { get; init; }
+
+    // One name per process, so a replica keeps its claims for its whole life.
+    private static readonly string DefaultReplicaId = $"{Environment.MachineName}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    internal string Replica => string.IsNullOrWhiteSpace(ReplicaId) ? DefaultReplicaId : ReplicaId.Trim();
+    /// <summary>Most events stored (and checkpointed) per transaction per partition.</summary>
+    public int BatchSize { get; init; } = 100;
+    /// <summary>How often each replica renews its partitions and looks for ones to take over.</summary>
+    public TimeSpan LoadBalancingInterval { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>A replica that has not renewed its partitions for this long is considered gone; others take them over.</summary>
+    public TimeSpan OwnershipExpiration { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Back-off of the start and of a batch while the hub or the database is unreachable (doubling, jittered, capped).</summary>
+    public TimeSpan RetryMinDelay { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    internal Core.Resilience.BackoffOptions Retry => new() { Initial = RetryMinDelay, Max = RetryMaxDelay };
 
     internal void Validate(string key)
     {
@@ -172,7 +195,11 @@ public sealed record EventHubsIngestOptions
         }
         if (string.IsNullOrWhiteSpace(ConnectionString))
         {
-            throw new DashboardConfigurationException($"{key}:ConnectionString", "must be set when Event Hubs ingest is enabled.");
+            throw new DashboardConfigurationException($"{key}:ConnectionString", "must be set when Event Hubs ingest is enabled (the hub's \"Event Hub-compatible endpoint\").");
+        }
+        if (!ConnectionString.Contains("EntityPath=", StringComparison.OrdinalIgnoreCase) && string.IsNullOrWhiteSpace(EventHubName))
+        {
+            throw new DashboardConfigurationException($"{key}:EventHubName", "must be set when the connection string has no EntityPath (the \"Event Hub-compatible name\").");
         }
         if (string.IsNullOrWhiteSpace(ConsumerGroup))
         {
@@ -182,9 +209,31 @@ public sealed record EventHubsIngestOptions
         {
             throw new DashboardConfigurationException($"{key}:StartPosition", "must be Latest or Earliest.");
         }
-        if (CheckpointEvery <= 0)
+        if (BatchSize is < 1 or > 1000)
         {
-            throw new DashboardConfigurationException($"{key}:CheckpointEvery", "must be positive.");
+            throw new DashboardConfigurationException($"{key}:BatchSize", "must be between 1 and 1000.");
+        }
+        if (LoadBalancingInterval < TimeSpan.FromMilliseconds(100))
+        {
+            throw new DashboardConfigurationException($"{key}:LoadBalancingInterval", "must be at least 100 ms.");
+        }
+        if (OwnershipExpiration <= LoadBalancingInterval)
+        {
+            throw new DashboardConfigurationException($"{key}:OwnershipExpiration",
+                "must be longer than LoadBalancingInterval, or replicas lose partitions they are still reading.");
+        }
+        ValidateBackoff(key, "RetryMinDelay", "RetryMaxDelay", RetryMinDelay, RetryMaxDelay);
+    }
+
+    internal static void ValidateBackoff(string key, string minName, string maxName, TimeSpan min, TimeSpan max)
+    {
+        if (min < TimeSpan.FromMilliseconds(1) || min > TimeSpan.FromHours(1))
+        {
+            throw new DashboardConfigurationException($"{key}:{minName}", "must be between 1 ms and 1 hour.");
+        }
+        if (max < min || max > TimeSpan.FromHours(1))
+        {
+            throw new DashboardConfigurationException($"{key}:{maxName}", $"must be at least {minName} and at most 1 hour.");
         }
     }
 }

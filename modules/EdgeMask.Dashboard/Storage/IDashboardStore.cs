@@ -11,6 +11,12 @@ public interface IDashboardStore : IDisposable
 {
     StoreProviderInfo Info { get; }
 
+    /// <summary>
+    /// Writes a whole batch in one transaction (one commit, hence one fsync, per batch: this is what lets a burst from
+    /// a fleet be stored at thousands of events per second). Each item is stored once; the result says which were new.
+    /// </summary>
+    Task<StoreBatchResult> AddBatchAsync(StoreBatch batch, DateTimeOffset receivedAt, CancellationToken cancellationToken);
+
     /// <returns>True when stored, false when the same (id, type, sequence) was already there.</returns>
     Task<bool> AddEventAsync(MaskEvent maskEvent, DateTimeOffset receivedAt, CancellationToken cancellationToken);
     Task<bool> AddStatsAsync(CameraStats stats, DateTimeOffset receivedAt, CancellationToken cancellationToken);
@@ -21,6 +27,11 @@ public interface IDashboardStore : IDisposable
     Task<EventPage> QueryEventsAsync(EventQuery query, CancellationToken cancellationToken);
     Task<IReadOnlyList<ComplianceBucket>> QueryComplianceAsync(ComplianceQuery query, CancellationToken cancellationToken);
     Task<IReadOnlyList<CameraTotals>> QueryCameraTotalsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken);
+    /// <summary>Violations started per mask label (the labels the devices reported, whatever they are).</summary>
+    Task<IReadOnlyList<LabelCount>> QueryLabelCountsAsync(string? device, string? camera, DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken);
+    /// <summary>Every label seen in stored events, for filters.</summary>
+    Task<IReadOnlyList<string>> GetLabelsAsync(CancellationToken cancellationToken);
     Task<IReadOnlyList<DeviceRow>> GetDevicesAsync(CancellationToken cancellationToken);
     Task<IReadOnlyList<CameraRow>> GetCamerasAsync(CancellationToken cancellationToken);
     Task<StoreCounts> CountAsync(CancellationToken cancellationToken);
@@ -28,9 +39,64 @@ public interface IDashboardStore : IDisposable
     /// <summary>Deletes rows older than the cut-off and beyond the size limits; returns the snapshot files whose rows went.</summary>
     Task<RetentionResult> ApplyRetentionAsync(RetentionPolicy policy, CancellationToken cancellationToken);
 
-    Task<long?> GetCheckpointAsync(string source, string partition, CancellationToken cancellationToken);
-    Task SetCheckpointAsync(string source, string partition, long sequenceNumber, DateTimeOffset at, CancellationToken cancellationToken);
+    /// <summary>The schema versions recorded in <c>schema_migrations</c>, oldest first.</summary>
+    Task<IReadOnlyList<int>> SchemaVersionsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Every ownership row of one hub and consumer group, expired ones included (a claim needs their version).</summary>
+    Task<IReadOnlyList<PartitionOwnership>> ListOwnershipAsync(EventHubKey hub, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims each desired ownership with optimistic concurrency: without a version only if nobody has the partition
+    /// yet, with a version only if the row still has that version. Returns the claims that won, each with its new
+    /// version and <paramref name="now"/> as last-modified time; a lost race is left out, never thrown.
+    /// </summary>
+    Task<IReadOnlyList<PartitionOwnership>> ClaimOwnershipAsync(IReadOnlyList<PartitionOwnership> desired, DateTimeOffset now,
+        CancellationToken cancellationToken);
+
+    Task<PartitionCheckpoint?> GetCheckpointAsync(EventHubKey hub, string partitionId, CancellationToken cancellationToken);
+    Task SetCheckpointAsync(PartitionCheckpoint checkpoint, CancellationToken cancellationToken);
 }
+
+/// <summary>What one transaction stores; items are validated by the ingest before they get here.</summary>
+public sealed record StoreBatch(
+    IReadOnlyList<MaskEvent> Events,
+    IReadOnlyList<CameraStats> Stats,
+    IReadOnlyList<DeviceStatus> Statuses,
+    IReadOnlyList<SnapshotRecord> Snapshots)
+{
+    public static StoreBatch Empty { get; } = new([], [], [], []);
+    public bool IsEmpty => Events.Count == 0 && Stats.Count == 0 && Statuses.Count == 0 && Snapshots.Count == 0;
+}
+
+/// <summary>Per item of a <see cref="StoreBatch"/>, in the same order: true when it was new.</summary>
+public sealed record StoreBatchResult(bool[] EventsStored, bool[] StatsStored, bool[] SnapshotsStored);
+
+/// <summary>
+/// One Event Hub and consumer group. Event Hubs names are case-insensitive, so they are kept in lower case (as the
+/// SDK's own Blob checkpoint store does): two replicas spelling the namespace differently still share ownership.
+/// </summary>
+public sealed record EventHubKey
+{
+    public EventHubKey(string fullyQualifiedNamespace, string eventHubName, string consumerGroup)
+    {
+        Namespace = Normalize(fullyQualifiedNamespace);
+        EventHub = Normalize(eventHubName);
+        ConsumerGroup = Normalize(consumerGroup);
+    }
+
+    public string Namespace { get; }
+    public string EventHub { get; }
+    public string ConsumerGroup { get; }
+
+    internal static string Normalize(string name) => name.Trim().ToLowerInvariant();
+}
+
+/// <summary>Who reads a partition. An empty <see cref="OwnerId"/> is a relinquished partition; <see cref="Version"/> is the ETag.</summary>
+public sealed record PartitionOwnership(EventHubKey Hub, string PartitionId, string OwnerId, DateTimeOffset LastModified, string? Version);
+
+/// <summary>Where a partition resumes: after <see cref="SequenceNumber"/> (or <see cref="Offset"/> when only that is known).</summary>
+public sealed record PartitionCheckpoint(EventHubKey Hub, string PartitionId, string? Offset, long? SequenceNumber, string? ClientId,
+    DateTimeOffset UpdatedAt);
 
 public sealed record StoreProviderInfo(string Provider, string Description);
 
@@ -47,7 +113,9 @@ public sealed record StoredEvent(
 
 public sealed record EventQuery(
     string? Device = null, string? Camera = null, string? Type = null,
-    DateTimeOffset? From = null, DateTimeOffset? To = null, int Offset = 0, int Limit = 50);
+    DateTimeOffset? From = null, DateTimeOffset? To = null, int Offset = 0, int Limit = 50, string? Label = null);
+
+public sealed record LabelCount(string Label, long Violations);
 
 public sealed record EventPage(IReadOnlyList<StoredEvent> Items, long Total);
 

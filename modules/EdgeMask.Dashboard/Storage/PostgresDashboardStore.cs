@@ -11,11 +11,16 @@ public sealed class PostgresDashboardStore : SqlDashboardStore
     public PostgresDashboardStore(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (builder.MaxAutoPrepare == 0)
+        {
+            // The ingest runs the same few statements for every message: let Npgsql prepare them once per connection.
+            builder.MaxAutoPrepare = 32;
+        }
         _dataSource = NpgsqlDataSource.Create(builder);
         Info = new StoreProviderInfo("postgresql", $"{builder.Host}:{builder.Port}/{builder.Database}");
         try
         {
-            CreateSchema();
+            Migrate();
         }
         catch (NpgsqlException)
         {
@@ -25,6 +30,18 @@ public sealed class PostgresDashboardStore : SqlDashboardStore
     }
 
     public override StoreProviderInfo Info { get; }
+
+    // Any constant shared by every dashboard: replicas starting together wait here for the first one's migration.
+    private const long MigrationLockKey = 0x45444745_4D41534B; // "EDGEMASK"
+
+    protected override async Task LockSchemaAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT pg_advisory_xact_lock(@key)";
+        AddParameters(command, ("key", MigrationLockKey));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
 
     protected override DbConnection OpenConnection() => _dataSource.OpenConnection();
 

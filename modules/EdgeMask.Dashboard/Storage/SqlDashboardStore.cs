@@ -12,57 +12,6 @@ namespace EdgeMask.Dashboard.Storage;
 /// </summary>
 public abstract class SqlDashboardStore : IDashboardStore
 {
-    private static readonly string[] Schema =
-    [
-        """
-        CREATE TABLE IF NOT EXISTS events (
-            event_id TEXT NOT NULL, type TEXT NOT NULL, seq INTEGER NOT NULL,
-            device TEXT NOT NULL, camera TEXT NOT NULL, track_id BIGINT NOT NULL,
-            started_at_ms BIGINT NOT NULL, at_ms BIGINT NOT NULL, ended_at_ms BIGINT NULL, end_reason TEXT NULL,
-            label TEXT NOT NULL, probability DOUBLE PRECISION NOT NULL,
-            frames_observed INTEGER NOT NULL, frames_unmasked INTEGER NOT NULL,
-            snapshot_id TEXT NULL, received_at_ms BIGINT NOT NULL,
-            PRIMARY KEY (event_id, type, seq))
-        """,
-        "CREATE INDEX IF NOT EXISTS ix_events_at ON events (at_ms)",
-        "CREATE INDEX IF NOT EXISTS ix_events_camera_at ON events (camera, at_ms)",
-        """
-        CREATE TABLE IF NOT EXISTS stats (
-            device TEXT NOT NULL, camera TEXT NOT NULL, at_ms BIGINT NOT NULL,
-            interval_s DOUBLE PRECISION NOT NULL, fps DOUBLE PRECISION NOT NULL,
-            frames_processed BIGINT NOT NULL, dropped BIGINT NOT NULL,
-            faces_seen BIGINT NOT NULL, faces_unmasked BIGINT NOT NULL, compliance DOUBLE PRECISION NULL,
-            active_violations INTEGER NOT NULL, health TEXT NULL, execution_provider TEXT NULL, outbox_depth BIGINT NULL,
-            latency_p50 DOUBLE PRECISION NOT NULL, latency_p95 DOUBLE PRECISION NOT NULL, latency_max DOUBLE PRECISION NOT NULL,
-            received_at_ms BIGINT NOT NULL,
-            PRIMARY KEY (device, camera, at_ms))
-        """,
-        "CREATE INDEX IF NOT EXISTS ix_stats_at ON stats (at_ms)",
-        """
-        CREATE TABLE IF NOT EXISTS devices (
-            device TEXT NOT NULL PRIMARY KEY, state TEXT NOT NULL, status_at_ms BIGINT NULL, last_seen_ms BIGINT NOT NULL,
-            version TEXT NULL, execution_provider TEXT NULL)
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS cameras (
-            device TEXT NOT NULL, camera TEXT NOT NULL, last_seen_ms BIGINT NOT NULL, stats_at_ms BIGINT NULL,
-            fps DOUBLE PRECISION NULL, execution_provider TEXT NULL, outbox_depth BIGINT NULL, health TEXT NULL,
-            compliance DOUBLE PRECISION NULL, active_violations INTEGER NULL, dropped BIGINT NULL,
-            PRIMARY KEY (device, camera))
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS snapshots (
-            snapshot_id TEXT NOT NULL PRIMARY KEY, device TEXT NOT NULL, camera TEXT NOT NULL, at_ms BIGINT NOT NULL,
-            file_name TEXT NOT NULL, size_bytes BIGINT NOT NULL)
-        """,
-        "CREATE INDEX IF NOT EXISTS ix_snapshots_at ON snapshots (at_ms)",
-        """
-        CREATE TABLE IF NOT EXISTS checkpoints (
-            source TEXT NOT NULL, partition_id TEXT NOT NULL, sequence_number BIGINT NOT NULL, at_ms BIGINT NOT NULL,
-            PRIMARY KEY (source, partition_id))
-        """,
-    ];
-
     private const string EventColumns =
         "event_id, type, seq, device, camera, track_id, started_at_ms, at_ms, ended_at_ms, end_reason, label, probability, " +
         "frames_observed, frames_unmasked, snapshot_id, received_at_ms";
@@ -72,92 +21,150 @@ public abstract class SqlDashboardStore : IDashboardStore
     protected abstract DbConnection OpenConnection();
     protected abstract ValueTask<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken);
 
-    /// <summary>Creates the tables; called by the subclass constructor once its connection source is ready.</summary>
-    protected void CreateSchema()
+    /// <summary>
+    /// Serializes schema migrations between replicas that start together; runs inside the migration transaction.
+    /// </summary>
+    protected abstract Task LockSchemaAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken);
+
+    /// <summary>Brings the schema up to date (see <see cref="SchemaMigrations"/>); called by the subclass constructor.</summary>
+    protected void Migrate()
     {
         using var connection = OpenConnection();
-        foreach (var statement in Schema)
+        using var transaction = connection.BeginTransaction();
+        var applied = SchemaMigrator.MigrateAsync(connection, transaction, LockSchemaAsync, Ms(DateTimeOffset.UtcNow), CancellationToken.None)
+            .GetAwaiter().GetResult();
+        transaction.Commit();
+        AppliedMigrations = applied;
+    }
+
+    /// <summary>The migrations this instance applied when it opened the database (empty when it was up to date).</summary>
+    public IReadOnlyList<int> AppliedMigrations { get; private set; } = [];
+
+    private const string InsertEventSql =
+        $"INSERT INTO events ({EventColumns}) VALUES (@id, @type, @seq, @device, @camera, @track, @started, @at, @ended, " +
+        "@reason, @label, @p, @observed, @unmasked, @snapshot, @received) ON CONFLICT (event_id, type, seq) DO NOTHING";
+
+    private const string InsertStatsSql =
+        "INSERT INTO stats (device, camera, at_ms, interval_s, fps, frames_processed, dropped, faces_seen, faces_unmasked, " +
+        "compliance, active_violations, health, execution_provider, outbox_depth, latency_p50, latency_p95, latency_max, received_at_ms) " +
+        "VALUES (@device, @camera, @at, @interval, @fps, @frames, @dropped, @seen, @unmasked, @compliance, @active, @health, @ep, " +
+        "@outbox, @p50, @p95, @max, @received) ON CONFLICT (device, camera, at_ms) DO NOTHING";
+
+    // The camera row shows the newest stats; an older one arriving late (redelivery, replay) must not win.
+    private const string UpdateCameraSql =
+        "UPDATE cameras SET stats_at_ms = @at, fps = @fps, execution_provider = @ep, outbox_depth = @outbox, health = @health, " +
+        "compliance = @compliance, active_violations = @active, dropped = @dropped " +
+        "WHERE device = @device AND camera = @camera AND (stats_at_ms IS NULL OR stats_at_ms <= @at)";
+
+    private const string UpsertStatusSql =
+        "INSERT INTO devices (device, state, status_at_ms, last_seen_ms, version, execution_provider) " +
+        "VALUES (@device, @state, @at, @seen, @version, @ep) ON CONFLICT (device) DO UPDATE SET " +
+        "last_seen_ms = CASE WHEN excluded.last_seen_ms > devices.last_seen_ms THEN excluded.last_seen_ms ELSE devices.last_seen_ms END, " +
+        "state = CASE WHEN devices.status_at_ms IS NULL OR excluded.status_at_ms >= devices.status_at_ms THEN excluded.state ELSE devices.state END, " +
+        "version = CASE WHEN devices.status_at_ms IS NULL OR excluded.status_at_ms >= devices.status_at_ms THEN excluded.version ELSE devices.version END, " +
+        "execution_provider = CASE WHEN devices.status_at_ms IS NULL OR excluded.status_at_ms >= devices.status_at_ms THEN excluded.execution_provider ELSE devices.execution_provider END, " +
+        "status_at_ms = CASE WHEN devices.status_at_ms IS NULL OR excluded.status_at_ms >= devices.status_at_ms THEN excluded.status_at_ms ELSE devices.status_at_ms END";
+
+    private const string TouchDeviceSql =
+        "INSERT INTO devices (device, state, last_seen_ms) VALUES (@device, 'unknown', @seen) ON CONFLICT (device) DO UPDATE SET " +
+        "last_seen_ms = CASE WHEN excluded.last_seen_ms > devices.last_seen_ms THEN excluded.last_seen_ms ELSE devices.last_seen_ms END";
+
+    private const string TouchCameraSql =
+        "INSERT INTO cameras (device, camera, last_seen_ms) VALUES (@device, @camera, @seen) ON CONFLICT (device, camera) DO UPDATE SET " +
+        "last_seen_ms = CASE WHEN excluded.last_seen_ms > cameras.last_seen_ms THEN excluded.last_seen_ms ELSE cameras.last_seen_ms END";
+
+    private const string InsertSnapshotSql =
+        "INSERT INTO snapshots (snapshot_id, device, camera, at_ms, file_name, size_bytes) " +
+        "VALUES (@id, @device, @camera, @at, @file, @size) ON CONFLICT (snapshot_id) DO NOTHING";
+
+    public async Task<StoreBatchResult> AddBatchAsync(StoreBatch batch, DateTimeOffset receivedAt, CancellationToken cancellationToken)
+    {
+        var result = new StoreBatchResult(new bool[batch.Events.Count], new bool[batch.Stats.Count], new bool[batch.Snapshots.Count]);
+        if (batch.IsEmpty)
         {
-            using var command = connection.CreateCommand();
-            command.CommandText = statement;
-            command.ExecuteNonQuery();
+            return result;
         }
-    }
-
-    public async Task<bool> AddEventAsync(MaskEvent e, DateTimeOffset receivedAt, CancellationToken cancellationToken)
-    {
+        var received = Ms(receivedAt);
         await using var connection = await OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var inserted = await ExecuteAsync(connection, transaction,
-            $"INSERT INTO events ({EventColumns}) VALUES (@id, @type, @seq, @device, @camera, @track, @started, @at, @ended, " +
-            "@reason, @label, @p, @observed, @unmasked, @snapshot, @received) ON CONFLICT (event_id, type, seq) DO NOTHING",
-            cancellationToken,
-            ("id", e.Id), ("type", e.Type), ("seq", e.Sequence), ("device", e.Device), ("camera", e.Camera),
-            ("track", e.TrackId), ("started", Ms(e.StartedAt)), ("at", Ms(e.At)), ("ended", Ms(e.EndedAt)),
-            ("reason", e.EndReason), ("label", e.Mask.Label), ("p", (double)e.Mask.Probability),
-            ("observed", e.Mask.FramesObserved), ("unmasked", e.Mask.FramesUnmasked),
-            ("snapshot", e.Snapshot.Available ? e.Snapshot.Id : null), ("received", Ms(receivedAt))) == 1;
-        await TouchAsync(connection, transaction, e.Device, e.Camera, receivedAt, cancellationToken);
+
+        // Devices and cameras first (once per pair, not per message): the stats update below needs the camera row.
+        var parties = batch.Events.Select(e => (e.Device, e.Camera)).Concat(batch.Stats.Select(s => (s.Device, s.Camera))).Distinct().ToList();
+        if (parties.Count > 0)
+        {
+            await using var device = Reusable(connection, transaction, TouchDeviceSql, "device", "seen");
+            await using var camera = Reusable(connection, transaction, TouchCameraSql, "device", "camera", "seen");
+            foreach (var name in parties.Select(p => p.Device).Distinct(StringComparer.Ordinal))
+            {
+                await RunAsync(device, cancellationToken, name, received);
+            }
+            foreach (var (deviceName, cameraName) in parties)
+            {
+                await RunAsync(camera, cancellationToken, deviceName, cameraName, received);
+            }
+        }
+        if (batch.Events.Count > 0)
+        {
+            await using var insert = Reusable(connection, transaction, InsertEventSql,
+                "id", "type", "seq", "device", "camera", "track", "started", "at", "ended", "reason", "label", "p", "observed", "unmasked", "snapshot", "received");
+            for (var i = 0; i < batch.Events.Count; i++)
+            {
+                var e = batch.Events[i];
+                result.EventsStored[i] = await RunAsync(insert, cancellationToken, e.Id, e.Type, e.Sequence, e.Device, e.Camera, e.TrackId,
+                    Ms(e.StartedAt), Ms(e.At), Ms(e.EndedAt), e.EndReason, e.Mask.Label, (double)e.Mask.Probability, e.Mask.FramesObserved,
+                    e.Mask.FramesUnmasked, e.Snapshot.Available ? e.Snapshot.Id : null, received) == 1;
+            }
+        }
+        if (batch.Stats.Count > 0)
+        {
+            await using var insert = Reusable(connection, transaction, InsertStatsSql,
+                "device", "camera", "at", "interval", "fps", "frames", "dropped", "seen", "unmasked", "compliance", "active", "health", "ep",
+                "outbox", "p50", "p95", "max", "received");
+            await using var update = Reusable(connection, transaction, UpdateCameraSql,
+                "device", "camera", "at", "fps", "ep", "outbox", "health", "compliance", "active", "dropped");
+            for (var i = 0; i < batch.Stats.Count; i++)
+            {
+                var s = batch.Stats[i];
+                result.StatsStored[i] = await RunAsync(insert, cancellationToken, s.Device, s.Camera, Ms(s.At), s.IntervalSeconds, s.FramesPerSecond,
+                    s.FramesProcessed, s.DroppedFrames, s.FacesSeen, s.FacesUnmasked, s.ComplianceRate, s.ActiveViolations, s.CameraHealth,
+                    s.ExecutionProvider, s.OutboxDepth, s.LatencyMs.P50, s.LatencyMs.P95, s.LatencyMs.Max, received) == 1;
+                await RunAsync(update, cancellationToken, s.Device, s.Camera, Ms(s.At), s.FramesPerSecond, s.ExecutionProvider, s.OutboxDepth,
+                    s.CameraHealth, s.ComplianceRate, s.ActiveViolations, s.DroppedFrames);
+            }
+        }
+        if (batch.Statuses.Count > 0)
+        {
+            await using var upsert = Reusable(connection, transaction, UpsertStatusSql, "device", "state", "at", "seen", "version", "ep");
+            foreach (var status in batch.Statuses)
+            {
+                await RunAsync(upsert, cancellationToken, status.Device, status.State, Ms(status.At), received, status.Version, status.ExecutionProvider);
+            }
+        }
+        if (batch.Snapshots.Count > 0)
+        {
+            await using var insert = Reusable(connection, transaction, InsertSnapshotSql, "id", "device", "camera", "at", "file", "size");
+            for (var i = 0; i < batch.Snapshots.Count; i++)
+            {
+                var snapshot = batch.Snapshots[i];
+                result.SnapshotsStored[i] = await RunAsync(insert, cancellationToken, snapshot.Id, snapshot.Device, snapshot.Camera,
+                    Ms(snapshot.At), snapshot.FileName, snapshot.SizeBytes) == 1;
+            }
+        }
         await transaction.CommitAsync(cancellationToken);
-        return inserted;
+        return result;
     }
 
-    public async Task<bool> AddStatsAsync(CameraStats s, DateTimeOffset receivedAt, CancellationToken cancellationToken)
-    {
-        await using var connection = await OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var inserted = await ExecuteAsync(connection, transaction,
-            "INSERT INTO stats (device, camera, at_ms, interval_s, fps, frames_processed, dropped, faces_seen, faces_unmasked, " +
-            "compliance, active_violations, health, execution_provider, outbox_depth, latency_p50, latency_p95, latency_max, received_at_ms) " +
-            "VALUES (@device, @camera, @at, @interval, @fps, @frames, @dropped, @seen, @unmasked, @compliance, @active, @health, @ep, " +
-            "@outbox, @p50, @p95, @max, @received) ON CONFLICT (device, camera, at_ms) DO NOTHING",
-            cancellationToken,
-            ("device", s.Device), ("camera", s.Camera), ("at", Ms(s.At)), ("interval", s.IntervalSeconds),
-            ("fps", s.FramesPerSecond), ("frames", s.FramesProcessed), ("dropped", s.DroppedFrames),
-            ("seen", s.FacesSeen), ("unmasked", s.FacesUnmasked), ("compliance", s.ComplianceRate),
-            ("active", s.ActiveViolations), ("health", s.CameraHealth), ("ep", s.ExecutionProvider),
-            ("outbox", s.OutboxDepth), ("p50", s.LatencyMs.P50), ("p95", s.LatencyMs.P95), ("max", s.LatencyMs.Max),
-            ("received", Ms(receivedAt))) == 1;
-        await TouchAsync(connection, transaction, s.Device, s.Camera, receivedAt, cancellationToken);
-        // The camera row shows the newest stats; an older one arriving late (redelivery, replay) must not win.
-        await ExecuteAsync(connection, transaction,
-            "UPDATE cameras SET stats_at_ms = @at, fps = @fps, execution_provider = @ep, outbox_depth = @outbox, health = @health, " +
-            "compliance = @compliance, active_violations = @active, dropped = @dropped " +
-            "WHERE device = @device AND camera = @camera AND (stats_at_ms IS NULL OR stats_at_ms <= @at)",
-            cancellationToken,
-            ("device", s.Device), ("camera", s.Camera), ("at", Ms(s.At)), ("fps", s.FramesPerSecond),
-            ("ep", s.ExecutionProvider), ("outbox", s.OutboxDepth), ("health", s.CameraHealth),
-            ("compliance", s.ComplianceRate), ("active", s.ActiveViolations), ("dropped", s.DroppedFrames));
-        await transaction.CommitAsync(cancellationToken);
-        return inserted;
-    }
+    public async Task<bool> AddEventAsync(MaskEvent e, DateTimeOffset receivedAt, CancellationToken cancellationToken) =>
+        (await AddBatchAsync(StoreBatch.Empty with { Events = [e] }, receivedAt, cancellationToken)).EventsStored[0];
 
-    public async Task UpsertDeviceStatusAsync(DeviceStatus status, DateTimeOffset receivedAt, CancellationToken cancellationToken)
-    {
-        await using var connection = await OpenConnectionAsync(cancellationToken);
-        await ExecuteAsync(connection, null,
-            "INSERT INTO devices (device, state, status_at_ms, last_seen_ms, version, execution_provider) " +
-            "VALUES (@device, @state, @at, @seen, @version, @ep) ON CONFLICT (device) DO UPDATE SET " +
-            "last_seen_ms = CASE WHEN excluded.last_seen_ms > devices.last_seen_ms THEN excluded.last_seen_ms ELSE devices.last_seen_ms END, " +
-            "state = CASE WHEN devices.status_at_ms IS NULL OR excluded.status_at_ms >= devices.status_at_ms THEN excluded.state ELSE devices.state END, " +
-            "version = CASE WHEN devices.status_at_ms IS NULL OR excluded.status_at_ms >= devices.status_at_ms THEN excluded.version ELSE devices.version END, " +
-            "execution_provider = CASE WHEN devices.status_at_ms IS NULL OR excluded.status_at_ms >= devices.status_at_ms THEN excluded.execution_provider ELSE devices.execution_provider END, " +
-            "status_at_ms = CASE WHEN devices.status_at_ms IS NULL OR excluded.status_at_ms >= devices.status_at_ms THEN excluded.status_at_ms ELSE devices.status_at_ms END",
-            cancellationToken,
-            ("device", status.Device), ("state", status.State), ("at", Ms(status.At)), ("seen", Ms(receivedAt)),
-            ("version", status.Version), ("ep", status.ExecutionProvider));
-    }
+    public async Task<bool> AddStatsAsync(CameraStats s, DateTimeOffset receivedAt, CancellationToken cancellationToken) =>
+        (await AddBatchAsync(StoreBatch.Empty with { Stats = [s] }, receivedAt, cancellationToken)).StatsStored[0];
 
-    public async Task<bool> AddSnapshotAsync(SnapshotRecord snapshot, CancellationToken cancellationToken)
-    {
-        await using var connection = await OpenConnectionAsync(cancellationToken);
-        return await ExecuteAsync(connection, null,
-            "INSERT INTO snapshots (snapshot_id, device, camera, at_ms, file_name, size_bytes) " +
-            "VALUES (@id, @device, @camera, @at, @file, @size) ON CONFLICT (snapshot_id) DO NOTHING",
-            cancellationToken,
-            ("id", snapshot.Id), ("device", snapshot.Device), ("camera", snapshot.Camera), ("at", Ms(snapshot.At)),
-            ("file", snapshot.FileName), ("size", snapshot.SizeBytes)) == 1;
-    }
+    public Task UpsertDeviceStatusAsync(DeviceStatus status, DateTimeOffset receivedAt, CancellationToken cancellationToken) =>
+        AddBatchAsync(StoreBatch.Empty with { Statuses = [status] }, receivedAt, cancellationToken);
+
+    public async Task<bool> AddSnapshotAsync(SnapshotRecord snapshot, CancellationToken cancellationToken) =>
+        (await AddBatchAsync(StoreBatch.Empty with { Snapshots = [snapshot] }, snapshot.At, cancellationToken)).SnapshotsStored[0];
 
     public async Task<SnapshotRecord?> GetSnapshotAsync(string id, CancellationToken cancellationToken)
     {
@@ -175,7 +182,7 @@ public abstract class SqlDashboardStore : IDashboardStore
 
     public async Task<EventPage> QueryEventsAsync(EventQuery query, CancellationToken cancellationToken)
     {
-        var (where, parameters) = EventFilter(query.Device, query.Camera, query.Type, query.From, query.To);
+        var (where, parameters) = EventFilter(query.Device, query.Camera, query.Type, query.From, query.To, query.Label);
         await using var connection = await OpenConnectionAsync(cancellationToken);
         long total;
         await using (var count = Command(connection, null, $"SELECT COUNT(*) FROM events{where}", [.. parameters]))
@@ -352,23 +359,105 @@ public abstract class SqlDashboardStore : IDashboardStore
         return new RetentionResult(eventsDeleted, statsDeleted, doomed.Select(d => d.File).ToList());
     }
 
-    public async Task<long?> GetCheckpointAsync(string source, string partition, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<int>> SchemaVersionsAsync(CancellationToken cancellationToken)
+    {
+        var versions = new List<int>();
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var command = Command(connection, null, $"SELECT version FROM {SchemaMigrations.JournalTable} ORDER BY version");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            versions.Add((int)Long(reader.GetValue(0)));
+        }
+        return versions;
+    }
+
+    private const string HubFilter = "namespace = @ns AND event_hub = @hub AND consumer_group = @cg";
+
+    public async Task<IReadOnlyList<PartitionOwnership>> ListOwnershipAsync(EventHubKey hub, CancellationToken cancellationToken)
+    {
+        var rows = new List<PartitionOwnership>();
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var command = Command(connection, null,
+            $"SELECT partition_id, owner_id, last_modified_ms, version FROM eventhubs_ownership WHERE {HubFilter} ORDER BY partition_id",
+            ("ns", hub.Namespace), ("hub", hub.EventHub), ("cg", hub.ConsumerGroup));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new PartitionOwnership(hub, reader.GetString(0), reader.GetString(1), Time(reader.GetValue(2)),
+                Long(reader.GetValue(3)).ToString(CultureInfo.InvariantCulture)));
+        }
+        return rows;
+    }
+
+    public async Task<IReadOnlyList<PartitionOwnership>> ClaimOwnershipAsync(IReadOnlyList<PartitionOwnership> desired, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var claimed = new List<PartitionOwnership>();
+        if (desired.Count == 0)
+        {
+            return claimed;
+        }
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        foreach (var claim in desired)
+        {
+            (string, object?)[] key = [("ns", claim.Hub.Namespace), ("hub", claim.Hub.EventHub), ("cg", claim.Hub.ConsumerGroup), ("p", claim.PartitionId)];
+            long newVersion;
+            int rows;
+            if (string.IsNullOrEmpty(claim.Version))
+            {
+                // Nobody has had this partition yet: only the first of racing replicas creates the row.
+                newVersion = 1;
+                rows = await ExecuteAsync(connection, null,
+                    "INSERT INTO eventhubs_ownership (namespace, event_hub, consumer_group, partition_id, owner_id, last_modified_ms, version) " +
+                    "VALUES (@ns, @hub, @cg, @p, @owner, @now, 1) ON CONFLICT DO NOTHING",
+                    cancellationToken, [.. key, ("owner", claim.OwnerId), ("now", Ms(now))]);
+            }
+            else if (long.TryParse(claim.Version, NumberStyles.None, CultureInfo.InvariantCulture, out var expected))
+            {
+                newVersion = expected + 1;
+                rows = await ExecuteAsync(connection, null,
+                    $"UPDATE eventhubs_ownership SET owner_id = @owner, last_modified_ms = @now, version = @next WHERE {HubFilter} AND partition_id = @p AND version = @expected",
+                    cancellationToken, [.. key, ("owner", claim.OwnerId), ("now", Ms(now)), ("next", newVersion), ("expected", expected)]);
+            }
+            else
+            {
+                // A version this store never handed out cannot match any row.
+                continue;
+            }
+            if (rows == 1)
+            {
+                claimed.Add(claim with { LastModified = DateTimeOffset.FromUnixTimeMilliseconds(Ms(now)), Version = newVersion.ToString(CultureInfo.InvariantCulture) });
+            }
+        }
+        return claimed;
+    }
+
+    public async Task<PartitionCheckpoint?> GetCheckpointAsync(EventHubKey hub, string partitionId, CancellationToken cancellationToken)
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);
         await using var command = Command(connection, null,
-            "SELECT sequence_number FROM checkpoints WHERE source = @source AND partition_id = @partition",
-            ("source", source), ("partition", partition));
-        var value = await command.ExecuteScalarAsync(cancellationToken);
-        return value is null or DBNull ? null : Long(value);
+            $"SELECT offset_text, sequence_number, client_id, updated_at_ms FROM eventhubs_checkpoints WHERE {HubFilter} AND partition_id = @p",
+            ("ns", hub.Namespace), ("hub", hub.EventHub), ("cg", hub.ConsumerGroup), ("p", partitionId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+        return new PartitionCheckpoint(hub, partitionId, NullableString(reader, 0), reader.IsDBNull(1) ? null : Long(reader.GetValue(1)),
+            NullableString(reader, 2), Time(reader.GetValue(3)));
     }
 
-    public async Task SetCheckpointAsync(string source, string partition, long sequenceNumber, DateTimeOffset at, CancellationToken cancellationToken)
+    public async Task SetCheckpointAsync(PartitionCheckpoint checkpoint, CancellationToken cancellationToken)
     {
         await using var connection = await OpenConnectionAsync(cancellationToken);
         await ExecuteAsync(connection, null,
-            "INSERT INTO checkpoints (source, partition_id, sequence_number, at_ms) VALUES (@source, @partition, @seq, @at) " +
-            "ON CONFLICT (source, partition_id) DO UPDATE SET sequence_number = excluded.sequence_number, at_ms = excluded.at_ms",
-            cancellationToken, ("source", source), ("partition", partition), ("seq", sequenceNumber), ("at", Ms(at)));
+            "INSERT INTO eventhubs_checkpoints (namespace, event_hub, consumer_group, partition_id, offset_text, sequence_number, client_id, updated_at_ms) " +
+            "VALUES (@ns, @hub, @cg, @p, @offset, @seq, @client, @at) ON CONFLICT (namespace, event_hub, consumer_group, partition_id) DO UPDATE SET " +
+            "offset_text = excluded.offset_text, sequence_number = excluded.sequence_number, client_id = excluded.client_id, updated_at_ms = excluded.updated_at_ms",
+            cancellationToken, ("ns", checkpoint.Hub.Namespace), ("hub", checkpoint.Hub.EventHub), ("cg", checkpoint.Hub.ConsumerGroup),
+            ("p", checkpoint.PartitionId), ("offset", checkpoint.Offset), ("seq", checkpoint.SequenceNumber), ("client", checkpoint.ClientId),
+            ("at", Ms(checkpoint.UpdatedAt)));
     }
 
     public void Dispose()
@@ -393,21 +482,8 @@ public abstract class SqlDashboardStore : IDashboardStore
         return await ExecuteAsync(connection, null, $"DELETE FROM {table} WHERE at_ms <= @t", cancellationToken, ("t", Long(threshold)));
     }
 
-    private static async Task TouchAsync(DbConnection connection, DbTransaction transaction, string device, string camera,
-        DateTimeOffset receivedAt, CancellationToken cancellationToken)
-    {
-        await ExecuteAsync(connection, transaction,
-            "INSERT INTO devices (device, state, last_seen_ms) VALUES (@device, 'unknown', @seen) ON CONFLICT (device) DO UPDATE SET " +
-            "last_seen_ms = CASE WHEN excluded.last_seen_ms > devices.last_seen_ms THEN excluded.last_seen_ms ELSE devices.last_seen_ms END",
-            cancellationToken, ("device", device), ("seen", Ms(receivedAt)));
-        await ExecuteAsync(connection, transaction,
-            "INSERT INTO cameras (device, camera, last_seen_ms) VALUES (@device, @camera, @seen) ON CONFLICT (device, camera) DO UPDATE SET " +
-            "last_seen_ms = CASE WHEN excluded.last_seen_ms > cameras.last_seen_ms THEN excluded.last_seen_ms ELSE cameras.last_seen_ms END",
-            cancellationToken, ("device", device), ("camera", camera), ("seen", Ms(receivedAt)));
-    }
-
     private static (string Where, List<(string, object?)> Parameters) EventFilter(
-        string? device, string? camera, string? type, DateTimeOffset? from, DateTimeOffset? to)
+        string? device, string? camera, string? type, DateTimeOffset? from, DateTimeOffset? to, string? label = null)
     {
         var (where, parameters) = RangeFilter(device, camera, from, to);
         if (!string.IsNullOrEmpty(type))
@@ -415,7 +491,41 @@ public abstract class SqlDashboardStore : IDashboardStore
             where = (where.Length == 0 ? " WHERE " : where + " AND ") + "type = @type";
             parameters.Add(("type", type));
         }
+        if (!string.IsNullOrEmpty(label))
+        {
+            where = (where.Length == 0 ? " WHERE " : where + " AND ") + "label = @label";
+            parameters.Add(("label", label));
+        }
         return (where, parameters);
+    }
+
+    public async Task<IReadOnlyList<LabelCount>> QueryLabelCountsAsync(string? device, string? camera, DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken)
+    {
+        // Labels are whatever the devices report (mask, no_mask, and any the classifier gains): counted, never listed in code.
+        var (where, parameters) = EventFilter(device, camera, EventTypes.ViolationStart, from, to);
+        var counts = new List<LabelCount>();
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var command = Command(connection, null, $"SELECT label, COUNT(*) FROM events{where} GROUP BY label ORDER BY label", [.. parameters]);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            counts.Add(new LabelCount(reader.GetString(0), Long(reader.GetValue(1))));
+        }
+        return counts;
+    }
+
+    public async Task<IReadOnlyList<string>> GetLabelsAsync(CancellationToken cancellationToken)
+    {
+        var labels = new List<string>();
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var command = Command(connection, null, "SELECT DISTINCT label FROM events ORDER BY label");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            labels.Add(reader.GetString(0));
+        }
+        return labels;
     }
 
     // Only present filters become SQL, so no untyped NULL parameter reaches PostgreSQL.
@@ -465,6 +575,12 @@ public abstract class SqlDashboardStore : IDashboardStore
         var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = sql;
+        AddParameters(command, parameters);
+        return command;
+    }
+
+    internal static void AddParameters(DbCommand command, params (string Name, object? Value)[] parameters)
+    {
         foreach (var (name, value) in parameters)
         {
             var parameter = command.CreateParameter();
@@ -472,7 +588,19 @@ public abstract class SqlDashboardStore : IDashboardStore
             parameter.Value = value ?? DBNull.Value;
             command.Parameters.Add(parameter);
         }
-        return command;
+    }
+
+    // One command per statement of a batch, its parameters re-valued per row (PostgreSQL prepares it once).
+    private static DbCommand Reusable(DbConnection connection, DbTransaction transaction, string sql, params string[] names) =>
+        Command(connection, transaction, sql, [.. names.Select(n => (n, (object?)null))]);
+
+    private static Task<int> RunAsync(DbCommand command, CancellationToken cancellationToken, params object?[] values)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            command.Parameters[i].Value = values[i] ?? DBNull.Value;
+        }
+        return command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private static async Task<int> ExecuteAsync(DbConnection connection, DbTransaction? transaction, string sql,

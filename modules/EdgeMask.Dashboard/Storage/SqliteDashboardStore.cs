@@ -35,7 +35,7 @@ public sealed class SqliteDashboardStore : SqlDashboardStore
             command.CommandText = "PRAGMA journal_mode=WAL;";
             command.ExecuteNonQuery();
         }
-        CreateSchema();
+        Migrate();
     }
 
     public override StoreProviderInfo Info { get; }
@@ -47,6 +47,10 @@ public sealed class SqliteDashboardStore : SqlDashboardStore
         command.CommandText = "PRAGMA journal_mode;";
         return (string)command.ExecuteScalar()!;
     }
+
+    // The migration transaction is BEGIN IMMEDIATE (Microsoft.Data.Sqlite's default): it holds the write lock already.
+    protected override Task LockSchemaAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken) =>
+        Task.CompletedTask;
 
     protected override DbConnection OpenConnection()
     {

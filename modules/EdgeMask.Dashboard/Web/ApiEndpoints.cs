@@ -14,7 +14,7 @@ internal static class ApiEndpoints
         api.MapGet("/events", EventsAsync)
             .WithName("GetEvents")
             .WithSummary("Violation events, newest first, filtered and paged.")
-            .WithDescription("Query: device, camera, type (violation.start|violation.update|violation.end), from, to (ISO 8601, UTC when no offset), page (1-based), pageSize (1..500). Requires the X-Api-Key header or a signed-in session.");
+            .WithDescription("Query: device, camera, type (violation.start|violation.update|violation.end), label (as the devices report it), from, to (ISO 8601, UTC when no offset), page (1-based), pageSize (1..500). Requires the X-Api-Key header or a signed-in session.");
         api.MapGet("/stats", StatsAsync)
             .WithName("GetStats")
             .WithSummary("Faces seen, unmasked and violations per time bucket, and totals per camera.")
@@ -78,7 +78,8 @@ public sealed record EventsParameters(
     [FromQuery(Name = "from")] string? From,
     [FromQuery(Name = "to")] string? To,
     [FromQuery(Name = "page")] string? Page,
-    [FromQuery(Name = "pageSize")] string? PageSize);
+    [FromQuery(Name = "pageSize")] string? PageSize,
+    [FromQuery(Name = "label")] string? Label);
 
 public sealed record StatsParameters(
     [FromQuery(Name = "device")] string? Device,

@@ -13,7 +13,7 @@ internal static partial class AuthEndpoints
 
     public static void Map(WebApplication app)
     {
-        app.MapGet("/login", (HttpContext context, string? returnUrl) => Layout.Login(context, returnUrl, null))
+        app.MapGet("/login", (HttpContext context, string? returnUrl) => Login(context, returnUrl, null))
             .AllowAnonymous().ExcludeFromDescription();
         // The forms are validated explicitly (not by binding) so a missing/forged token is a clean 400 page.
         app.MapPost("/login", SignInAsync).AllowAnonymous().DisableAntiforgery().RequireRateLimiting(SignInRateLimit).ExcludeFromDescription();
@@ -32,7 +32,7 @@ internal static partial class AuthEndpoints
     {
         if (!context.Request.HasFormContentType || !await antiforgery.IsRequestValidAsync(context))
         {
-            return Layout.Login(context, null, "The form expired or was not sent by this page; please try again.", StatusCodes.Status400BadRequest);
+            return Login(context, null, "The form expired or was not sent by this page; please try again.", StatusCodes.Status400BadRequest);
         }
         var form = await context.Request.ReadFormAsync();
         var username = form["username"].ToString();
@@ -46,7 +46,7 @@ internal static partial class AuthEndpoints
         if (!valid)
         {
             LogSignInRefused(loggers.CreateLogger("EdgeMask.Dashboard.Auth"), username, context.Connection.RemoteIpAddress?.ToString() ?? "?");
-            return Layout.Login(context, returnUrl, "Wrong user or password.", StatusCodes.Status401Unauthorized);
+            return Login(context, returnUrl, "Wrong user or password.", StatusCodes.Status401Unauthorized);
         }
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, auth.AdminUser), new Claim(ClaimTypes.Role, "admin")],
             CookieAuthenticationDefaults.AuthenticationScheme);
@@ -54,6 +54,10 @@ internal static partial class AuthEndpoints
             new AuthenticationProperties { IsPersistent = false });
         return Results.Redirect(returnUrl);
     }
+
+    private static IResult Login(HttpContext context, string? returnUrl, string? error, int statusCode = StatusCodes.Status200OK) =>
+        Page.Render<Pages.LoginPage>(new { Csrf = context.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(context), ReturnUrl = returnUrl, Error = error },
+            statusCode);
 
     // Only same-site paths: "//host" and "/\host" would send the user elsewhere after signing in.
     private static bool IsLocal(string? url) =>

@@ -5,11 +5,12 @@ using EdgeMask.Dashboard.Storage;
 namespace EdgeMask.Dashboard.Web;
 
 /// <summary>Reads the filters shared by the history page, its CSV export and the JSON API from the query string.</summary>
-internal sealed record EventFilter(string? Device, string? Camera, string? Type, DateTimeOffset? From, DateTimeOffset? To, int Page, int PageSize)
+public sealed record EventFilter(string? Device, string? Camera, string? Type, DateTimeOffset? From, DateTimeOffset? To, int Page, int PageSize,
+    string? Label = null)
 {
     public const int MaxPageSize = 500;
 
-    public EventQuery ToQuery() => new(Device, Camera, Type, From, To, (Page - 1) * PageSize, PageSize);
+    public EventQuery ToQuery() => new(Device, Camera, Type, From, To, (Page - 1) * PageSize, PageSize, Label);
 
     public static bool TryParse(IQueryCollection query, int defaultPageSize, out EventFilter filter, out string? error)
     {
@@ -25,7 +26,7 @@ internal sealed record EventFilter(string? Device, string? Camera, string? Type,
         var to = ParseTime(query, "to", ref error);
         var page = ParseInt(query, "page", 1, 1, int.MaxValue / MaxPageSize, ref error);
         var pageSize = ParseInt(query, "pageSize", defaultPageSize, 1, MaxPageSize, ref error);
-        filter = new EventFilter(device, camera, type, from, to, page, pageSize);
+        filter = new EventFilter(device, camera, type, from, to, page, pageSize, Text(query, "label"));
         return error is null;
     }
 
@@ -42,8 +43,9 @@ internal sealed record EventFilter(string? Device, string? Camera, string? Type,
         Add("device", Device);
         Add("camera", Camera);
         Add("type", Type);
-        Add("from", Html.InputTime(From));
-        Add("to", Html.InputTime(To));
+        Add("label", Label);
+        Add("from", Format.InputTime(From));
+        Add("to", Format.InputTime(To));
         if (page is { } p)
         {
             Add("page", p.ToString(CultureInfo.InvariantCulture));
@@ -90,7 +92,7 @@ internal sealed record EventFilter(string? Device, string? Camera, string? Type,
     }
 }
 
-internal sealed record ComplianceFilter(string? Device, string? Camera, BucketSize Bucket, DateTimeOffset From, DateTimeOffset To)
+public sealed record ComplianceFilter(string? Device, string? Camera, BucketSize Bucket, DateTimeOffset From, DateTimeOffset To)
 {
     public static bool TryParse(IQueryCollection query, DateTimeOffset now, out ComplianceFilter filter, out string? error)
     {

@@ -19,7 +19,7 @@
     return node;
   }
 
-  // Builds the same row the server renders (Html.EventRow), with text nodes only: nothing from a message is parsed as HTML.
+  // Builds the same row the server renders (Web/Pages/EventRow.razor), with text nodes only: nothing from a message is parsed as HTML.
   function eventRow(e) {
     var snapshot = e.snapshotId
       ? el("a", { href: "/snapshots/" + encodeURIComponent(e.snapshotId) }, [
@@ -34,13 +34,13 @@
         if (tries++ < 5) { setTimeout(function () { img.src = img.src.split("?")[0] + "?r=" + tries; }, 1000); }
       });
     }
-    return el("tr", { "data-event-key": e.key, "data-device": e.device, "data-camera": e.camera, "data-type": e.type, "class": "fresh" }, [
+    return el("tr", { "data-event-key": e.key, "data-device": e.device, "data-camera": e.camera, "data-type": e.type, "data-label": e.label, "class": "fresh" }, [
       el("td", { "class": "snap" }, [snapshot]),
       el("td", {}, [el("time", { datetime: e.at }, [utc(e.at)])]),
       el("td", {}, [e.device + " / ", el("b", {}, [e.camera])]),
       el("td", {}, [el("span", { "class": "badge type-" + shortType }, [shortType])]),
       el("td", { "class": "num" }, [duration(e.durationSeconds)]),
-      el("td", { "class": "num" }, [e.label + " " + e.probability.toFixed(2)]),
+      el("td", { "class": "num" }, [el("span", { "class": "badge label", "data-label": e.label }, [e.label]), " " + e.probability.toFixed(2)]),
       el("td", { "class": "num" }, [String(e.trackId)])
     ]);
   }
@@ -68,7 +68,7 @@
   }
 
   function startChart(container) {
-    var data = JSON.parse(document.getElementById("chart-data").textContent);
+    var data = JSON.parse(container.getAttribute("data-series"));
     if (!data.t.length) {
       container.append(el("p", { "class": "muted" }, ["No statistics in this range."]));
       return;

@@ -1,6 +1,7 @@
 using EdgeMask.Core.Classification;
 using EdgeMask.Core.Detection;
 using EdgeMask.Core.Geometry;
+using EdgeMask.Inference.Runtime;
 using Microsoft.ML.OnnxRuntime;
 using OpenCvSharp;
 
@@ -39,17 +40,33 @@ public sealed class MaskClassifier : IDisposable
     private OrtIoBinding?[] _bindings = [];
     private bool _disposed;
 
+    /// <summary>
+    /// The largest batch one run sends unless told otherwise: a crowd of ~50 faces is one run, and it is the
+    /// classifier's TensorRT profile maximum (<see cref="Runtime.TensorRtProfile.ForClassifier"/>).
+    /// </summary>
+    public const int DefaultMaxBatch = 64;
+
+    /// <summary>The batch the TensorRT engine is tuned for: a busy frame.</summary>
+    public const int DefaultOptBatch = 16;
+
     /// <param name="session">A session over the classifier ONNX (see <see cref="ClassifierSessions"/>).</param>
     /// <param name="contract">The model's contract; <see cref="ReadContract"/> reads it from the model's metadata.</param>
     /// <param name="shouldDispose">Whether this classifier owns (and disposes) the session.</param>
     /// <param name="initialCapacity">Faces per batch the buffers hold before they grow.</param>
-    public MaskClassifier(InferenceSession session, ClassifierContract contract, bool shouldDispose, int initialCapacity = 16)
+    /// <param name="maxBatch">
+    /// Faces per run at most; a frame with more faces is classified in several runs. Under TensorRT this must not exceed
+    /// the engine profile's batch (pass <c>profile.MaxBatch</c>), or a crowd would make the provider build a new engine.
+    /// </param>
+    public MaskClassifier(InferenceSession session, ClassifierContract contract, bool shouldDispose, int initialCapacity = 16, int maxBatch = DefaultMaxBatch)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(contract);
         ArgumentOutOfRangeException.ThrowIfLessThan(initialCapacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         _session = session;
         _disposeSession = shouldDispose;
+        MaxBatch = maxBatch;
+        initialCapacity = Math.Min(initialCapacity, maxBatch);
         Contract = contract.Validate();
         CheckModel(session, contract);
         _inputName = contract.InputName;
@@ -90,6 +107,29 @@ public sealed class MaskClassifier : IDisposable
     /// <summary>Faces the buffers currently hold without growing.</summary>
     public int Capacity => _inputValues.Length;
 
+    /// <summary>Faces per run at most (larger frames are split into several runs).</summary>
+    public int MaxBatch { get; }
+
+    /// <summary>
+    /// One run of batch 1 and one of <see cref="MaxBatch"/> on blank input at start-up: the buffers are made and, under
+    /// TensorRT, an engine missing from the engine cache is built now rather than at the first crowd.
+    /// </summary>
+    public InferenceWarmUp WarmUp()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (Capacity < MaxBatch) Grow(MaxBatch);
+        Span<MaskClassification> results = new MaskClassification[MaxBatch];
+        var shapes = new List<string>();
+        foreach (int n in MaxBatch == 1 ? [1] : new[] { 1, MaxBatch })
+        {
+            _input.AsSpan(0, n * _perFace).Clear();
+            Run(n, results);
+            shapes.Add(TensorRtShapeRange.Format([n, 3, Contract.InputSize, Contract.InputSize]));
+        }
+        return new InferenceWarmUp(shapes, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
     /// <summary>Classifies every face of one frame in one run. <paramref name="results"/>[i] belongs to <paramref name="faces"/>[i].</summary>
     public void Classify(Mat frame, ReadOnlySpan<FaceDetection> faces, Span<MaskClassification> results)
     {
@@ -98,10 +138,14 @@ public sealed class MaskClassifier : IDisposable
         if (results.Length < faces.Length)
             throw new ArgumentException($"{faces.Length} faces need {faces.Length} result slots, got {results.Length}.", nameof(results));
         if (faces.IsEmpty) return;
-        if (faces.Length > Capacity) Grow(Math.Max(faces.Length, 2 * Capacity));
-        for (int i = 0; i < faces.Length; i++)
-            Prepare(i, FaceCropGeometry.PlanForBox(faces[i].Box, frame.Cols, frame.Rows, Contract), frame);
-        Run(faces.Length, results);
+        EnsureCapacity(faces.Length);
+        for (int start = 0; start < faces.Length; start += MaxBatch)
+        {
+            int n = Math.Min(MaxBatch, faces.Length - start);
+            for (int i = 0; i < n; i++)
+                Prepare(i, FaceCropGeometry.PlanForBox(faces[start + i].Box, frame.Cols, frame.Rows, Contract), frame);
+            Run(n, results[start..]);
+        }
     }
 
     /// <summary>Same as <see cref="Classify(Mat, ReadOnlySpan{FaceDetection}, Span{MaskClassification})"/> for bare boxes.</summary>
@@ -112,10 +156,21 @@ public sealed class MaskClassifier : IDisposable
         if (results.Length < boxes.Length)
             throw new ArgumentException($"{boxes.Length} boxes need {boxes.Length} result slots, got {results.Length}.", nameof(results));
         if (boxes.IsEmpty) return;
-        if (boxes.Length > Capacity) Grow(Math.Max(boxes.Length, 2 * Capacity));
-        for (int i = 0; i < boxes.Length; i++)
-            Prepare(i, FaceCropGeometry.PlanForBox(boxes[i], frame.Cols, frame.Rows, Contract), frame);
-        Run(boxes.Length, results);
+        EnsureCapacity(boxes.Length);
+        for (int start = 0; start < boxes.Length; start += MaxBatch)
+        {
+            int n = Math.Min(MaxBatch, boxes.Length - start);
+            for (int i = 0; i < n; i++)
+                Prepare(i, FaceCropGeometry.PlanForBox(boxes[start + i], frame.Cols, frame.Rows, Contract), frame);
+            Run(n, results[start..]);
+        }
+    }
+
+    /// <summary>Grows (doubling, up to <see cref="MaxBatch"/>) so one run holds min(faces, MaxBatch) faces.</summary>
+    private void EnsureCapacity(int faces)
+    {
+        int needed = Math.Min(faces, MaxBatch);
+        if (needed > Capacity) Grow(Math.Min(MaxBatch, Math.Max(needed, 2 * Capacity)));
     }
 
     /// <summary>Classifies an image that is one face crop (the <c>classify</c> command): whole image, padded square.</summary>

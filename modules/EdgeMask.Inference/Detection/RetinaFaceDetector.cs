@@ -139,6 +139,30 @@ public sealed class RetinaFaceDetector : IDisposable
     internal static unsafe void WritePlanarInput(Mat bgr, float[] input, float meanB, float meanG, float meanR) =>
         PlanarInputWriter.Write((byte*)bgr.DataPointer, bgr.Step(), bgr.Width, bgr.Height, input, meanB, meanG, meanR);
 
+    /// <summary>
+    /// Runs one black frame of each camera frame size through the detector, at start-up: the buffers for each input
+    /// size are made, and under TensorRT any engine that is not in the engine cache is built now rather than when the
+    /// first frame arrives. Recorded in the session's <see cref="OnnxModelSession.Report"/>.
+    /// </summary>
+    /// <exception cref="TensorRtProfileMismatchException">A size falls outside the session's TensorRT profile.</exception>
+    public InferenceWarmUp WarmUp(IEnumerable<(int Width, int Height)> frameSizes)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var shapes = new List<string>();
+        var faces = new List<FaceDetection>();
+        foreach (var (width, height) in frameSizes.Distinct())
+        {
+            using var black = new Mat(height, width, MatType.CV_8UC3, Scalar.All(0));
+            Detect(black, faces);
+            var g = GeometryFor(width, height);
+            shapes.Add(TensorRtShapeRange.Format([1, 3, g.InputHeight, g.InputWidth]));
+        }
+        var warmUp = new InferenceWarmUp(shapes, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        _session.RecordWarmUp(warmUp);
+        return warmUp;
+    }
+
     /// <summary>The priors for an input size (from the cache when the size was seen).</summary>
     public ReadOnlySpan<float> PriorsFor(int height, int width) => BuffersFor(height, width).Priors;
 
@@ -153,6 +177,11 @@ public sealed class RetinaFaceDetector : IDisposable
                 return b;
             }
         }
+        // A size outside the TensorRT engine's profile would build a new engine (seconds to minutes on a Jetson) while the
+        // camera runs; refuse it with the fix instead. Checked once per new size, not per frame.
+        if (_session.ActiveProvider == ExecutionProviderKind.TensorRT && _session.Profile is { } profile
+            && !profile.Covers(_inputNames[0], [1, 3, height, width]))
+            throw new TensorRtProfileMismatchException(_session.ModelPath, [1, 3, height, width], profile);
         var created = new SizeBuffers(_session.Session, _inputNames[0], _outputNames, height, width, PriorBoxes.Generate(_priorConfig, height, width));
         _buffers.Insert(0, created);
         if (_buffers.Count > Options.MaxCachedInputSizes)

@@ -7,20 +7,77 @@ namespace EdgeMask.Inference.Runtime;
 /// <summary>An <see cref="InferenceSession"/> with the provider it actually runs on. Owns the session.</summary>
 public sealed class OnnxModelSession : IDisposable
 {
+    private readonly string? _engineCache;
+    private InferenceWarmUp? _warmUp;
+
     public InferenceSession Session { get; }
     public string ModelPath { get; }
     public ExecutionProviderKind ActiveProvider { get; }
     public IReadOnlyList<ProviderAttempt> Attempts { get; }
+    /// <summary>The TensorRT optimization profile the session was created with (null: none asked for).</summary>
+    public TensorRtProfile? Profile { get; }
 
-    internal OnnxModelSession(InferenceSession session, string modelPath, ExecutionProviderKind active, IReadOnlyList<ProviderAttempt> attempts)
+    internal OnnxModelSession(InferenceSession session, string modelPath, ExecutionProviderKind active, IReadOnlyList<ProviderAttempt> attempts,
+        TensorRtProfile? profile = null, string? engineCache = null)
     {
         Session = session;
         ModelPath = modelPath;
         ActiveProvider = active;
         Attempts = attempts;
+        Profile = profile;
+        _engineCache = engineCache;
+    }
+
+    /// <summary>Records a warm-up run (see <c>RetinaFaceDetector.WarmUp</c>, <c>MaskClassifier.WarmUp</c>) for <see cref="Report"/>.</summary>
+    public void RecordWarmUp(InferenceWarmUp warmUp) => Volatile.Write(ref _warmUp, warmUp);
+
+    /// <summary>What was built for this model, for health and the module twin's reported properties.</summary>
+    public InferenceEngineReport Report()
+    {
+        bool trt = ActiveProvider == ExecutionProviderKind.TensorRT;
+        return new InferenceEngineReport
+        {
+            Model = Path.GetFileName(ModelPath),
+            Provider = ExecutionProviderOptions.ToName(ActiveProvider),
+            TensorRtProfile = trt ? Profile?.ToString() : null,
+            TensorRtShapes = trt ? Profile?.ProviderOptions() : null,
+            EngineCacheDirectory = trt ? _engineCache : null,
+            SkippedProviders = [.. Attempts.Where(a => !a.Succeeded).Select(a => $"{ExecutionProviderOptions.ToName(a.Provider)}: {a.Reason}")],
+            WarmUp = Volatile.Read(ref _warmUp),
+        };
     }
 
     public void Dispose() => Session.Dispose();
+}
+
+/// <summary>A warm-up run at start-up: the input shapes run once (which builds any TensorRT engine not in the cache) and how long it took.</summary>
+public sealed record InferenceWarmUp(IReadOnlyList<string> Shapes, double Milliseconds);
+
+/// <summary>
+/// One model's inference engine as built: provider, the TensorRT profile and engine cache when TensorRT runs, the
+/// providers skipped and why, and the start-up warm-up. A plain record of strings and numbers, so a health endpoint
+/// or the module twin's reported properties can serialize it as it is.
+/// </summary>
+public sealed record InferenceEngineReport
+{
+    public required string Model { get; init; }
+    public required string Provider { get; init; }
+    /// <summary>The optimization profile of the TensorRT engine, readable (null when TensorRT does not run).</summary>
+    public string? TensorRtProfile { get; init; }
+    /// <summary>The profile exactly as handed to the provider (<c>trt_profile_min_shapes</c> …).</summary>
+    public IReadOnlyDictionary<string, string>? TensorRtShapes { get; init; }
+    public string? EngineCacheDirectory { get; init; }
+    public IReadOnlyList<string> SkippedProviders { get; init; } = [];
+    public InferenceWarmUp? WarmUp { get; init; }
+}
+
+/// <summary>An input shape the session's TensorRT profile does not cover: running it would build a new engine mid-stream.</summary>
+public sealed class TensorRtProfileMismatchException(string model, IReadOnlyList<long> shape, TensorRtProfile profile)
+    : Exception($"Model {Path.GetFileName(model)} was built for TensorRT profile [{profile}], which does not cover input {TensorRtShapeRange.Format(shape)}. " +
+                "Add this camera's frame size (cameras.<id>.width/height or sources.width/height) to the configuration so the profile includes it, " +
+                "or resize the source to a configured size.")
+{
+    public IReadOnlyList<long> Shape { get; } = shape;
 }
 
 /// <summary>
@@ -31,7 +88,14 @@ public sealed class OnnxModelSession : IDisposable
 /// </summary>
 public static class OnnxSessionFactory
 {
-    public static OnnxModelSession Create(string modelPath, ExecutionProviderOptions options, ILogger logger)
+    /// <param name="modelPath">The ONNX file.</param>
+    /// <param name="options">Provider preference and settings.</param>
+    /// <param name="logger">Where provider choices are logged.</param>
+    /// <param name="profile">
+    /// The input shapes the model will see (<see cref="TensorRtProfile.ForDetector"/>, <see cref="TensorRtProfile.ForClassifier"/>):
+    /// with TensorRT the engine is built for exactly this range, at creation, instead of again for every new shape while running.
+    /// </param>
+    public static OnnxModelSession Create(string modelPath, ExecutionProviderOptions options, ILogger logger, TensorRtProfile? profile = null)
     {
         var attempts = new List<ProviderAttempt>();
         foreach (var provider in options.Candidates())
@@ -39,7 +103,7 @@ public static class OnnxSessionFactory
             SessionOptions? sessionOptions = null;
             try
             {
-                sessionOptions = CreateSessionOptions(provider, options);
+                sessionOptions = CreateSessionOptions(provider, options, profile);
                 var session = new InferenceSession(modelPath, sessionOptions);
                 attempts.Add(new ProviderAttempt(provider, true, null));
                 // Falling back is news when a GPU provider was asked for by name; under "auto" it is the normal path on a CPU machine.
@@ -47,7 +111,9 @@ public static class OnnxSessionFactory
                 foreach (var skipped in attempts.Where(a => !a.Succeeded))
                     logger.Log(level, "Execution provider {Provider} skipped for {Model}: {Reason}", ExecutionProviderOptions.ToName(skipped.Provider), Path.GetFileName(modelPath), skipped.Reason);
                 logger.LogInformation("Model {Model} runs on execution provider {Provider}", Path.GetFileName(modelPath), ExecutionProviderOptions.ToName(provider));
-                return new OnnxModelSession(session, modelPath, provider, attempts);
+                if (provider == ExecutionProviderKind.TensorRT && profile is not null)
+                    logger.LogInformation("TensorRT engine for {Model} built for profile {Profile} (cache {Cache})", Path.GetFileName(modelPath), profile.ToString(), options.TensorRtCacheDirectory);
+                return new OnnxModelSession(session, modelPath, provider, attempts, profile, options.TensorRtCacheDirectory);
             }
             catch (Exception ex) when (provider != ExecutionProviderKind.Cpu && IsProviderUnavailable(ex))
             {
@@ -69,7 +135,7 @@ public static class OnnxSessionFactory
         throw new ExecutionProviderUnavailableException(options.Preference, string.Join("; ", attempts.Select(a => a.Reason)));
     }
 
-    private static SessionOptions CreateSessionOptions(ExecutionProviderKind provider, ExecutionProviderOptions options)
+    private static SessionOptions CreateSessionOptions(ExecutionProviderKind provider, ExecutionProviderOptions options, TensorRtProfile? profile)
     {
         var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
         try
@@ -79,7 +145,7 @@ public static class OnnxSessionFactory
             switch (provider)
             {
                 case ExecutionProviderKind.TensorRT:
-                    AppendTensorRt(so, options);
+                    AppendTensorRt(so, options, profile);
                     // Nodes TensorRT cannot take run on CUDA rather than falling to the CPU.
                     AppendCuda(so, options);
                     break;
@@ -115,12 +181,21 @@ public static class OnnxSessionFactory
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", spinning ? "1" : "0");
     }
 
-    private static void AppendTensorRt(SessionOptions so, ExecutionProviderOptions options)
+    private static void AppendTensorRt(SessionOptions so, ExecutionProviderOptions options, TensorRtProfile? profile)
     {
         Directory.CreateDirectory(options.TensorRtCacheDirectory);
         using var trt = new OrtTensorRTProviderOptions();
-        // Option names as documented for the TensorRT execution provider (provider options V2).
-        trt.UpdateOptions(new Dictionary<string, string>
+        trt.UpdateOptions(TensorRtProviderOptions(options, profile));
+        so.AppendExecutionProvider_Tensorrt(trt);
+    }
+
+    /// <summary>
+    /// The TensorRT provider options (V2 names as documented for ONNX Runtime's TensorRT execution provider): device,
+    /// FP16, engine and timing cache, workspace, and the explicit optimization profile when one is given.
+    /// </summary>
+    public static Dictionary<string, string> TensorRtProviderOptions(ExecutionProviderOptions options, TensorRtProfile? profile)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["device_id"] = options.DeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["trt_fp16_enable"] = options.TensorRtFp16 ? "1" : "0",
@@ -129,8 +204,10 @@ public static class OnnxSessionFactory
             ["trt_timing_cache_enable"] = "1",
             ["trt_timing_cache_path"] = options.TensorRtCacheDirectory,
             ["trt_max_workspace_size"] = options.TensorRtMaxWorkspaceBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        });
-        so.AppendExecutionProvider_Tensorrt(trt);
+        };
+        if (profile is not null)
+            foreach (var (key, value) in profile.ProviderOptions()) result[key] = value;
+        return result;
     }
 
     private static void AppendCuda(SessionOptions so, ExecutionProviderOptions options)

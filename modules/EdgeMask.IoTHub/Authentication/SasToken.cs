@@ -19,16 +19,17 @@ public sealed record SasToken(string Value, DateTimeOffset ExpiresAt)
 public static class SasTokenBuilder
 {
     /// <summary>
-    /// The resource URI of a device (<c>{hub}/devices/{device}</c>) or module (<c>{hub}/devices/{device}/modules/{module}</c>).
-    /// The host name is lower-cased (DNS names are case-insensitive and the documentation asks for lower case), but the
-    /// device and module ids keep their case: edgeHub compares the ids in the token's audience with the identity
-    /// case-sensitively (DeviceScopeTokenAuthenticator.ValidateAudience), so lower-casing "MyJetson" would be refused.
+    /// The resource URI (the token's audience) of a device (<c>{hub}/devices/{device}</c>) or module
+    /// (<c>{hub}/devices/{device}/modules/{module}</c>), exactly as the identity names them: edgeHub compares the
+    /// audience's host with <c>IOTEDGE_IOTHUBHOSTNAME</c> and the ids with the identity case-sensitively
+    /// (DeviceScopeTokenAuthenticator.ValidateAudience, ordinal <c>Equals</c>), and the SDK's SharedAccessSignatureBuilder
+    /// does not change case either, so lower-casing "MyHub.azure-devices.net" or "MyJetson" would be refused.
     /// </summary>
     public static string ResourceUri(string hubHostName, string deviceId, string? moduleId)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(hubHostName);
         ArgumentException.ThrowIfNullOrWhiteSpace(deviceId);
-        var uri = hubHostName.ToLowerInvariant() + "/devices/" + deviceId;
+        var uri = hubHostName + "/devices/" + deviceId;
         return string.IsNullOrEmpty(moduleId) ? uri : uri + "/modules/" + moduleId;
     }
 

@@ -21,8 +21,14 @@ public sealed record IoTEdgeEnvironment
 
     public required Uri WorkloadUri { get; init; }
     public required string HubHostName { get; init; }
-    /// <summary>edgeHub's host name as the module sees it (the edge device's host name, an alias of edgeHub on the module network).</summary>
-    public required string GatewayHostName { get; init; }
+    /// <summary>
+    /// edgeHub's host name as the module sees it (the edge device's host name, an alias of edgeHub on the module
+    /// network); null when <c>IOTEDGE_GATEWAYHOSTNAME</c> is not set, and the module then talks to the hub directly.
+    /// </summary>
+    public string? GatewayHostName { get; init; }
+
+    /// <summary>True behind edgeHub: the connection goes to the gateway and its certificate chains to the edge trust bundle.</summary>
+    public bool HasGateway => !string.IsNullOrEmpty(GatewayHostName);
     public required string DeviceId { get; init; }
     public required string ModuleId { get; init; }
     public required string GenerationId { get; init; }
@@ -66,7 +72,7 @@ public sealed record IoTEdgeEnvironment
             WorkloadUri = uri,
             HubHostName = hub,
             // Without a gateway variable the module talks to the hub directly (e.g. a module identity run off-device).
-            GatewayHostName = getVariable(GatewayHostNameVariable) is { Length: > 0 } g ? g : hub,
+            GatewayHostName = getVariable(GatewayHostNameVariable) is { Length: > 0 } g ? g : null,
             DeviceId = Required(DeviceIdVariable),
             ModuleId = Required(ModuleIdVariable),
             GenerationId = Required(GenerationIdVariable),

@@ -6,7 +6,9 @@ namespace EdgeMask.IoTHub.Edge;
 
 /// <summary>
 /// Module credentials on an IoT Edge device: the token's signature is computed by the security daemon through the
-/// workload API (the module never sees its key), and edgeHub's certificate is checked against the workload trust bundle.
+/// workload API (the module never sees its key). Behind a gateway (<c>IOTEDGE_GATEWAYHOSTNAME</c>) edgeHub's
+/// certificate is checked against the workload trust bundle (the edge CA); without one the module talks to IoT Hub
+/// itself, whose certificate chains to a public root, so the system store decides and the bundle is not asked for.
 /// </summary>
 public sealed class WorkloadApiCredentials : IIoTHubCredentials, IDisposable
 {
@@ -42,7 +44,7 @@ public sealed class WorkloadApiCredentials : IIoTHubCredentials, IDisposable
     }
 
     public async Task<X509Certificate2Collection?> GetTrustBundleAsync(CancellationToken cancellationToken) =>
-        await _client.GetTrustBundleAsync(cancellationToken).ConfigureAwait(false);
+        _environment.HasGateway ? await _client.GetTrustBundleAsync(cancellationToken).ConfigureAwait(false) : null;
 
     public void Dispose()
     {

@@ -1,3 +1,6 @@
+using EdgeMask.Core.Resilience;
+using EdgeMask.Core.Tracking;
+
 namespace EdgeMask.IoTHub.Mqtt;
 
 /// <summary>Connection behaviour of <see cref="IoTHubMqttClient"/>; validated by <see cref="Validate"/> at construction.</summary>
@@ -26,10 +29,16 @@ public sealed record IoTHubClientOptions
     /// <summary>How long a twin request waits for its <c>$iothub/twin/res/…</c> answer, and a telemetry publish for its PUBACK.</summary>
     public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>First reconnect delay; doubled per failed attempt up to <see cref="ReconnectDelayMax"/>, with ±20 % jitter.</summary>
+    /// <summary>First reconnect delay; doubled per failed attempt up to <see cref="ReconnectDelayMax"/>, with ±20 % jitter (<see cref="RetryPolicy"/>).</summary>
     public TimeSpan ReconnectDelayMin { get; init; } = TimeSpan.FromSeconds(1);
 
     public TimeSpan ReconnectDelayMax { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How a twin request answered 429 (throttled) or 5xx, or not answered in time, is retried on the same connection
+    /// before the caller sees the error (the SDK's behaviour: the session is kept).
+    /// </summary>
+    public BackoffOptions TwinRetry { get; init; } = new() { Initial = TimeSpan.FromSeconds(1), Max = TimeSpan.FromSeconds(30), MaxAttempts = 5 };
 
     /// <summary>A direct-method handler running longer than this is answered with 504.</summary>
     public TimeSpan MethodTimeout { get; init; } = TimeSpan.FromSeconds(30);
@@ -56,6 +65,16 @@ public sealed record IoTHubClientOptions
             throw new IoTHubConfigurationException(nameof(ReconnectDelayMax), "must not be shorter than ReconnectDelayMin.");
         if (MaxTelemetryBytes is <= 0 or > 256 * 1024)
             throw new IoTHubConfigurationException(nameof(MaxTelemetryBytes), "must be between 1 and 262144 (IoT Hub's limit).");
+        if (TwinRetry is null) throw new IoTHubConfigurationException(nameof(TwinRetry), "must be set.");
+        try
+        {
+            TwinRetry.Validate(nameof(TwinRetry));
+        }
+        catch (InvalidOptionException e)
+        {
+            throw new IoTHubConfigurationException(e.Key, e.Message);
+        }
+
         return this;
     }
 }

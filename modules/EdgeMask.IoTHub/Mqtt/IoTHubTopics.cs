@@ -36,25 +36,30 @@ public static class IoTHubTopics
         : $"devices/{identity.DeviceId}/modules/{identity.ModuleId}/messages/events/";
 
     /// <summary>
-    /// The telemetry topic with its property bag: system properties first (names kept literal, values encoded), then
-    /// application properties, every name and value RFC 2396-encoded as the documentation asks ("same encoding as
-    /// query strings in the HTTPS protocol").
+    /// The telemetry topic with its property bag and the closing <c>/</c>:
+    /// <c>devices/{d}/modules/{m}/messages/events/{bag}/</c>, or the bare prefix when there are no properties.
+    /// edgeHub matches the whole topic against its templates <c>…/messages/events/{params}/</c> and
+    /// <c>…/messages/events/</c> (DependencyManager in Azure/iotedge edge-hub; UriPathTemplate: every variable
+    /// <c>[^/]*</c>, anchored at the end) and drops anything else after acknowledging it, so the closing slash is not
+    /// optional. The bag is written as the SDK's MqttIotHubAdapter writes it (UrlEncodedDictionarySerializer): system
+    /// properties first, then application properties, every name and value escaped with
+    /// <see cref="Uri.EscapeDataString(string)"/> (so <c>$.on</c> travels as <c>%24.on</c> and no <c>/</c>, <c>&amp;</c>
+    /// or <c>=</c> of a value can break the bag); edgeHub and IoT Hub unescape both.
     /// </summary>
     public static string Telemetry(IoTHubIdentity identity, string? outputName, string? contentType, string? contentEncoding,
         string? messageId, IEnumerable<KeyValuePair<string, string>>? applicationProperties)
     {
         var sb = new StringBuilder(TelemetryPrefix(identity));
-        var first = true;
+        var empty = sb.Length;
 
-        void Add(string encodedName, string value)
+        void Add(string name, string value)
         {
-            if (!first)
+            if (sb.Length > empty)
             {
                 sb.Append('&');
             }
 
-            first = false;
-            sb.Append(encodedName).Append('=').Append(Uri.EscapeDataString(value));
+            sb.Append(Uri.EscapeDataString(name)).Append('=').Append(Uri.EscapeDataString(value));
         }
 
         if (!string.IsNullOrEmpty(outputName)) Add(OutputNameProperty, outputName);
@@ -70,8 +75,13 @@ public static class IoTHubTopics
                     throw new TelemetryRejectedException($"Application property name '{name}' is empty or starts with '$' (reserved for system properties).");
                 }
 
-                Add(Uri.EscapeDataString(name), value ?? string.Empty);
+                Add(name, value ?? string.Empty);
             }
+        }
+
+        if (sb.Length > empty)
+        {
+            sb.Append('/');
         }
 
         return sb.ToString();

@@ -1,7 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using MQTTnet.Formatter;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
 using MQTTnet.Server;
 
 namespace EdgeMask.Messaging.Broker;
@@ -25,6 +29,8 @@ public sealed record EmbeddedBrokerOptions
 /// <summary>
 /// An MQTTnet.Server broker in this process, so <c>edgemask run</c> works with no broker installed: anonymous, plain TCP,
 /// retained messages and sessions in memory. Start with <see cref="StartAsync"/>; <see cref="DisposeAsync"/> stops it.
+/// Like mosquitto, it welcomes clients that send no client id (Debian's <c>mosquitto_sub</c>/<c>mosquitto_pub</c> without
+/// <c>-i</c>, many libraries' defaults): it assigns one, as MQTT 3.1.1 §3.1.3.1 and MQTT 5 §3.1.3.1 allow.
 /// </summary>
 public sealed class EmbeddedBroker : IAsyncDisposable
 {
@@ -62,6 +68,7 @@ public sealed class EmbeddedBroker : IAsyncDisposable
             .WithDefaultEndpointPort(options.Port)
             .Build();
         var server = factory.CreateMqttServer(serverOptions);
+        server.ValidatingConnectionAsync += args => AssignClientIdentifier(args, log);
         try
         {
             await server.StartAsync().ConfigureAwait(false);
@@ -78,6 +85,55 @@ public sealed class EmbeddedBroker : IAsyncDisposable
         log.LogInformation("Embedded MQTT broker listening on {Address}:{Port}", options.Address, options.Port);
         return new EmbeddedBroker(server, options, log);
     }
+
+    /// <summary>The prefix of the ids this broker assigns (the rest is a random UUID, so ids never collide).</summary>
+    public const string AssignedClientIdPrefix = "edgemask-auto-";
+
+    /// <summary>
+    /// A zero-length client id: MQTT 5 — assign one and return it in CONNACK (Assigned Client Identifier, §3.1.3.1);
+    /// MQTT 3.1.1 — assign one only with a clean session ([MQTT-3.1.3-6]) and answer 0x02 "identifier rejected" when the
+    /// client asks for a persistent session it could never resume ([MQTT-3.1.3-8]); MQTT 3.1 — refuse (ids are required).
+    /// </summary>
+    internal static Task AssignClientIdentifier(ValidatingConnectionEventArgs args, ILogger logger)
+    {
+        if (!string.IsNullOrEmpty(args.ClientId)) return Task.CompletedTask;
+        string assigned = AssignedClientIdPrefix + Guid.NewGuid().ToString("N");
+        if (args.ProtocolVersion == MqttProtocolVersion.V500)
+        {
+            // MQTTnet's own path for MQTT 5: it adopts AssignedClientIdentifier and sends it back in CONNACK.
+            args.AssignedClientIdentifier = assigned;
+        }
+        else if (args.ProtocolVersion == MqttProtocolVersion.V311 && args.CleanSession == true)
+        {
+            // MQTTnet assigns ids for MQTT 5 only and refuses an empty 3.1.1 id after this handler returns; the packet is
+            // MQTTnet's public MqttConnectPacket, held in a private field of the event: give it the id before that check.
+            try
+            {
+                ConnectPacket(args).ClientId = assigned;
+            }
+            catch (MissingFieldException e)
+            {
+                // A newer MQTTnet renamed the field: the client is refused as before (tests catch this on upgrade).
+                logger.LogError(e, "Cannot assign a client id to an MQTT 3.1.1 client with this MQTTnet version; client refused");
+                args.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
+                return Task.CompletedTask;
+            }
+        }
+        else
+        {
+            // A persistent session under an id the client does not know could never be resumed; MQTT 3.1 has no empty ids.
+            logger.LogWarning("Client at {Endpoint} sent no client id with {Protocol} and clean session {CleanSession}; refused ([MQTT-3.1.3-8])",
+                args.RemoteEndPoint, args.ProtocolVersion, args.CleanSession);
+            args.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
+            return Task.CompletedTask;
+        }
+
+        logger.LogInformation("Client at {Endpoint} connected without a client id; assigned {ClientId}", args.RemoteEndPoint, assigned);
+        return Task.CompletedTask;
+    }
+
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_connectPacket")]
+    private static extern ref MqttConnectPacket ConnectPacket(ValidatingConnectionEventArgs args);
 
     public async ValueTask DisposeAsync()
     {

@@ -19,6 +19,13 @@ internal sealed record AugmentOptions
     public int CropAttempts { get; init; } = 30;
     public bool Flip { get; init; } = true;
     public bool Photometric { get; init; } = true;
+    /// <summary>
+    /// A face the crop cuts is kept, its box clipped to the crop, when at least this fraction of it stays inside;
+    /// a crop that cuts a face below it is drawn again. 1: no face is ever cut. Photos cut faces at their borders
+    /// and annotators clip those boxes, so a detector that never saw a cut face misses them (the bare faces at x = 1
+    /// in voc853 dev).
+    /// </summary>
+    public float MinVisible { get; init; } = 1f;
 
     public AugmentOptions Validate()
     {
@@ -26,6 +33,7 @@ internal sealed record AugmentOptions
         if (!(MinScale > 0) || !(MaxScale >= MinScale))
             throw new ArgumentException($"Scale jitter needs 0 < min ({MinScale}) ≤ max ({MaxScale}).");
         if (CropAttempts < 1) throw new ArgumentOutOfRangeException(nameof(CropAttempts), CropAttempts, "At least one crop attempt.");
+        if (!(MinVisible is > 0f and <= 1f)) throw new ArgumentOutOfRangeException(nameof(MinVisible), MinVisible, "--min-visible must be in (0, 1].");
         return this;
     }
 }
@@ -57,7 +65,7 @@ internal static class DetectionAugmenter
             float side = o.Size / scale;
             float x = Origin(width, side, rng), y = Origin(height, side, rng);
             var window = new CropWindow(x, y, side);
-            if (TryKeep(window, faces, out var kept) && (kept.Count > 0 || faces.Count == 0)) return (window, kept);
+            if (TryKeep(window, faces, out var kept, o.MinVisible) && (kept.Count > 0 || faces.Count == 0)) return (window, kept);
         }
         // The whole photo, centred in a square: cuts nothing and keeps every face.
         float whole = Math.Max(width, height);
@@ -66,8 +74,11 @@ internal static class DetectionAugmenter
         return (fallback, all);
     }
 
-    /// <summary>A face is kept when wholly inside the window; the window is refused when it cuts any face.</summary>
-    public static bool TryKeep(CropWindow window, IReadOnlyList<BoxF> faces, out List<int> kept)
+    /// <summary>
+    /// A face is kept when at least <paramref name="minVisible"/> of its area is inside the window (wholly inside with
+    /// the default 1); the window is refused when it cuts any face below that.
+    /// </summary>
+    public static bool TryKeep(CropWindow window, IReadOnlyList<BoxF> faces, out List<int> kept, float minVisible = 1f)
     {
         kept = [];
         var w = window.Box;
@@ -77,9 +88,19 @@ internal static class DetectionAugmenter
             bool inside = f.X1 >= w.X1 && f.Y1 >= w.Y1 && f.X2 <= w.X2 && f.Y2 <= w.Y2;
             bool outside = f.X2 <= w.X1 || f.X1 >= w.X2 || f.Y2 <= w.Y1 || f.Y1 >= w.Y2;
             if (inside) kept.Add(i);
-            else if (!outside) return false;
+            else if (outside) continue;
+            else if (minVisible < 1f && VisibleFraction(f, w) >= minVisible) kept.Add(i);
+            else return false;
         }
         return true;
+    }
+
+    private static float VisibleFraction(BoxF face, BoxF window)
+    {
+        float iw = Math.Min(face.X2, window.X2) - Math.Max(face.X1, window.X1);
+        float ih = Math.Min(face.Y2, window.Y2) - Math.Max(face.Y1, window.Y1);
+        float area = face.Width * face.Height;
+        return iw <= 0 || ih <= 0 || area <= 0 ? 0f : iw * ih / area;
     }
 
     private static float Origin(int extent, float side, Random rng) =>
@@ -105,7 +126,12 @@ internal static class DetectionAugmenter
         {
             var f = faces[i];
             var box = new BoxF((f.Box.X1 - window.X) * scale, (f.Box.Y1 - window.Y) * scale, (f.Box.X2 - window.X) * scale, (f.Box.Y2 - window.Y) * scale);
-            Landmarks5? lm = f.Landmarks is Landmarks5 l ? Shift(l, window.X, window.Y, scale) : null;
+            // A cut face (MinVisible < 1) keeps the part inside the crop, as annotators clip a face at a photo's border;
+            // its landmarks may lie outside, so it keeps none.
+            var clipped = new BoxF(Math.Max(0f, box.X1), Math.Max(0f, box.Y1), Math.Min(o.Size, box.X2), Math.Min(o.Size, box.Y2));
+            bool cut = clipped != box;
+            box = clipped;
+            Landmarks5? lm = !cut && f.Landmarks is Landmarks5 l ? Shift(l, window.X, window.Y, scale) : null;
             result.Add(new TrainingFace(box, lm));
         }
         if (o.Flip && rng.Next(2) == 1)

@@ -67,6 +67,15 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         foreach (var f in stock) TrainingProgress.Log(log, $"stock {f}");
         foreach (var f in stock) logger.LogInformation("stock {Figures}", f.ToString());
 
+        // The start model, frozen, as the teacher of the distillation term: what it knows of WIDER FACE stays.
+        using var teacher = options.Teacher is null ? null : new RetinaFaceNet();
+        if (teacher is not null)
+        {
+            teacher.LoadFrom(start);
+            teacher.eval();
+            foreach (var tp in teacher.parameters()) tp.requires_grad = false;
+        }
+
         if (options.FreezeStage1) net.FreezeStage1();
         var trainable = net.parameters().Where(x => x.requires_grad).ToList();
         using optim.Optimizer optimizer = options.Optimizer == "sgd"
@@ -75,7 +84,8 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         var aug = options.Augmentation;
         var pad = DetectionAugmenter.PadColor(mean);
         var thresholds = new MatchingThresholds(options.PositiveIoU, options.NegativeIoU);
-        var loss = new MultiBoxLoss(options.BoxWeight, options.LandmarkWeight);
+        var loss = new MultiBoxLoss(options.BoxWeight, options.LandmarkWeight, teacher: options.Teacher);
+        int maxFalse = options.MaxFalseDetections ?? stock[0].FalseDetections;
         int s = options.ImageSize;
         var priors = PriorBoxes.Generate(priorConfig, s, s);
         int p = priors.Length / 4;
@@ -103,7 +113,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
             var order = Enumerable.Range(0, train.Photos.Count).ToArray();
             rng.Shuffle(order);
             net.train();
-            double sum = 0, clsSum = 0, boxSum = 0;
+            double sum = 0, clsSum = 0, boxSum = 0, distillSum = 0;
             int count = 0;
             double dataSeconds = 0, stepSeconds = 0;
             for (int b = 0; b < stepsPerEpoch; b++)
@@ -127,9 +137,17 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
                 using (var scope = NewDisposeScope())
                 {
                     optimizer.zero_grad();
-                    using var outputs = net.forward(torch.tensor(input, [batch, 3, s, s]));
+                    var x = torch.tensor(input, [batch, 3, s, s]);
+                    Tensor? teacherLogits = null;
+                    if (teacher is not null)
+                    {
+                        using var noGrad = no_grad();
+                        using var taught = teacher.forward(x);
+                        teacherLogits = taught.Logits.detach();
+                    }
+                    using var outputs = net.forward(x);
                     parts = loss.Compute(outputs, torch.tensor(labels, [batch, p]), torch.tensor(locT, [batch, p, 4]),
-                        torch.tensor(lmT, [batch, p, 10]), torch.tensor(lmMask, [batch, p]));
+                        torch.tensor(lmT, [batch, p, 10]), torch.tensor(lmMask, [batch, p]), teacherLogits);
                     parts.Total.backward();
                     nn.utils.clip_grad_norm_(trainable, MaxGradNorm);
                     optimizer.step();
@@ -137,12 +155,12 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
                 }
                 stepSeconds += time.GetElapsedTime(t1).TotalSeconds;
                 stepLosses.Add(l);
-                sum += l; clsSum += parts.Classification; boxSum += parts.Box; count++;
+                sum += l; clsSum += parts.Classification; boxSum += parts.Box; distillSum += parts.Distillation; count++;
                 step++;
                 TrainingProgress.Bar(epoch, b + 1, stepsPerEpoch, sum / count);
                 if ((b + 1) % 10 == 0 || b < 3)
                     TrainingProgress.Log(log, string.Create(CultureInfo.InvariantCulture,
-                        $"epoch {epoch} step {b + 1}/{stepsPerEpoch} loss {sum / count:0.0000} (cls {clsSum / count:0.0000} box {boxSum / count:0.0000}) data {dataSeconds / count:0.00}s + step {stepSeconds / count:0.00}s per batch"));
+                        $"epoch {epoch} step {b + 1}/{stepsPerEpoch} loss {sum / count:0.0000} (cls {clsSum / count:0.0000} box {boxSum / count:0.0000} distill {distillSum / count:0.0000}) data {dataSeconds / count:0.00}s + step {stepSeconds / count:0.00}s per batch"));
                 if (options.MaxSteps is int max && stepLosses.Count >= max) break;
             }
             TrainingProgress.EndBar();
@@ -150,7 +168,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
             net.eval();
             File.WriteAllBytes(lastPath, start.WithInitializers(net.ToInitializers(start)));
             var figures = options.DevScales.Select(sc => evaluator.Evaluate(lastPath, devPhotos, sc)).ToList();
-            double score = Score(figures[0], stock[0]);
+            double score = Score(figures[0], maxFalse);
             double seconds = time.GetElapsedTime(started).TotalSeconds;
             var result = new DetectorEpoch(epoch, count, sum / Math.Max(1, count), clsSum / Math.Max(1, count), boxSum / Math.Max(1, count), seconds, figures, score);
             history.Add(result);
@@ -213,14 +231,15 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
 
     /// <summary>
     /// Selection score from the first dev scale: the mean of masked-face recall ≥ 20 px, bare-face recall ≥ 20 px and
-    /// recall &lt; 20 px (the three targets), minus 1 when the epoch makes more false detections than the stock
-    /// model, so any epoch that keeps precision ranks above every one that does not.
+    /// recall &lt; 20 px (the three targets), minus 1 when the epoch makes more than <paramref name="maxFalse"/>
+    /// false detections (by default the stock model's count), so any epoch that keeps precision ranks above every one
+    /// that does not.
     /// </summary>
-    internal static double Score(DetectorFigures f, DetectorFigures stock)
+    internal static double Score(DetectorFigures f, int maxFalse)
     {
         static double V(EdgeMask.Core.Evaluation.Fraction x) => double.IsNaN(x.Value) ? 0 : x.Value;
         double mean = (V(f.RecallMaskedLarge) + V(f.RecallBareLarge) + V(f.RecallSmall)) / 3;
-        return f.FalseDetections > stock.FalseDetections ? mean - 1 : mean;
+        return f.FalseDetections > maxFalse ? mean - 1 : mean;
     }
 
     /// <summary>HWC BGR bytes → CHW float minus the model's BGR mean (the detector's own preprocessing, without the resize).</summary>

@@ -23,6 +23,8 @@ internal sealed record DetectorTrainingOptions
     public int ImageSize { get; init; } = 640;
     public float MinScale { get; init; } = 0.6f;
     public float MaxScale { get; init; } = 2.6f;
+    /// <summary>Faces a training crop cuts are kept (clipped) when this fraction of them stays inside (<see cref="AugmentOptions.MinVisible"/>); 1: crops never cut a face.</summary>
+    public float MinVisible { get; init; } = 1f;
     public int Seed { get; init; } = 8;
     public float BoxWeight { get; init; } = 2f;
     public float LandmarkWeight { get; init; } = 1f;
@@ -34,14 +36,23 @@ internal sealed record DetectorTrainingOptions
     /// <summary>Photos per epoch (drawn without replacement, reshuffled each epoch); null = the training split size.</summary>
     public int? EpochSize { get; init; }
     public int Threads { get; init; } = 2;
-    /// <summary>Detector input scales at which dev recall is measured each epoch (1 = native size, 2 = enlarged 2×).</summary>
-    public IReadOnlyList<float> DevScales { get; init; } = [1f, 2f];
+    /// <summary>Detector input sizings at which dev recall is measured each epoch (1 = native size, 2 = enlarged 2×, 960px = long side 960); the first chooses the epoch.</summary>
+    public IReadOnlyList<DevSizing> DevScales { get; init; } = [1f, 2f];
     /// <summary>Dev photos used per epoch (null = all); the final figures always use every dev photo.</summary>
     public int? DevLimit { get; init; }
     public bool Augment { get; init; } = true;
     /// <summary>Keep the first backbone stage at its pretrained weights (faster steps, less forgetting).</summary>
     public bool FreezeStage1 { get; init; } = true;
     public bool Resume { get; init; }
+    /// <summary>λ of the distillation term against the frozen start model (<see cref="TeacherTerms"/>); 0 turns the teacher off.</summary>
+    public float DistillWeight { get; init; }
+    /// <summary>Background anchors where the start model's face probability reaches this are left out of the mining; &gt; 1: off.</summary>
+    public float TeacherIgnoreAbove { get; init; } = 2f;
+    /// <summary>Epoch selection: more false detections than this (first dev scale) ranks an epoch last; null: the start model's count.</summary>
+    public int? MaxFalseDetections { get; init; }
+
+    /// <summary>The teacher's part of the loss, or null when the run has no teacher.</summary>
+    public TeacherTerms? Teacher => DistillWeight > 0 || TeacherIgnoreAbove <= 1f ? new TeacherTerms(DistillWeight, TeacherIgnoreAbove) : null;
     public string CommandLine { get; init; } = "";
 
     public AugmentOptions Augmentation => new()
@@ -51,6 +62,7 @@ internal sealed record DetectorTrainingOptions
         MaxScale = MaxScale,
         Flip = Augment,
         Photometric = Augment,
+        MinVisible = MinVisible,
     };
 
     public DetectorTrainingOptions Validate()
@@ -70,9 +82,10 @@ internal sealed record DetectorTrainingOptions
         if (MaxMinutes is double mm && !(mm > 0)) throw new ArgumentOutOfRangeException(nameof(MaxMinutes), MaxMinutes, "--max-minutes must be positive.");
         if (EpochSize is < 1) throw new ArgumentOutOfRangeException(nameof(EpochSize), EpochSize, "--epoch-size must be at least 1.");
         if (DevLimit is < 1) throw new ArgumentOutOfRangeException(nameof(DevLimit), DevLimit, "--dev-limit must be at least 1.");
-        if (DevScales.Count == 0 || DevScales.Any(s => !(s is > 0f and <= 4f)))
-            throw new ArgumentException("--dev-scales must list scales in (0, 4].");
-        _ = new MultiBoxLoss(BoxWeight, LandmarkWeight);
+        if (DevScales.Count == 0 || DevScales.Any(s => !s.IsValid))
+            throw new ArgumentException("--dev-scales must list scales in (0, 4] or long sides in [32, 4096] px (e.g. 960px).");
+        _ = new MultiBoxLoss(BoxWeight, LandmarkWeight, teacher: new TeacherTerms(DistillWeight, TeacherIgnoreAbove));
+        if (MaxFalseDetections is < 0) throw new ArgumentOutOfRangeException(nameof(MaxFalseDetections), MaxFalseDetections, "--max-false must be ≥ 0.");
         new MatchingThresholds(PositiveIoU, NegativeIoU).Validate();
         Augmentation.Validate();
         return this;

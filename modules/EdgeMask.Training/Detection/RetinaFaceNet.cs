@@ -12,15 +12,23 @@ namespace EdgeMask.Training.Detection;
 internal sealed class FoldedConv : nn.Module<Tensor, Tensor>
 {
     public readonly Conv2d conv;
-    private readonly double? _leaky;
+    // Owned for the module's life: nn.functional.leaky_relu(x, double) converts the slope to a Scalar inside TorchSharp
+    // that nothing keeps alive during the native call (see TorchScalarLifetimeTests).
+    private readonly Scalar? _leaky;
 
     public FoldedConv(string onnxNode, long inChannels, long outChannels, long kernel, long stride, long groups, double? leaky)
         : base(onnxNode.Replace('/', '_').Replace('.', '_'))
     {
         OnnxNode = onnxNode;
         conv = nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: kernel / 2, groups: groups, bias: true);
-        _leaky = leaky;
+        _leaky = leaky?.ToScalar();
         RegisterComponents();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _leaky?.Dispose();
+        base.Dispose(disposing);
     }
 
     /// <summary>The ONNX node name, e.g. <c>/body/stage1/stage1.0/stage1.0.0/Conv</c>.</summary>
@@ -29,7 +37,7 @@ internal sealed class FoldedConv : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         var y = conv.forward(x);
-        return _leaky is double slope ? nn.functional.leaky_relu(y, slope, inplace: true) : y;
+        return _leaky is { } slope ? y.leaky_relu_(slope) : y;
     }
 }
 

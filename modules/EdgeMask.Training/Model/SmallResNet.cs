@@ -31,8 +31,16 @@ internal sealed class ConvBn : nn.Module<Tensor, Tensor>
         // TorchSharp 0.107's BatchNorm.forward normalizes with the BATCH statistics even in eval mode (it passes
         // training=true whenever running stats exist) and keeps updating the running stats. Evaluation must use
         // the running statistics, exactly what the folded ONNX convolution computes, so it is written out here.
-        var k = bn.weight! / (bn.running_var! + BatchNormEps).sqrt();
+        var k = EvalScale();
         return y * k.reshape(1, -1, 1, 1) + (bn.bias! - bn.running_mean! * k).reshape(1, -1, 1, 1);
+    }
+
+    /// <summary>γ / √(running variance + ε): eval-mode BatchNorm's per-channel factor, and the folded convolution's.</summary>
+    internal Tensor EvalScale()
+    {
+        // An owned scalar: an implicit one may be finalized while libtorch reads it (TorchScalarLifetimeTests).
+        using var eps = BatchNormEps.ToScalar();
+        return bn.weight!.div(bn.running_var!.add(eps).sqrt());
     }
 }
 

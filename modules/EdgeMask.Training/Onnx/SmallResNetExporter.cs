@@ -72,12 +72,10 @@ internal static class SmallResNetExporter
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var w = cb.conv.weight!;
-        var gamma = cb.bn.weight!;
         var beta = cb.bn.bias!;
         var mean = cb.bn.running_mean!;
-        var variance = cb.bn.running_var!;
         // y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta  =  conv'(x) + b'
-        var k = gamma / (variance + ConvBn.BatchNormEps).sqrt();
+        var k = cb.EvalScale();
         var folded = w * k.reshape(-1, 1, 1, 1);
         var bias = beta - mean * k;
         weights.Add(new OnnxTensor($"{name}.weight", folded.shape, Floats(folded)));

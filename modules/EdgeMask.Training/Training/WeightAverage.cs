@@ -25,9 +25,12 @@ internal static class WeightAverage
     {
         double d = Math.Min(decay, (1.0 + step) / (10.0 + step));
         using var noGrad = no_grad();
+        // Owned scalars: implicit ones may be finalized while libtorch reads them (TorchScalarLifetimeTests).
+        using var keep = d.ToScalar();
+        using var take = (1 - d).ToScalar();
         foreach (var (a, c) in Pairs(average, current))
         {
-            if (a.is_floating_point()) a.mul_(d).add_(c, alpha: 1 - d);
+            if (a.is_floating_point()) a.mul_(keep).add_(c, alpha: take);
             else a.copy_(c);
         }
     }

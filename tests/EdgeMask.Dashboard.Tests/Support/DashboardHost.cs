@@ -34,7 +34,10 @@ internal sealed class DashboardHost : IAsyncDisposable
     public string DataDirectory => _directory.Path;
     public ICollection<string> Urls => _app.Urls;
 
-    public static async Task<DashboardHost> StartAsync(int? mqttPort, params string[] extraArgs)
+    public static Task<DashboardHost> StartAsync(int? mqttPort, params string[] extraArgs) => StartAsync(mqttPort, null, extraArgs);
+
+    /// <param name="configureServices">Replaces services after the defaults (e.g. wraps the store).</param>
+    public static async Task<DashboardHost> StartAsync(int? mqttPort, Action<IServiceCollection>? configureServices, params string[] extraArgs)
     {
         var directory = new TempDirectory();
         string[] args =
@@ -52,9 +55,12 @@ internal sealed class DashboardHost : IAsyncDisposable
             $"--Dashboard:Auth:AdminPasswordHash={PasswordHash}",
             $"--Dashboard:Auth:ApiKeyHashes:0={ApiKeyHasher.Hash(ApiKey)}",
             "--Logging:LogLevel:Default=Warning",
+            // The samples are stamped at a fixed date (Samples.T0): with the default 30-day retention, the sweep at start
+            // would delete them once the wall clock is a month past it, whenever the sweep runs after a test stored them.
+            "--Dashboard:Retention:MaxAge=36500.00:00:00",
             .. extraArgs,
         ];
-        var app = DashboardApp.Build(args);
+        var app = DashboardApp.Build(args, configureServices);
         await app.StartAsync();
         var address = app.Urls.Single();
         return new DashboardHost(directory, app, new Uri(address));

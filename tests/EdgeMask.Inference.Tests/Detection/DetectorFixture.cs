@@ -6,7 +6,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EdgeMask.Inference.Tests.Detection;
 
-/// <summary>The real RetinaFace model from ../shared/models through real ONNX Runtime (CPU), shared by a test class.</summary>
+/// <summary>
+/// The stock RetinaFace from ../shared/models (the weights PyTorch's reference detections were made with) through real
+/// ONNX Runtime (CPU), shared by a test class. Chosen by name: the manifest's default detector is the fine-tuned one.
+/// </summary>
 public sealed class DetectorFixture : IDisposable
 {
     public ModelStore Store { get; } = new(TestPaths.SharedModels, ModelManifest.Embedded);
@@ -18,7 +21,10 @@ public sealed class DetectorFixture : IDisposable
     }
 
     public RetinaFaceDetector Open(DetectorOptions options) =>
-        RetinaFaceDetector.Open(Store, options, new ExecutionProviderOptions { Preference = ExecutionProviderKind.Cpu }, NullLogger.Instance);
+        RetinaFaceDetector.Open(Store, options, new ExecutionProviderOptions { Preference = ExecutionProviderKind.Cpu }, NullLogger.Instance,
+            Store.GetVerifiedPath(Store.Manifest.Get(StockName)));
+
+    public const string StockName = "retinaface_mnet025";
 
     public void Dispose() => Native.Dispose();
 }

@@ -17,12 +17,38 @@ public class ModelStoreTests
         Assert.Equal(onDisk.Models.Select(m => (m.Name, m.Sha256)), ModelManifest.Embedded.Models.Select(m => (m.Name, m.Sha256)));
     }
 
+    /// <summary>The default detector: the fine-tuned RetinaFace our trainer made, committed in models/ (issue 16).</summary>
+    private const string DefaultDetectorFile = "retinaface_mnet025_masked.onnx";
+
+    private static string CommittedDetector => Path.Combine(TestPaths.RepoRoot, "models", DefaultDetectorFile);
+
     [Fact]
-    public void Embedded_DetectorSha256MatchesSharedMirror()
+    public void Embedded_DefaultDetectorIsTheCommittedFineTunedFile()
     {
         var entry = ModelManifest.Embedded.GetByRole("detector");
-        Assert.Equal(entry.Sha256, ModelStore.Sha256Of(Path.Combine(TestPaths.SharedModels, entry.File)));
+
+        Assert.Equal("retinaface_mnet025_masked", entry.Name);
+        Assert.True(entry.Required);
+        Assert.Equal(DefaultDetectorFile, entry.File);
+        Assert.Equal(entry.Sha256, ModelStore.Sha256Of(CommittedDetector));
+        Assert.Equal(entry.Bytes, new FileInfo(CommittedDetector).Length);
+        Assert.True(entry.Bytes <= 5_000_000, "a committed model stays within 5 MB");
+        Assert.True(File.Exists(Path.Combine(TestPaths.RepoRoot, "models", "retinaface_mnet025_masked.md")), "the committed model has its model card");
         Assert.Equal(16800, entry.GetPriorBoxConfig().PriorCount(640, 640));
+    }
+
+    [Fact]
+    public void Embedded_StockDetectorIsAnOptionalModelMatchingTheSharedMirror()
+    {
+        var stock = ModelManifest.Embedded.Get("retinaface_mnet025");
+
+        Assert.False(stock.Required);
+        Assert.Equal("detector", stock.Role);
+        Assert.Equal(stock.Sha256, ModelStore.Sha256Of(Path.Combine(TestPaths.SharedModels, stock.File)));
+        // Same graph, same contract: the tuned file only carries other weights.
+        var tuned = ModelManifest.Embedded.GetByRole("detector");
+        Assert.Equal(stock.Input.Mean, tuned.Input.Mean);
+        Assert.Equal(stock.GetPriorBoxConfig().PriorCount(540, 960), tuned.GetPriorBoxConfig().PriorCount(540, 960));
     }
 
     [Fact]
@@ -30,7 +56,7 @@ public class ModelStoreTests
     {
         var store = new ModelStore(TestPaths.NewTempDirectory(), ModelManifest.Embedded);
         var ex = Assert.Throws<ModelNotFoundException>(() => RetinaFaceDetector.Open(store, new DetectorOptions(), Cpu, NullLogger.Instance));
-        Assert.Contains("retinaface_mnet025.onnx", ex.Message);
+        Assert.Contains(DefaultDetectorFile, ex.Message);
         Assert.Contains("models/install.sh", ex.Message);
     }
 
@@ -38,11 +64,11 @@ public class ModelStoreTests
     public void Open_AlteredModel_RefusedWithChecksumMessage()
     {
         var dir = TestPaths.NewTempDirectory();
-        var bytes = File.ReadAllBytes(TestPaths.DetectorModel);
+        var bytes = File.ReadAllBytes(CommittedDetector);
         bytes[bytes.Length / 2] ^= 0xFF;
-        File.WriteAllBytes(Path.Combine(dir, "retinaface_mnet025.onnx"), bytes);
+        File.WriteAllBytes(Path.Combine(dir, DefaultDetectorFile), bytes);
         var ex = Assert.Throws<ModelChecksumException>(() => RetinaFaceDetector.Open(new ModelStore(dir, ModelManifest.Embedded), new DetectorOptions(), Cpu, NullLogger.Instance));
-        Assert.Contains("retinaface_mnet025.onnx", ex.Message);
+        Assert.Contains(DefaultDetectorFile, ex.Message);
         Assert.Contains("sha256", ex.Message);
         Assert.Contains("models/install.sh", ex.Message);
     }
@@ -63,8 +89,8 @@ public class ModelStoreTests
     public void Open_TruncatedOnnxInModelsFolder_RefusedBeforeLoading()
     {
         var dir = TestPaths.NewTempDirectory();
-        var bytes = File.ReadAllBytes(TestPaths.DetectorModel);
-        File.WriteAllBytes(Path.Combine(dir, "retinaface_mnet025.onnx"), bytes[..1000]);
+        var bytes = File.ReadAllBytes(CommittedDetector);
+        File.WriteAllBytes(Path.Combine(dir, DefaultDetectorFile), bytes[..1000]);
         Assert.Throws<ModelChecksumException>(() => RetinaFaceDetector.Open(new ModelStore(dir, ModelManifest.Embedded), new DetectorOptions(), Cpu, NullLogger.Instance));
     }
 

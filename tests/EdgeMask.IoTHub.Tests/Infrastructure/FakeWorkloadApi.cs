@@ -7,13 +7,23 @@ using System.Text.Json.Nodes;
 namespace EdgeMask.IoTHub.Tests.Infrastructure;
 
 /// <summary>
-/// The IoT Edge security daemon's workload API as documented in Azure/iotedge <c>edgelet/api/workloadVersion_2019_01_30.yaml</c>,
-/// served as raw HTTP/1.1 on a unix domain socket in a temp folder:
-/// <c>POST /modules/{name}/genid/{genid}/sign?api-version=…</c> (SignRequest keyId/algo/data → SignResponse digest),
-/// <c>GET /trust-bundle?api-version=…</c> (TrustBundleResponse certificate), errors as <c>{"message":…}</c>.
-/// One request per connection (<c>Connection: close</c>), which HTTP/1.1 clients handle.
+/// The IoT Edge security daemon's workload API (aziot-edged) as its code answers, served as raw HTTP/1.1 on a unix
+/// domain socket in a temp folder; one request per connection (<c>Connection: close</c>). Read from Azure/iotedge
+/// <c>edgelet/edgelet-http-workload</c> (module/data/sign.rs, trust_bundle.rs), <c>edgelet-http</c>'s ApiVersion and
+/// Azure/iot-identity-service <c>http-common/src/server.rs</c>:
+/// <list type="bullet">
+/// <item><c>api-version</c> is required (400 "api-version not specified") and must be one edgelet knows (400 "invalid
+/// api-version"); the routes exist from 2018-06-28 on.</item>
+/// <item><c>POST ^/modules/{moduleId}/genid/{genId}/sign$</c>: a JSON body (content type application/json or none,
+/// else the body counts as missing: 400) with <c>data</c> in base64 (unparseable JSON or no <c>data</c>: 422; bad
+/// base64: 400) → <c>{"digest": base64 HMAC-SHA256}</c>. The caller must be that module (edgelet checks the caller's
+/// process; here the module id): 403. Older daemons also refused a stale generation id (404 "Module not found"), which
+/// this one keeps doing so a module that caches it is caught.</item>
+/// <item><c>GET ^/trust-bundle$</c> → <c>{"certificate": PEM}</c>. Anything else: 404 "not found"; another method on a
+/// route: 400 "method not allowed". Errors are <c>{"message": …}</c>.</item>
+/// </list>
 /// </summary>
-internal sealed class FakeWorkloadApi : IAsyncDisposable
+internal sealed partial class FakeWorkloadApi : IAsyncDisposable
 {
     private readonly Socket _listener;
     private readonly CancellationTokenSource _stop = new();
@@ -96,10 +106,13 @@ internal sealed class FakeWorkloadApi : IAsyncDisposable
         }
     }
 
+    private static readonly string[] KnownApiVersions =
+        ["2018-06-28", "2019-01-30", "2019-10-22", "2019-11-05", "2020-07-07", "2020-10-10", "2021-12-07", "2022-08-03"];
+
     private (int Status, JsonObject Body) Handle(string requestLine, Dictionary<string, string> headers, byte[] body)
     {
         var parts = requestLine.Split(' ');
-        if (parts.Length != 3)
+        if (parts.Length != 3 || parts[2] != "HTTP/1.1")
         {
             return (400, Error("bad request line"));
         }
@@ -108,53 +121,88 @@ internal sealed class FakeWorkloadApi : IAsyncDisposable
         var q = target.IndexOf('?');
         var path = q < 0 ? target : target[..q];
         var query = q < 0 ? "" : target[(q + 1)..];
-        if (!query.Split('&').Any(p => p.StartsWith("api-version=", StringComparison.Ordinal) && p.Length > "api-version=".Length))
+        var apiVersion = query.Split('&').Where(p => p.StartsWith("api-version=", StringComparison.Ordinal))
+            .Select(p => Uri.UnescapeDataString(p["api-version=".Length..])).FirstOrDefault();
+        if (apiVersion is null)
         {
-            return (400, Error("api-version is required"));
+            return (400, Error("api-version not specified"));
         }
 
-        var segments = path.Trim('/').Split('/');
-        if (method == "GET" && path == "/trust-bundle")
+        if (!KnownApiVersions.Contains(apiVersion))
         {
+            return (400, Error($"invalid api-version \"{apiVersion}\""));
+        }
+
+        if (path == "/trust-bundle")
+        {
+            if (method != "GET")
+            {
+                return (400, Error("method not allowed"));
+            }
+
             Interlocked.Increment(ref _trustBundleCount);
             return (200, new JsonObject { ["certificate"] = _trustBundlePem });
         }
 
-        if (method == "POST" && segments is ["modules", var name, "genid", var genid, "sign"])
+        var sign = SignPath().Match(path);
+        if (!sign.Success)
         {
-            if (Uri.UnescapeDataString(name) != _moduleId || Uri.UnescapeDataString(genid) != _generationId)
-            {
-                return (404, Error($"Module not found: {name} / {genid}"));
-            }
-
-            if (!headers.TryGetValue("content-type", out var ct) || !ct.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
-            {
-                return (400, Error("content type must be application/json"));
-            }
-
-            JsonObject? request;
-            try
-            {
-                request = JsonNode.Parse(body) as JsonObject;
-            }
-            catch (JsonException)
-            {
-                request = null;
-            }
-
-            if (request?["keyId"]?.GetValue<string>() is not "primary" || request["algo"]?.GetValue<string>() is not "HMACSHA256" ||
-                request["data"]?.GetValue<string>() is not { } data)
-            {
-                return (400, Error("expected keyId=primary, algo=HMACSHA256, data"));
-            }
-
-            Interlocked.Increment(ref _signCount);
-            var digest = HMACSHA256.HashData(_key, Convert.FromBase64String(data));
-            return (200, new JsonObject { ["digest"] = Convert.ToBase64String(digest) });
+            return (404, Error("not found"));
         }
 
-        return (404, Error($"no route for {method} {path}"));
+        if (method != "POST")
+        {
+            return (400, Error("method not allowed"));
+        }
+
+        var name = Uri.UnescapeDataString(sign.Groups["moduleId"].Value);
+        if (name != _moduleId)
+        {
+            return (403, Error($"Module {name} is not authorized to sign as this caller"));
+        }
+
+        if (Uri.UnescapeDataString(sign.Groups["genId"].Value) != _generationId)
+        {
+            return (404, Error($"Module not found: {name} / {sign.Groups["genId"].Value}"));
+        }
+
+        var contentType = headers.GetValueOrDefault("content-type");
+        if (body.Length == 0 || (contentType is not null && contentType.Split(';')[0].Trim() != "application/json"))
+        {
+            return (400, Error("missing request body"));
+        }
+
+        string? data;
+        try
+        {
+            data = (JsonNode.Parse(body) as JsonObject)?["data"]?.GetValue<string>();
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            return (422, Error(e.Message));
+        }
+
+        if (data is null)
+        {
+            return (422, Error("missing field `data`"));
+        }
+
+        byte[] bytes;
+        try
+        {
+            bytes = Convert.FromBase64String(data);
+        }
+        catch (FormatException)
+        {
+            return (400, Error("invalid base64 in data"));
+        }
+
+        Interlocked.Increment(ref _signCount);
+        return (200, new JsonObject { ["digest"] = Convert.ToBase64String(HMACSHA256.HashData(_key, bytes)) });
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^/modules/(?<moduleId>[^/]+)/genid/(?<genId>[^/]+)/sign$")]
+    private static partial System.Text.RegularExpressions.Regex SignPath();
 
     private static JsonObject Error(string message) => new() { ["message"] = message };
 

@@ -53,11 +53,24 @@ public class RunEndToEndTests(ITestOutputHelper output)
         Assert.Equal(starts.Select(e => e.GetProperty("id").GetString()).Order(), ends.Select(e => e.GetProperty("id").GetString()).Order());
 
         // Tracking works: 360 frames are 10 scenes of 36 frames; each unmasked person is seen in up to 36 frames, yet
-        // raises one start, so starts are far below the frames with an unmasked face.
+        // raises one start. A perfect run starts one violation per unmasked person ≥ 20 px of each scene
+        // (samples/*.scenes.json: 72 in these 10 scenes); the detector missing people may give fewer, tracks that
+        // break and restart more — at most a quarter more is allowed here.
         var framesWithUnmasked = CountFramesWithUnmaskedFaces(r);
-        Assert.True(starts.Count * 5 < framesWithUnmasked, $"{starts.Count} starts for {framesWithUnmasked} frames with an unmasked face");
+        int expected = ExpectedStarts(framesWithUnmasked);
+        output.WriteLine($"{starts.Count} starts; a perfect run starts {expected}");
+        Assert.True(starts.Count * 4 <= expected * 5, $"{starts.Count} starts for {expected} unmasked people in {framesWithUnmasked} frames");
         // The console printed each event as a line.
         Assert.Equal(events.Count, r.StdoutLines.Count(l => l.Contains(" violation ", StringComparison.OrdinalIgnoreCase) || l.Contains("VIOLATION START")));
+    }
+
+    /// <summary>The violation starts of a perfect run over the first <paramref name="frames"/> frames: the scenes wholly inside them.</summary>
+    private static int ExpectedStarts(int frames)
+    {
+        using var scenes = JsonDocument.Parse(File.ReadAllText(Path.ChangeExtension(Shared.SampleVideo, ".scenes.json")));
+        return scenes.RootElement.EnumerateArray()
+            .Where(s => s.GetProperty("start_frame").GetInt32() + s.GetProperty("frames").GetInt32() <= frames)
+            .Sum(s => s.GetProperty("unmasked_ge20px").GetInt32());
     }
 
     /// <summary>

@@ -87,6 +87,38 @@ public sealed class DetectionAugmenterTests
         }
     }
 
+    [Theory]
+    [InlineData(1f, false)]      // the default: a crop never cuts a face
+    [InlineData(0.5f, true)]     // 60 % of the face inside ≥ 50 %: kept
+    [InlineData(0.7f, false)]    // 60 % < 70 %: the crop is refused
+    public void TryKeep_CropCutsAFaceWith60PercentInside_KeptOnlyWhenMinVisibleAllows(float minVisible, bool expected)
+    {
+        var window = new CropWindow(0, 0, 100);
+        var faces = new[] { new BoxF(10, 10, 30, 30), new BoxF(88, 40, 108, 60) };   // the second: x 88–108, 12 of 20 px inside
+
+        bool ok = DetectionAugmenter.TryKeep(window, faces, out var kept, minVisible);
+
+        Assert.Equal(expected, ok);
+        if (ok) Assert.Equal([0, 1], kept);
+    }
+
+    [Fact]
+    public void Apply_CutFaceKept_BoxClippedToTheCropAndLandmarksDropped()
+    {
+        using var photo = new Mat(100, 100, MatType.CV_8UC3, Scalar.All(128));
+        using var output = new Mat();
+        // A 100 px crop of a 100 px photo at scale 1 is the whole photo; a face reaching past the right border is cut.
+        var faces = new List<TrainingFace> { new(new BoxF(80, 40, 110, 70), Marks), new(new BoxF(10, 10, 40, 40), Marks) };
+        var options = new AugmentOptions { Size = 100, MinScale = 1f, MaxScale = 1f, Flip = false, Photometric = false, MinVisible = 0.5f };
+
+        var result = DetectionAugmenter.Apply(photo, faces, options, Scalar.All(0), new Random(1), output);
+
+        Assert.Equal(2, result.Count);
+        Assert.Equal(new BoxF(80, 40, 100, 70), result[0].Box);
+        Assert.Null(result[0].Landmarks);
+        Assert.NotNull(result[1].Landmarks);
+    }
+
     [Fact]
     public void ColourJitter_ManySeeds_KeepsSizeAndTypeAndChangesSomeImages()
     {
