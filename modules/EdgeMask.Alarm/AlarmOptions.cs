@@ -148,16 +148,25 @@ public sealed record QuietHoursRange
     public bool CrossesMidnight { get; init; }
 }
 
-/// <summary>The spoken announcement played through the speaker on a new violation.</summary>
+/// <summary>
+/// The spoken announcement played through the speaker on a new violation: one for no mask, one for a mask worn
+/// incorrectly (the event type <c>incorrect.*</c>, or a violation whose label is <c>incorrect</c>).
+/// </summary>
 public sealed record AnnouncementOptions
 {
     public bool Enabled { get; init; }
 
-    /// <summary>A WAV file to play. When set, <see cref="Text"/> is ignored.</summary>
+    /// <summary>A WAV file to play for no mask. When set, <see cref="Text"/> is ignored.</summary>
     public string? WavFile { get; init; }
 
-    /// <summary>Text rendered once with <c>espeak-ng</c> and cached.</summary>
+    /// <summary>Text for no mask, rendered once with <c>espeak-ng</c> and cached.</summary>
     public string Text { get; init; } = "Please wear a mask.";
+
+    /// <summary>A WAV file to play for a mask worn incorrectly. When set, <see cref="IncorrectText"/> is ignored.</summary>
+    public string? IncorrectWavFile { get; init; }
+
+    /// <summary>Text for a mask worn incorrectly, rendered like <see cref="Text"/>; empty: the no-mask announcement is played.</summary>
+    public string IncorrectText { get; init; } = "Please wear your mask over your nose and mouth.";
 
     /// <summary>The espeak-ng voice (<c>espeak-ng --voices</c>).</summary>
     public string Voice { get; init; } = "en";

@@ -144,10 +144,17 @@ public static class AlarmOptionsValidator
             if (!File.Exists(a.WavFile))
                 throw new AlarmConfigurationException($"{key}:WavFile", $"'{a.WavFile}' does not exist");
         }
-        else
+        else if (string.IsNullOrWhiteSpace(a.Text))
         {
-            if (string.IsNullOrWhiteSpace(a.Text))
-                throw new AlarmConfigurationException($"{key}:Text", "the announcement is enabled but has neither WavFile nor Text");
+            throw new AlarmConfigurationException($"{key}:Text", "the announcement is enabled but has neither WavFile nor Text");
+        }
+        if (a.IncorrectWavFile is not null && !File.Exists(a.IncorrectWavFile))
+            throw new AlarmConfigurationException($"{key}:IncorrectWavFile", $"'{a.IncorrectWavFile}' does not exist");
+        if (a.IncorrectText is null)
+            throw new AlarmConfigurationException($"{key}:IncorrectText", "is null; use \"\" to play the no-mask announcement for badly worn masks too");
+        bool rendersText = a.WavFile is null || (a.IncorrectWavFile is null && a.IncorrectText.Length > 0);
+        if (rendersText)
+        {
             if (string.IsNullOrWhiteSpace(a.Voice))
                 throw new AlarmConfigurationException($"{key}:Voice", "a voice is needed to render the text (e.g. 'en')");
             if (a.WordsPerMinute is < 80 or > 500)

@@ -71,7 +71,11 @@ public sealed record AnnouncementSnapshot(
     long DroppedQuiet,
     long Failed,
     DateTimeOffset? LastStartedAt,
-    string Wav);
+    string Wav)
+{
+    /// <summary>The WAV played for a mask worn incorrectly (the same as <see cref="Wav"/> when no separate one is set).</summary>
+    public string? IncorrectWav { get; init; }
+}
 
 /// <summary>A camera's pipeline watchdog: armed by its first heartbeat, tripped when heartbeats stop.</summary>
 public sealed record AlarmCameraSnapshot(string Camera, bool WatchdogArmed, bool WatchdogTripped, DateTimeOffset LastSeen);

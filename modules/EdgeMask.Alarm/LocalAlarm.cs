@@ -1,6 +1,7 @@
 using EdgeMask.Alarm.Announcements;
 using EdgeMask.Alarm.Engine;
 using EdgeMask.Alarm.Gpio;
+using EdgeMask.Core.Detection;
 using EdgeMask.Core.Events;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -159,7 +160,11 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
         }
     }
 
-    /// <summary>Feeds one violation event (<c>violation.start</c>/<c>update</c>/<c>end</c>); other types are ignored.</summary>
+    /// <summary>
+    /// Feeds one violation event (<c>violation.*</c> or <c>incorrect.*</c>: start, update, end); other types are ignored. A new
+    /// episode plays the announcement for its kind: the incorrect-mask one for <c>incorrect.*</c> events and for violations
+    /// whose label is <c>incorrect</c>, else the no-mask one.
+    /// </summary>
     public void Handle(MaskEvent e)
     {
         ArgumentNullException.ThrowIfNull(e);
@@ -175,7 +180,7 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
                 if (_engine.IsQuiet(now))
                     _announcer.CountQuiet();
                 else
-                    _announcer.TryStart($"violation {e.Id} on {e.Camera}", ignoreInterval: false);
+                    _announcer.TryStart($"{e.Type} {e.Id} on {e.Camera}", ignoreInterval: false, KindOf(e));
             }
         }
     }
@@ -280,8 +285,17 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
     /// Renders (or checks) the announcement WAV now, so a missing espeak-ng or a broken file fails at start rather
     /// than at the first violation. Returns the WAV path, or null when announcements are disabled.
     /// </summary>
-    public async Task<string?> PrepareAnnouncementAsync(CancellationToken cancellationToken = default) =>
-        _announcer is null ? null : await _announcer.PrepareAsync(cancellationToken).ConfigureAwait(false);
+    public async Task<string?> PrepareAnnouncementAsync(CancellationToken cancellationToken = default)
+    {
+        if (_announcer is null) return null;
+        // Both announcements, so a broken incorrect-mask file or text also fails at start.
+        await _announcer.PrepareAsync(AnnouncementKind.Incorrect, cancellationToken).ConfigureAwait(false);
+        return await _announcer.PrepareAsync(AnnouncementKind.NoMask, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The announcement an event calls for.</summary>
+    public static AnnouncementKind KindOf(MaskEvent e) =>
+        EventTypes.IsIncorrect(e.Type) || e.Mask.Label == MaskLabelExtensions.IncorrectWireName ? AnnouncementKind.Incorrect : AnnouncementKind.NoMask;
 
     /// <summary>The announcement in progress, as a task that completes when it ends (completed when none).</summary>
     public Task CurrentAnnouncement => _announcer?.Current ?? Task.CompletedTask;

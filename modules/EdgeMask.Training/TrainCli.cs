@@ -37,20 +37,24 @@ internal static class TrainCli
         var blocks = new Option<string>("--blocks") { DefaultValueFactory = _ => string.Join(',', ResNetConfig.Default.Blocks), Description = "BasicBlocks per stage, comma-separated." };
         var expansion = new Option<float>("--crop-expansion") { DefaultValueFactory = _ => 1.2f, Description = "Crop side = longer box side × this." };
         var minFace = new Option<float>("--min-face") { DefaultValueFactory = _ => 10f, Description = "VOC faces with a shorter side below this many px are not trained on." };
-        var incorrect = new Option<string>("--incorrect") { DefaultValueFactory = _ => "no_mask", Description = "mask_weared_incorrect faces: no_mask (train as violations) or skip." };
-        incorrect.AcceptOnlyFromAmong("no_mask", "skip");
-        var incorrectWeight = new Option<int>("--incorrect-weight") { DefaultValueFactory = _ => 1, Description = "Draw mask_weared_incorrect faces this many times more often than other no_mask faces (they are rare and the hardest violations)." };
+        var incorrect = new Option<string>("--incorrect") { DefaultValueFactory = _ => "label", Description = "mask_weared_incorrect faces: label (their own class 'incorrect': a three-class model), no_mask (trained as violations: a two-class model) or skip (left out)." };
+        incorrect.AcceptOnlyFromAmong("label", "no_mask", "skip");
+        var incorrectShare = new Option<double>("--incorrect-share") { DefaultValueFactory = _ => 0.2, Description = "With --incorrect label: the share of each batch drawn from the badly worn masks (mask and no_mask split the rest)." };
+        var synthetic = new Option<double>("--synthetic-incorrect") { DefaultValueFactory = _ => 0.0, Description = "With --incorrect label: the share of badly worn masks drawn that are synthetic (a masked photo face's mask pasted below a bare photo face's nose); 0 = only real ones." };
+        var incorrectWeight = new Option<int>("--incorrect-weight") { DefaultValueFactory = _ => 1, Description = "With --incorrect no_mask: draw mask_weared_incorrect faces this many times more often than other no_mask faces (they are rare and the hardest violations)." };
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the plain crops (debugging)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --work." };
+        var keepEpochs = new Option<bool>("--keep-epochs") { Description = "Keep every epoch's weights in --work (epoch-N.pt), so --resume --export-epoch N can export any epoch of the history." };
+        var exportEpoch = new Option<int?>("--export-epoch") { Description = "Export this epoch (kept by --keep-epochs) instead of the one with the best dev score." };
         var halfWeights = new Option<bool>("--fp16-weights") { Description = "Store the exported weights as float16 (half the file); ONNX Runtime computes in float32." };
         var stemKind = new Option<string>("--stem") { DefaultValueFactory = _ => "3x3", Description = "3x3 (one 3×3 stride-2 convolution) or imagenet (7×7 stride-2 convolution + max-pooling, first stage stride 1: ResNet-18's shape)." };
         stemKind.AcceptOnlyFromAmong("3x3", "imagenet");
         var initFrom = new Option<string?>("--init-from") { Description = $"Start from ImageNet ResNet-18 weights (needs --stem imagenet --stem-width 64): 'resnet18' for the file of the NuGet package {PretrainedResNet18.PackageId} {PretrainedResNet18.PackageVersion} (fetched by restoring this project), or that ONNX file's path." };
 
-        var classifier = new Command("classifier", "Train the mask / no-mask ResNet classifier and export it to ONNX.")
+        var classifier = new Command("classifier", "Train the mask / no mask / incorrectly worn mask ResNet classifier and export it to ONNX.")
         {
             crops, voc, output, card, work, trainSplit, devSplit, epochs, batch, lr, seed, patience, threads, maxSteps, epochSize,
-            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom, incorrectWeight,
+            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom, incorrectWeight, incorrectShare, synthetic, keepEpochs, exportEpoch,
         };
         classifier.SetAction(parse =>
         {
@@ -81,10 +85,19 @@ internal static class TrainCli
                     InitFrom = parse.GetValue(initFrom) is { } init && init.Equals("resnet18", StringComparison.OrdinalIgnoreCase) ? PretrainedResNet18.DefaultPath() : parse.GetValue(initFrom),
                     CropExpansion = parse.GetValue(expansion),
                     MinFace = parse.GetValue(minFace),
-                    IncorrectAsNoMask = parse.GetValue(incorrect) == "no_mask",
+                    Incorrect = parse.GetValue(incorrect) switch
+                    {
+                        "no_mask" => IncorrectTraining.NoMask,
+                        "skip" => IncorrectTraining.Skip,
+                        _ => IncorrectTraining.Label,
+                    },
+                    IncorrectShare = parse.GetValue(incorrectShare),
+                    SyntheticIncorrect = parse.GetValue(synthetic),
                     IncorrectWeight = parse.GetValue(incorrectWeight),
                     Augment = !parse.GetValue(noAugment),
                     Resume = parse.GetValue(resume),
+                    KeepEpochs = parse.GetValue(keepEpochs),
+                    ExportEpoch = parse.GetValue(exportEpoch),
                     HalfPrecisionWeights = parse.GetValue(halfWeights),
                     CommandLine = TypedCommandLine(),
                 }.Validate();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using EdgeMask.Alarm.Announcements;
 using EdgeMask.Alarm.Engine;
+using EdgeMask.Core.Events;
 using static EdgeMask.Alarm.Tests.AlarmFixture;
 
 namespace EdgeMask.Alarm.Tests;
@@ -46,7 +47,8 @@ public sealed class AnnouncementTests : IDisposable
         Assert.Equal(wav, again);
         Assert.Equal(written, File.GetLastWriteTimeUtc(wav));
         Assert.StartsWith(Cache, wav);
-        Assert.Single(Directory.GetFiles(Cache));
+        // Both announcements are rendered at start (no mask, and a mask worn incorrectly), each once.
+        Assert.Equal(2, Directory.GetFiles(Cache).Length);
         var info = WavInfo.Read(wav);
         Assert.InRange(info.Duration, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(5));
         Assert.True(SoxRms(wav) > 0.01, "the rendered announcement is silent");
@@ -164,6 +166,45 @@ public sealed class AnnouncementTests : IDisposable
         await alarm.CurrentAnnouncement.WaitAsync(Generous);
 
         Assert.Equal(File.ReadAllBytes(wav), File.ReadAllBytes(Assert.Single(sink.Plays).File));
+    }
+
+    [Theory]
+    [InlineData(EventTypes.IncorrectStart, "incorrect")]   // violation.incorrectCounts: separate
+    [InlineData(EventTypes.ViolationStart, "incorrect")]   // counted as a violation, labelled incorrect
+    public async Task Handle_BadlyWornMask_PlaysTheIncorrectMaskAnnouncement(string type, string label)
+    {
+        var f = new AlarmFixture();
+        var sink = new FileSinkAudioPlayer(Path.Combine(_dir, "sink"), f.Time, takeRealDuration: false);
+        using var alarm = new LocalAlarm(Announcing(TimeSpan.Zero), f.Chips, sink, f.Time);
+        var e = Event(type, "v1") with { Mask = new EventMask(label, 0.9f, 8, 6) };
+
+        alarm.Handle(e);
+        await alarm.CurrentAnnouncement.WaitAsync(Generous);
+
+        var snapshot = alarm.Snapshot();
+        Assert.True(snapshot.Lines[0].On, "an incorrect-mask episode drives the light like any violation");
+        Assert.NotEqual(snapshot.Announcement!.Wav, snapshot.Announcement.IncorrectWav);
+        byte[] played = File.ReadAllBytes(Assert.Single(sink.Plays).File);
+        Assert.Equal(File.ReadAllBytes(snapshot.Announcement.IncorrectWav!), played);
+        Assert.NotEqual(File.ReadAllBytes(await new EspeakNgRenderer(Cache).RenderAsync("Please wear a mask.", "en", 150, CancellationToken.None)), played);
+        Assert.True(SoxRms(Assert.Single(sink.Plays).File) > 0.01);
+
+        alarm.Handle(Event(EventTypes.IsIncorrect(type) ? EventTypes.IncorrectEnd : EventTypes.ViolationEnd, "v1", sequence: 1));
+        Assert.False(alarm.Snapshot().Lines[0].On);
+    }
+
+    [Fact]
+    public async Task Handle_BadlyWornMaskWithoutIncorrectText_PlaysTheNoMaskAnnouncement()
+    {
+        var f = new AlarmFixture();
+        var sink = new FileSinkAudioPlayer(Path.Combine(_dir, "sink"), f.Time, takeRealDuration: false);
+        var options = Announcing(TimeSpan.Zero) with { Announcement = Announcing(TimeSpan.Zero).Announcement with { IncorrectText = "" } };
+        using var alarm = new LocalAlarm(options, f.Chips, sink, f.Time);
+
+        alarm.Handle(Event(EventTypes.IncorrectStart, "v1"));
+        await alarm.CurrentAnnouncement.WaitAsync(Generous);
+
+        Assert.Equal(File.ReadAllBytes(alarm.Snapshot().Announcement!.Wav), File.ReadAllBytes(Assert.Single(sink.Plays).File));
     }
 
     [Fact]

@@ -71,6 +71,18 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public void Validate_IncorrectWavFileMissing_NamesTheKey()
+    {
+        var e = Refused(With(Light()) with
+        {
+            Announcement = new AnnouncementOptions { Enabled = true, IncorrectWavFile = "/no/such/cover-your-nose.wav" },
+        });
+
+        Assert.Equal("Alarm:Announcement:IncorrectWavFile", e.Key);
+        Assert.Contains("/no/such/cover-your-nose.wav", e.Message);
+    }
+
+    [Fact]
     public void Validate_LineMissing_NamesTheLine()
     {
         var e = Refused(With(new AlarmOutputOptions { Name = "a" }));

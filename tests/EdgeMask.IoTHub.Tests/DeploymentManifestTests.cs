@@ -202,7 +202,7 @@ public sealed partial class DeploymentManifestTests
     {
         // The sections of EdgeMaskOptions (modules/EdgeMask.Module/Configuration) when the manifests were written; the
         // exact key-by-key match against the options type belongs in the module's tests, which can reference it.
-        string[] expected = ["alarm", "capture", "classifier", "cameras", "detector", "device", "inference", "metrics", "mqtt", "outbox", "snapshots", "sources", "stats", "tracking", "violation"];
+        string[] expected = ["alarm", "capture", "classifier", "cameras", "contract", "detector", "device", "inference", "metrics", "mqtt", "outbox", "snapshots", "sources", "stats", "tracking", "violation"];
         var desired = Load(file)["modulesContent"]!["edgemask"]!["properties.desired"]!.AsObject();
 
         Assert.Equal(expected.Order(), desired.Select(p => p.Key).Order());

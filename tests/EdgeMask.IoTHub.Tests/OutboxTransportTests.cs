@@ -78,7 +78,7 @@ public sealed class OutboxTransportTests : IAsyncLifetime
         Assert.Equal("events", first.Properties["$.on"]);
         Assert.Equal("violation.start", first.Properties["type"]);
         Assert.Equal("door", first.Properties["camera"]);
-        Assert.Equal("edgemask.event/1", first.Properties["schema"]);
+        Assert.Equal(EdgeMask.Core.Events.MaskEvent.SchemaName, first.Properties["schema"]);
         Assert.Equal("ep-1:violation.start:0", first.Properties["$.mid"]);
         Assert.Empty(_hub.Violations);
     }
@@ -112,14 +112,14 @@ public sealed class OutboxTransportTests : IAsyncLifetime
         Assert.Equal("utf-8", events.Properties["$.ce"]);
         Assert.Equal("violation.start", events.Properties["type"]);
         Assert.Equal("door 1/east", events.Properties["camera"]);
-        Assert.Equal("edgemask.event/1", events.Properties["schema"]);
+        Assert.Equal(MaskEvent.SchemaName, events.Properties["schema"]);
         Assert.Equal("ep-1:violation.start:0", events.Properties["$.mid"]);
         Assert.Equal(MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce, events.Qos);
         Assert.Equal(maskEvent.Id, EventJsonContext.DeserializeEvent(events.Body).Id);
         var stats = telemetry[1];
         Assert.Equal("stats", stats.Properties["$.on"]);
         Assert.Equal("stats", stats.Properties["type"]);
-        Assert.Equal("edgemask.stats/1", stats.Properties["schema"]);
+        Assert.Equal(CameraStats.SchemaName, stats.Properties["schema"]);
         Assert.Empty(_hub.Dropped);
         Assert.Empty(_hub.Violations);
     }
@@ -134,7 +134,7 @@ public sealed class OutboxTransportTests : IAsyncLifetime
 
         Assert.Equal("stats", telemetry.OutputName);
         Assert.Equal("stats", telemetry.Properties!["type"]);
-        Assert.Equal("edgemask.stats/1", telemetry.Properties["schema"]);
+        Assert.Equal(EdgeMask.Core.Events.CameraStats.SchemaName, telemetry.Properties["schema"]);
     }
 
     [Fact]

@@ -71,7 +71,7 @@ public sealed class StoreAndForwardTests(ITestOutputHelper output) : IDisposable
         var all = collector.Messages.ToList();
         AssertExactlyOncePerIdInOrder(all.Where(r => r.Topic.EndsWith("/events", StringComparison.Ordinal)).ToList(), produced);
         var stats = Assert.Single(all, r => r.Topic == Topics.Stats("dev1", "cam1"));
-        Assert.Equal("edgemask.stats/1", System.Text.Json.JsonDocument.Parse(stats.Payload).RootElement.GetProperty("schema").GetString());
+        Assert.Equal(CameraStats.SchemaName, System.Text.Json.JsonDocument.Parse(stats.Payload).RootElement.GetProperty("schema").GetString());
         var snap = Assert.Single(all, r => r.Topic == Topics.Snapshot("dev1", "cam1"));
         Assert.Equal(jpeg, snap.Payload);
         Assert.Equal("image/jpeg", snap.ContentType);

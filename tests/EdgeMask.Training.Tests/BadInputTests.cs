@@ -34,9 +34,19 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void Run_NoBadlyWornMasksForTheThirdLabel_ThrowsNamingTheClassAndTheTwoClassOptions()
+    {
+        string data = SyntheticFaces.CropFolder(Path.Combine(_root, "twoclasses"), 4, 1, incorrect: false);
+        var e = Assert.Throws<DatasetException>(() => Trainer(data).Run());
+        Assert.Contains("'incorrect'", e.Message);
+        Assert.Contains("mask_weared_incorrect", e.Message);
+        Assert.Contains("--incorrect no_mask", e.Message);
+    }
+
+    [Fact]
     public void LoadCropFolder_CorruptImageAndMissingClass_ReportsBothAndLoadsTheRest()
     {
-        string data = SyntheticFaces.CropFolder(Path.Combine(_root, "corrupt"), 3, 2, withoutMask: false);
+        string data = SyntheticFaces.CropFolder(Path.Combine(_root, "corrupt"), 3, 2, withoutMask: false, incorrect: false);
         File.WriteAllBytes(Path.Combine(data, "with_mask", "broken.jpg"), [0xFF, 0xD8, 0x00, 0x01, 0x02]);
         var loader = new DatasetLoader(Contract, NullLogger.Instance);
         var set = loader.LoadCropFolder(data, null, forTraining: true, "corrupt");

@@ -99,6 +99,48 @@ public sealed class OnnxExportTests
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Export_ThreeOrTwoClasses_RunTimeClassifierReadsEveryColumnByItsLabel(bool threeClasses)
+    {
+        torch.manual_seed(11);
+        var config = new ResNetConfig(32, 16, [16], [1]);
+        var incorrect = threeClasses ? IncorrectTraining.Label : IncorrectTraining.NoMask;
+        var options = Options(config) with { Incorrect = incorrect };
+        using var model = new SmallResNet(config, options.Classes);
+        model.eval();
+        var contract = new ClassifierTrainer(options, NullLogger.Instance, TimeProvider.System).Contract;
+        string path = Path.Combine(Path.GetTempPath(), $"classes-{Guid.NewGuid():N}.onnx");
+        File.WriteAllBytes(path, SmallResNetExporter.Export(model, contract));
+        try
+        {
+            using var classifier = MaskClassifier.Open(path);
+            Assert.Equal(threeClasses, classifier.Contract.HasIncorrect);
+            using var session = new InferenceSession(path);
+            Assert.Equal(threeClasses ? 3 : 2, session.OutputMetadata["probabilities"].Dimensions[1]);
+
+            using var crop = new OpenCvSharp.Mat(32, 32, OpenCvSharp.MatType.CV_8UC3, new OpenCvSharp.Scalar(90, 140, 200));
+            var c = classifier.ClassifyCrop(crop);
+            Assert.Equal(1f, c.MaskProbability + c.NoMaskProbability + c.IncorrectProbability, 3);
+            if (incorrect == IncorrectTraining.NoMask) Assert.Equal(0f, c.IncorrectProbability);
+            else Assert.True(c.IncorrectProbability > 0f);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Export_ContractWithOtherClassesThanTheModel_Refused()
+    {
+        var config = new ResNetConfig(32, 16, [16], [1]);
+        using var model = new SmallResNet(config, SmallResNet.TwoClasses);
+        var contract = new ClassifierTrainer(Options(config), NullLogger.Instance, TimeProvider.System).Contract;
+        Assert.Contains("classes", Assert.Throws<ArgumentException>(() => SmallResNetExporter.Export(model, contract)).Message);
+    }
+
     internal static TrainingOptions Options(ResNetConfig config) => new()
     {
         OutputPath = "unused.onnx",

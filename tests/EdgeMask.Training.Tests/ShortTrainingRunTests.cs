@@ -73,4 +73,42 @@ public sealed class ShortTrainingRunTests
             Directory.Delete(root, recursive: true);
         }
     }
+
+    [Fact]
+    public void Run_KeepEpochsThenExportAnEarlierEpoch_CardNamesBothEpochs()
+    {
+        string root = SyntheticFaces.TempDir("export-epoch");
+        try
+        {
+            string data = SyntheticFaces.CropFolder(Path.Combine(root, "crops"), perClass: 8, seed: 5);
+            var options = new TrainingOptions
+            {
+                CropFolders = [data],
+                OutputPath = Path.Combine(root, "out", "m.onnx"),
+                CardPath = Path.Combine(root, "out", "m.md"),
+                WorkDirectory = Path.Combine(root, "work"),
+                Model = new ResNetConfig(32, 16, [16], [1]),
+                BatchSize = 8,
+                Epochs = 2,
+                EpochSize = 16,
+                Augment = false,
+                Threads = 1,
+                KeepEpochs = true,
+            };
+            new ClassifierTrainer(options, NullLogger.Instance, TimeProvider.System).Run();
+            Assert.True(File.Exists(Path.Combine(options.WorkDirectory, "epoch-1.pt")));
+            Assert.True(File.Exists(Path.Combine(options.WorkDirectory, "epoch-2.pt")));
+
+            var again = new ClassifierTrainer(options with { Resume = true, ExportEpoch = 1, KeepEpochs = false }, NullLogger.Instance, TimeProvider.System).Run();
+
+            Assert.Equal(1, again.BestEpoch);
+            Assert.Contains("| exported epoch | 1 of 2 run", File.ReadAllText(options.CardPath));
+            var missing = options with { Resume = true, ExportEpoch = 7 };
+            Assert.Contains("--keep-epochs", Assert.Throws<ArgumentException>(() => new ClassifierTrainer(missing, NullLogger.Instance, TimeProvider.System).Run()).Message);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
 }

@@ -2,11 +2,17 @@ using OpenCvSharp;
 
 namespace EdgeMask.Training.Tests;
 
-/// <summary>Tiny generated datasets: a skin-coloured "face" on a random background, with or without a pale "mask" over its lower half.</summary>
+/// <summary>
+/// Tiny generated datasets: a skin-coloured "face" on a random background, with or without a pale "mask" over its lower
+/// half, or with the mask pulled down to the chin (a badly worn mask: mouth line visible above it).
+/// </summary>
 internal static class SyntheticFaces
 {
-    public static Mat Face(Random rng, bool masked, int size)
+    public static Mat Face(Random rng, bool masked, int size) => Face(rng, masked ? "with_mask" : "without_mask", size);
+
+    public static Mat Face(Random rng, string kind, int size)
     {
+        bool masked = kind == "with_mask", incorrect = kind == "mask_weared_incorrect";
         var img = new Mat(size, size, MatType.CV_8UC3, new Scalar(rng.Next(256), rng.Next(256), rng.Next(256)));
         var centre = new Point(size / 2 + rng.Next(-3, 4), size / 2 + rng.Next(-3, 4));
         var axes = new Size(size * 3 / 10, size * 4 / 10);
@@ -17,20 +23,25 @@ internal static class SyntheticFaces
             Cv2.Rectangle(img, new Rect(centre.X - axes.Width, centre.Y, 2 * axes.Width, axes.Height), new Scalar(230, 200 + rng.Next(30), 160), -1);
         else
             Cv2.Line(img, new Point(centre.X - size / 8, centre.Y + size / 5), new Point(centre.X + size / 8, centre.Y + size / 5), new Scalar(40, 40, 160), Math.Max(1, size / 24));
+        if (incorrect)
+            Cv2.Rectangle(img, new Rect(centre.X - axes.Width, centre.Y + axes.Height * 6 / 10, 2 * axes.Width, axes.Height / 2), new Scalar(230, 200 + rng.Next(30), 160), -1);
         return img;
     }
 
-    /// <summary>A crop folder with <c>with_mask/</c> and <c>without_mask/</c>, <paramref name="perClass"/> images each.</summary>
-    public static string CropFolder(string root, int perClass, int seed, bool withMask = true, bool withoutMask = true)
+    /// <summary>
+    /// A crop folder with <c>with_mask/</c>, <c>without_mask/</c> and <c>mask_weared_incorrect/</c>, <paramref name="perClass"/>
+    /// images each.
+    /// </summary>
+    public static string CropFolder(string root, int perClass, int seed, bool withMask = true, bool withoutMask = true, bool incorrect = true)
     {
         var rng = new Random(seed);
-        foreach (var (dir, masked, wanted) in new[] { ("with_mask", true, withMask), ("without_mask", false, withoutMask) })
+        foreach (var (dir, wanted) in new[] { ("with_mask", withMask), ("without_mask", withoutMask), ("mask_weared_incorrect", incorrect) })
         {
             if (!wanted) continue;
             Directory.CreateDirectory(Path.Combine(root, dir));
             for (int i = 0; i < perClass; i++)
             {
-                using var img = Face(rng, masked, 48);
+                using var img = Face(rng, dir, 48);
                 Cv2.ImWrite(Path.Combine(root, dir, $"{dir[0]}{i:000}.png"), img);
             }
         }

@@ -3,6 +3,16 @@ using Microsoft.Extensions.Logging;
 namespace EdgeMask.Alarm.Announcements;
 
 /// <summary>What happened to a request to announce.</summary>
+/// <summary>Which announcement a violation calls for.</summary>
+public enum AnnouncementKind
+{
+    /// <summary>"Please wear a mask."</summary>
+    NoMask,
+
+    /// <summary>"Please wear your mask over your nose and mouth."</summary>
+    Incorrect,
+}
+
 public enum AnnouncementOutcome
 {
     Started,
@@ -64,7 +74,10 @@ internal sealed partial class Announcer : IDisposable
         lock (_gate)
         {
             return new AnnouncementSnapshot(true, _busy, _played, _droppedBusy, _droppedInterval, _droppedQuiet, _failed, _lastStartedAt,
-                _options.WavFile ?? _renderer.CachePath(_options.Text, _options.Voice, _options.WordsPerMinute));
+                WavPath(AnnouncementKind.NoMask))
+            {
+                IncorrectWav = WavPath(AnnouncementKind.Incorrect),
+            };
         }
     }
 
@@ -75,7 +88,8 @@ internal sealed partial class Announcer : IDisposable
     }
 
     /// <param name="ignoreInterval">A test announcement ignores the minimum interval (it still never overlaps).</param>
-    public AnnouncementOutcome TryStart(string reason, bool ignoreInterval)
+    /// <param name="kind">Which announcement: for no mask, or for a mask worn incorrectly.</param>
+    public AnnouncementOutcome TryStart(string reason, bool ignoreInterval, AnnouncementKind kind = AnnouncementKind.NoMask)
     {
         lock (_gate)
         {
@@ -96,28 +110,41 @@ internal sealed partial class Announcer : IDisposable
             _busy = true;
             _lastStartedAt = now;
             // Off the caller's thread: the caller holds the alarm's lock, and rendering runs a child process.
-            _current = Task.Run(() => PlayOnceAsync(reason, _stopping.Token));
+            _current = Task.Run(() => PlayOnceAsync(reason, kind, _stopping.Token));
             return AnnouncementOutcome.Started;
         }
     }
 
-    /// <summary>Resolves the WAV to play, rendering and caching the text if needed.</summary>
-    public async Task<string> PrepareAsync(CancellationToken cancellationToken)
+    /// <summary>Resolves the WAV of <paramref name="kind"/>, rendering and caching its text if needed.</summary>
+    public async Task<string> PrepareAsync(AnnouncementKind kind, CancellationToken cancellationToken)
     {
-        if (_options.WavFile is not null)
+        var (wavFile, text) = Source(kind);
+        if (wavFile is not null)
         {
-            _ = WavInfo.Read(_options.WavFile);
-            return _options.WavFile;
+            _ = WavInfo.Read(wavFile);
+            return wavFile;
         }
-        return await _renderer.RenderAsync(_options.Text, _options.Voice, _options.WordsPerMinute, cancellationToken).ConfigureAwait(false);
+        return await _renderer.RenderAsync(text, _options.Voice, _options.WordsPerMinute, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task PlayOnceAsync(string reason, CancellationToken cancellationToken)
+    /// <summary>The WAV file or the text of an announcement: a badly worn mask falls back to the no-mask one when it has neither.</summary>
+    private (string? WavFile, string Text) Source(AnnouncementKind kind) =>
+        kind == AnnouncementKind.Incorrect && (_options.IncorrectWavFile is not null || !string.IsNullOrWhiteSpace(_options.IncorrectText))
+            ? (_options.IncorrectWavFile, _options.IncorrectText)
+            : (_options.WavFile, _options.Text);
+
+    private string WavPath(AnnouncementKind kind)
+    {
+        var (wavFile, text) = Source(kind);
+        return wavFile ?? _renderer.CachePath(text, _options.Voice, _options.WordsPerMinute);
+    }
+
+    private async Task PlayOnceAsync(string reason, AnnouncementKind kind, CancellationToken cancellationToken)
     {
         bool signalled = false;
         try
         {
-            string wav = await PrepareAsync(cancellationToken).ConfigureAwait(false);
+            string wav = await PrepareAsync(kind, cancellationToken).ConfigureAwait(false);
             _playingChanged(true);
             signalled = true;
             LogPlaying(_logger, wav, reason);

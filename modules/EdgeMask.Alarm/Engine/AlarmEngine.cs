@@ -134,18 +134,15 @@ internal sealed class AlarmEngine
     {
         var camera = Camera(e.Camera);
         Seen(camera, now);
-        switch (e.Type)
+        // An incorrect-mask episode (incorrect.*) drives the lines like any violation; only the announcement differs.
+        if (EventTypes.IsStart(e.Type) || EventTypes.IsUpdate(e.Type))
         {
-            case EventTypes.ViolationStart:
-            case EventTypes.ViolationUpdate:
-                // An update for an unknown id is an episode that began before the alarm did: treat it as new.
-                return _episodes.TryAdd(e.Id, new Episode(e.Camera)) && camera.Announce;
-            case EventTypes.ViolationEnd:
-                RemoveEpisode(e.Id);
-                return false;
-            default:
-                return false;
+            // An update for an unknown id is an episode that began before the alarm did: treat it as new.
+            return _episodes.TryAdd(e.Id, new Episode(e.Camera)) && camera.Announce;
         }
+        if (EventTypes.IsEnd(e.Type))
+            RemoveEpisode(e.Id);
+        return false;
     }
 
     /// <summary>The pipeline of <paramref name="camera"/> is alive; arms its watchdog.</summary>

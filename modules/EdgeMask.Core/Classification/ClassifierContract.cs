@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using EdgeMask.Core.Detection;
 
 namespace EdgeMask.Core.Classification;
 
@@ -27,7 +28,10 @@ public sealed class ClassifierContractException(string message, Exception? inner
 /// <param name="Std">Per-plane standard deviation in 0–255 pixel units.</param>
 /// <param name="CropExpansion">Crop side = longer side of the face box × this factor (see <see cref="FaceCropGeometry"/>).</param>
 /// <param name="OutputName">ONNX output name; float32 <c>[N, Classes.Length]</c> softmax probabilities.</param>
-/// <param name="Classes">Class label of each output column, as wire names ("mask", "no_mask").</param>
+/// <param name="Classes">
+/// Class label of each output column, as wire names: "mask" and "no_mask", and "incorrect" (a mask worn incorrectly)
+/// for a three-class model. Any order; two-class models from before the third label keep working.
+/// </param>
 public sealed record ClassifierContract(
     string InputName,
     int InputSize,
@@ -42,7 +46,16 @@ public sealed record ClassifierContract(
     public const string MetadataKey = "edgemask.classifier";
 
     /// <summary>Output column holding p(mask).</summary>
-    public int MaskIndex => Classes.IndexOf("mask");
+    public int MaskIndex => Classes.IndexOf(MaskLabelExtensions.MaskWireName);
+
+    /// <summary>Output column holding p(no_mask).</summary>
+    public int NoMaskIndex => Classes.IndexOf(MaskLabelExtensions.NoMaskWireName);
+
+    /// <summary>Output column holding p(incorrect), or −1 for a two-class model.</summary>
+    public int IncorrectIndex => Classes.IndexOf(MaskLabelExtensions.IncorrectWireName);
+
+    /// <summary>Whether the model tells a mask worn incorrectly from no mask.</summary>
+    public bool HasIncorrect => IncorrectIndex >= 0;
 
     /// <summary>Checks every field; throws <see cref="ClassifierContractException"/> naming the key.</summary>
     public ClassifierContract Validate()
@@ -57,8 +70,11 @@ public sealed record ClassifierContract(
             if (!float.IsFinite(m)) throw Bad("input.mean", "values must be finite");
         if (!(CropExpansion >= 0.5f && CropExpansion <= 4f)) throw Bad("crop.expansion", $"must be 0.5..4, not {CropExpansion}");
         if (string.IsNullOrWhiteSpace(OutputName)) throw Bad("output.name", "must not be empty");
-        if (Classes.IsDefault || Classes.Length != 2 || !Classes.Contains("mask") || !Classes.Contains("no_mask"))
-            throw Bad("output.classes", "must be the two labels \"mask\" and \"no_mask\" in output order");
+        if (Classes.IsDefault || Classes.Length is < 2 or > 3 || Classes.Distinct().Count() != Classes.Length
+            || !Classes.Contains(MaskLabelExtensions.MaskWireName) || !Classes.Contains(MaskLabelExtensions.NoMaskWireName)
+            || Classes.Any(c => !MaskLabelExtensions.TryParseWireName(c, out _)))
+            throw Bad("output.classes",
+                $"must list \"mask\", \"no_mask\" and optionally \"incorrect\", each once, in output order (got [{(Classes.IsDefault ? "" : string.Join(", ", Classes))}])");
         return this;
     }
 

@@ -3,21 +3,45 @@ using EdgeMask.Core.Geometry;
 
 namespace EdgeMask.Core.Evaluation;
 
-/// <summary>How annotated <c>mask_weared_incorrect</c> faces count: as violations (the product's view), as masked, or not at all.</summary>
+/// <summary>
+/// How <c>mask_weared_incorrect</c> faces count — annotated ones, and faces the classifier labels incorrect alike: as
+/// violations (no_mask, the default policy's view), as masked, annotated ones not at all (a face labelled incorrect then
+/// counts as no_mask), or as their own class.
+/// </summary>
 public enum IncorrectMaskPolicy
 {
     AsNoMask,
     AsMask,
     Ignore,
+    AsIncorrect,
 }
 
 /// <summary>A detection with its classification, as the evaluator scores it.</summary>
-public readonly record struct EvalDetection(BoxF Box, float Score, MaskLabel Label, float LabelProbability);
+public readonly record struct EvalDetection(BoxF Box, float Score, MaskClassification Mask)
+{
+    /// <summary>A detection known only by its label and that label's probability (the rest goes to mask, or to no_mask for a mask label).</summary>
+    public EvalDetection(BoxF box, float score, MaskLabel label, float labelProbability)
+        : this(box, score, label switch
+        {
+            MaskLabel.Mask => new MaskClassification(labelProbability, 1f - labelProbability, 0f),
+            MaskLabel.NoMask => new MaskClassification(1f - labelProbability, labelProbability, 0f),
+            _ => new MaskClassification(1f - labelProbability, 0f, labelProbability),
+        })
+    {
+    }
+
+    public MaskLabel Label => Mask.Label;
+}
 
 /// <summary>found / total, with the ratio (NaN when there is nothing to find).</summary>
 public readonly record struct Fraction(int Hits, int Total)
 {
     public double Value => Total == 0 ? double.NaN : (double)Hits / Total;
+
+    /// <summary>"98.86 %" (two decimals, invariant culture), or "—" when there is nothing to count.</summary>
+    public string ToPercent(int decimals = 2) => Total == 0
+        ? "—"
+        : (100.0 * Hits / Total).ToString("F" + decimals.ToString(System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture) + " %";
 }
 
 /// <summary>Everything <c>edgemask eval</c> reports.</summary>
@@ -35,15 +59,26 @@ public sealed record EvaluationReport(
     double ApMask,
     double ApNoMask)
 {
-    public double MeanAp => (ApMask + ApNoMask) / 2;
+    /// <summary>AP@IoU of the incorrect class; NaN unless it is scored as its own class (<see cref="IncorrectMaskPolicy.AsIncorrect"/>).</summary>
+    public double ApIncorrect { get; init; } = double.NaN;
+
+    /// <summary>Mean AP over the classes scored (mask and no_mask, and incorrect when it is its own class).</summary>
+    public double MeanAp => double.IsNaN(ApIncorrect) ? (ApMask + ApNoMask) / 2 : (ApMask + ApNoMask + ApIncorrect) / 3;
+
+    /// <summary>Matched faces: annotated class (with_mask → mask, without_mask → no_mask, mask_weared_incorrect → incorrect) × label given.</summary>
+    public LabelConfusion Confusion { get; init; } = new();
+
+    /// <summary>The same for faces ≥ the small-face size.</summary>
+    public LabelConfusion ConfusionLarge { get; init; } = new();
 }
 
 /// <summary>
 /// Scores detection and mask classification against Pascal VOC annotations. Face recall: detections matched greedily
 /// (by score) to annotated boxes at IoU ≥ the threshold, whatever their label; "large" faces have a short side ≥
-/// <c>smallFaceSize</c>. Mask accuracy: on matched faces whose annotated class maps to mask/no_mask. AP@IoU per class:
-/// each detection predicts its label with confidence score × p(label); it is a true positive when it matches an unmatched
-/// annotated face of that class; VOC all-points interpolation.
+/// <c>smallFaceSize</c>. Mask accuracy: on matched faces whose annotated class takes part, with annotated and predicted
+/// badly worn masks counted as the <see cref="IncorrectMaskPolicy"/> says. AP@IoU per class: each detection predicts its
+/// (counted) label with confidence score × p(label); it is a true positive when it matches an unmatched annotated face of
+/// that class; VOC all-points interpolation. The confusion matrices keep the three labels apart whatever the policy.
 /// </summary>
 public sealed class MaskEvaluator(float iouThreshold = 0.5f, float smallFaceSize = 20f, IncorrectMaskPolicy incorrect = IncorrectMaskPolicy.AsNoMask)
 {
@@ -51,20 +86,48 @@ public sealed class MaskEvaluator(float iouThreshold = 0.5f, float smallFaceSize
     private int _classified, _correct, _classifiedLarge, _correctLarge;
     private readonly Dictionary<string, (int Found, int Total)> _perClass = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (int Found, int Total)> _perClassLarge = new(StringComparer.Ordinal);
-    private readonly List<(float Confidence, bool TruePositive)>[] _ranked = [[], []];
-    private readonly int[] _positives = new int[2];
+    private readonly List<(float Confidence, bool TruePositive)>[] _ranked = [[], [], []];
+    private readonly int[] _positives = new int[3];
+    private readonly LabelConfusion _confusion = new(), _confusionLarge = new();
+    private int ScoredClasses => incorrect == IncorrectMaskPolicy.AsIncorrect ? 3 : 2;
 
     /// <summary>The annotated class as a mask label, or null when it does not take part (unknown name, or ignored).</summary>
     public MaskLabel? MapClass(string name) => name switch
     {
         "with_mask" or "mask" => MaskLabel.Mask,
         "without_mask" or "no_mask" => MaskLabel.NoMask,
-        "mask_weared_incorrect" or "mask_worn_incorrectly" => incorrect switch
+        "mask_weared_incorrect" or "mask_worn_incorrectly" or "incorrect" => incorrect switch
         {
             IncorrectMaskPolicy.AsNoMask => MaskLabel.NoMask,
             IncorrectMaskPolicy.AsMask => MaskLabel.Mask,
+            IncorrectMaskPolicy.AsIncorrect => MaskLabel.Incorrect,
             _ => null,
         },
+        _ => null,
+    };
+
+    /// <summary>A predicted label as it is scored: incorrect folded like the annotated class (into no_mask when those are ignored).</summary>
+    public MaskLabel CountPredicted(MaskLabel predicted) => predicted != MaskLabel.Incorrect ? predicted : incorrect switch
+    {
+        IncorrectMaskPolicy.AsMask => MaskLabel.Mask,
+        IncorrectMaskPolicy.AsIncorrect => MaskLabel.Incorrect,
+        _ => MaskLabel.NoMask,
+    };
+
+    /// <summary>p(<paramref name="counted"/>) with badly worn masks folded in where the policy counts them.</summary>
+    private float CountedProbability(in MaskClassification c, MaskLabel counted) => counted switch
+    {
+        MaskLabel.Mask => c.MaskProbability + (incorrect == IncorrectMaskPolicy.AsMask ? c.IncorrectProbability : 0f),
+        MaskLabel.NoMask => c.NoMaskProbability + (incorrect is IncorrectMaskPolicy.AsNoMask or IncorrectMaskPolicy.Ignore ? c.IncorrectProbability : 0f),
+        _ => c.IncorrectProbability,
+    };
+
+    /// <summary>The annotated class as a label, before any folding (null for names that are not mask classes).</summary>
+    private static MaskLabel? RawClass(string name) => name switch
+    {
+        "with_mask" or "mask" => MaskLabel.Mask,
+        "without_mask" or "no_mask" => MaskLabel.NoMask,
+        "mask_weared_incorrect" or "mask_worn_incorrectly" or "incorrect" => MaskLabel.Incorrect,
         _ => null,
     };
 
@@ -93,16 +156,21 @@ public sealed class MaskEvaluator(float iouThreshold = 0.5f, float smallFaceSize
             Bump(_perClass, obj.Name, found);
             if (large) Bump(_perClassLarge, obj.Name, found);
 
+            if (found && RawClass(obj.Name) is { } raw)
+            {
+                _confusion.Add(raw, sorted[matchOfTruth[t]].Label);
+                if (large) _confusionLarge.Add(raw, sorted[matchOfTruth[t]].Label);
+            }
             if (found && MapClass(obj.Name) is { } expected)
             {
-                bool correct = sorted[matchOfTruth[t]].Label == expected;
+                bool correct = CountPredicted(sorted[matchOfTruth[t]].Label) == expected;
                 _classified++; if (correct) _correct++;
                 if (large) { _classifiedLarge++; if (correct) _correctLarge++; }
             }
         }
 
         // AP: per class, rank this image's detections predicting the class and match them to annotated faces of the class.
-        for (int c = 0; c < 2; c++)
+        for (int c = 0; c < ScoredClasses; c++)
         {
             var label = (MaskLabel)c;
             var classTruths = new List<BoxF>();
@@ -117,7 +185,7 @@ public sealed class MaskEvaluator(float iouThreshold = 0.5f, float smallFaceSize
             var taken = new bool[classTruths.Count];
             foreach (var d in sorted)
             {
-                if (d.Label != label) continue;
+                if (CountPredicted(d.Label) != label) continue;
                 int best = -1;
                 float bestIoU = iouThreshold;
                 for (int t = 0; t < classTruths.Count; t++)
@@ -129,12 +197,12 @@ public sealed class MaskEvaluator(float iouThreshold = 0.5f, float smallFaceSize
                 if (best >= 0)
                 {
                     taken[best] = true;
-                    _ranked[c].Add((d.Score * d.LabelProbability, true));
+                    _ranked[c].Add((d.Score * CountedProbability(d.Mask, label), true));
                 }
                 else if (!ignored.Any(b => d.Box.IoU(b) >= iouThreshold))
                 {
                     // A detection on an ignored face is neither right nor wrong (like VOC's "difficult").
-                    _ranked[c].Add((d.Score * d.LabelProbability, false));
+                    _ranked[c].Add((d.Score * CountedProbability(d.Mask, label), false));
                 }
             }
         }
@@ -152,7 +220,19 @@ public sealed class MaskEvaluator(float iouThreshold = 0.5f, float smallFaceSize
         new Fraction(_correct, _classified),
         new Fraction(_correctLarge, _classifiedLarge),
         AveragePrecision(_ranked[(int)MaskLabel.Mask], _positives[(int)MaskLabel.Mask]),
-        AveragePrecision(_ranked[(int)MaskLabel.NoMask], _positives[(int)MaskLabel.NoMask]));
+        AveragePrecision(_ranked[(int)MaskLabel.NoMask], _positives[(int)MaskLabel.NoMask]))
+    {
+        ApIncorrect = ScoredClasses == 3 ? AveragePrecision(_ranked[(int)MaskLabel.Incorrect], _positives[(int)MaskLabel.Incorrect]) : double.NaN,
+        Confusion = Copy(_confusion),
+        ConfusionLarge = Copy(_confusionLarge),
+    };
+
+    private static LabelConfusion Copy(LabelConfusion m)
+    {
+        var copy = new LabelConfusion();
+        copy.Add(m);
+        return copy;
+    }
 
     /// <summary>VOC all-points AP: the area under the precision–recall curve with precision made monotone from the right.</summary>
     public static double AveragePrecision(IReadOnlyList<(float Confidence, bool TruePositive)> ranked, int positives)

@@ -1,3 +1,5 @@
+using EdgeMask.Core.Detection;
+
 namespace EdgeMask.Core.Policy;
 
 /// <summary>
@@ -8,16 +10,25 @@ namespace EdgeMask.Core.Policy;
 public sealed class FaceCounters
 {
     private long _facesSeen, _facesClassified, _facesUnmasked, _facesMasked;
+    private long _labelledMask, _labelledNoMask, _labelledIncorrect;
     private long _violationsStarted, _violationsEnded, _violationUpdates;
     private int _activeViolations;
 
-    internal void AddFace(bool classified, bool unmasked)
+    /// <param name="classification">The face's classification; null when it was not classified in this frame.</param>
+    /// <param name="compliant">Whether the policy counts the face as compliant (see <see cref="ViolationPolicyOptions.IncorrectCounts"/>).</param>
+    internal void AddFace(MaskClassification? classification, bool compliant)
     {
         Interlocked.Increment(ref _facesSeen);
-        if (!classified) return;
+        if (classification is not { } c) return;
         Interlocked.Increment(ref _facesClassified);
-        if (unmasked) Interlocked.Increment(ref _facesUnmasked);
-        else Interlocked.Increment(ref _facesMasked);
+        if (compliant) Interlocked.Increment(ref _facesMasked);
+        else Interlocked.Increment(ref _facesUnmasked);
+        switch (c.Label)
+        {
+            case MaskLabel.Mask: Interlocked.Increment(ref _labelledMask); break;
+            case MaskLabel.NoMask: Interlocked.Increment(ref _labelledNoMask); break;
+            default: Interlocked.Increment(ref _labelledIncorrect); break;
+        }
     }
 
     internal void Started()
@@ -42,12 +53,20 @@ public sealed class FaceCounters
         Interlocked.Read(ref _violationsStarted),
         Interlocked.Read(ref _violationUpdates),
         Interlocked.Read(ref _violationsEnded),
-        Volatile.Read(ref _activeViolations));
+        Volatile.Read(ref _activeViolations))
+    {
+        LabelledMask = Interlocked.Read(ref _labelledMask),
+        LabelledNoMask = Interlocked.Read(ref _labelledNoMask),
+        LabelledIncorrect = Interlocked.Read(ref _labelledIncorrect),
+    };
 }
 
 /// <summary>
 /// Totals at one moment. Faces are counted per frame in which a track was matched to a detection (a face seen in
-/// 30 frames counts 30 times), like the per-frame figures of <c>CameraStats</c>.
+/// 30 frames counts 30 times), like the per-frame figures of <c>CameraStats</c>. <see cref="FacesMasked"/> and
+/// <see cref="FacesUnmasked"/> split the classified faces as the violation policy counts them (a badly worn mask is
+/// unmasked unless <c>violation.incorrectCounts</c> is compliant); <see cref="LabelledMask"/>,
+/// <see cref="LabelledNoMask"/> and <see cref="LabelledIncorrect"/> split them by the classifier's label.
 /// </summary>
 public readonly record struct FaceCountersSnapshot(
     long FacesSeen,
@@ -59,7 +78,11 @@ public readonly record struct FaceCountersSnapshot(
     long ViolationsEnded,
     int ActiveViolations)
 {
-    /// <summary>Masked / classified faces between <paramref name="earlier"/> and this snapshot; null when none was classified.</summary>
+    public long LabelledMask { get; init; }
+    public long LabelledNoMask { get; init; }
+    public long LabelledIncorrect { get; init; }
+
+    /// <summary>Masked (compliant) / classified faces between <paramref name="earlier"/> and this snapshot; null when none was classified.</summary>
     public double? ComplianceRateSince(in FaceCountersSnapshot earlier)
     {
         long classified = FacesClassified - earlier.FacesClassified;

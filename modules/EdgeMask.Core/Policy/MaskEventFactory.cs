@@ -18,6 +18,15 @@ public sealed class MaskEventFactory
     public string Camera { get; }
 
     /// <summary>
+    /// Whether the classifier has the incorrect label (false for a two-class model: <c>probabilities.incorrect</c> is
+    /// then left out rather than claimed to be 0). Set when the pipeline moves to another classifier; read when an event
+    /// is built, possibly on another thread (a plain bool: a stale read names one event's probabilities the old way).
+    /// </summary>
+    public bool HasIncorrect { get => Volatile.Read(ref _hasIncorrect); set => Volatile.Write(ref _hasIncorrect, value); }
+
+    private bool _hasIncorrect = true;
+
+    /// <summary>
     /// The event for <paramref name="decision"/>, naming <paramref name="snapshot"/>: the latest snapshot the pipeline
     /// stored for this episode (<see cref="EventSnapshot.None"/> when none was). Boxes are clipped to the frame, so the
     /// normalized box is in 0..1.
@@ -41,7 +50,7 @@ public sealed class MaskEventFactory
         return new MaskEvent
         {
             Id = episode.Id,
-            Type = decision.Kind.ToWireName(),
+            Type = decision.Kind.ToWireName(episode.Kind),
             Sequence = decision.Sequence,
             Device = Device,
             Camera = Camera,
@@ -56,11 +65,17 @@ public sealed class MaskEventFactory
                 [box.X1 / w, box.Y1 / h, box.X2 / w, box.Y2 / h],
                 landmarks,
                 evidence.Score),
+            // An episode always has classified evidence; the fallback names the episode's kind with no probability.
             Mask = new EventMask(
-                classification?.LabelText ?? "no_mask",
+                classification?.LabelText ?? (episode.Kind == ViolationKind.Incorrect ? "incorrect" : "no_mask"),
                 classification?.Probability ?? 0f,
                 decision.FramesObserved,
-                decision.FramesUnmasked),
+                decision.FramesUnmasked)
+            {
+                Probabilities = classification is { } c
+                    ? new EventProbabilities(c.MaskProbability, c.NoMaskProbability, HasIncorrect ? c.IncorrectProbability : null)
+                    : null,
+            },
             Snapshot = snapshot ?? throw new ArgumentNullException(nameof(snapshot)),
         };
     }

@@ -23,14 +23,27 @@ public enum ViolationEndReason
     Shutdown,
 }
 
+/// <summary>What an episode is about: no mask (every episode unless badly worn masks are counted separately) or a mask worn incorrectly.</summary>
+public enum ViolationKind
+{
+    NoMask,
+
+    /// <summary>A mask worn incorrectly, with <see cref="IncorrectMaskCounting.Separate"/>: events <c>incorrect.*</c>.</summary>
+    Incorrect,
+}
+
 public static class ViolationWireNames
 {
-    public static string ToWireName(this ViolationDecisionKind kind) => kind switch
+    /// <summary>The event type: <c>violation.start|update|end</c>, or <c>incorrect.start|update|end</c> for an incorrect-mask episode.</summary>
+    public static string ToWireName(this ViolationDecisionKind kind, ViolationKind episode = ViolationKind.NoMask) => (episode, kind) switch
     {
-        ViolationDecisionKind.Start => EventTypes.ViolationStart,
-        ViolationDecisionKind.Update => EventTypes.ViolationUpdate,
-        ViolationDecisionKind.End => EventTypes.ViolationEnd,
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown decision kind."),
+        (ViolationKind.NoMask, ViolationDecisionKind.Start) => EventTypes.ViolationStart,
+        (ViolationKind.NoMask, ViolationDecisionKind.Update) => EventTypes.ViolationUpdate,
+        (ViolationKind.NoMask, ViolationDecisionKind.End) => EventTypes.ViolationEnd,
+        (ViolationKind.Incorrect, ViolationDecisionKind.Start) => EventTypes.IncorrectStart,
+        (ViolationKind.Incorrect, ViolationDecisionKind.Update) => EventTypes.IncorrectUpdate,
+        (ViolationKind.Incorrect, ViolationDecisionKind.End) => EventTypes.IncorrectEnd,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown decision or episode kind."),
     };
 
     /// <summary>The reason as written in <see cref="MaskEvent.EndReason"/>: <c>masked</c>, <c>lost</c>, <c>shutdown</c>.</summary>
@@ -49,12 +62,16 @@ public static class ViolationWireNames
 /// </summary>
 public sealed class ViolationEpisode
 {
-    internal ViolationEpisode(string id, long trackId, DateTimeOffset startedAt)
+    internal ViolationEpisode(string id, long trackId, DateTimeOffset startedAt, ViolationKind kind = ViolationKind.NoMask)
     {
         Id = id;
         TrackId = trackId;
         StartedAt = startedAt;
+        Kind = kind;
     }
+
+    /// <summary>No mask, or (only with <see cref="IncorrectMaskCounting.Separate"/>) a mask worn incorrectly; fixed at the start.</summary>
+    public ViolationKind Kind { get; }
 
     /// <summary>Stable for the episode: start, updates and end share it.</summary>
     public string Id { get; }
@@ -67,7 +84,7 @@ public sealed class ViolationEpisode
     /// <summary>The highest-quality evidence so far (what the last snapshot request showed).</summary>
     public TrackObservation BestObservation { get; internal set; }
 
-    /// <summary>Quality of <see cref="BestObservation"/>: face short side (px) × detector score × p(no_mask).</summary>
+    /// <summary>Quality of <see cref="BestObservation"/>: face short side (px) × detector score × p(violation).</summary>
     public float BestQuality { get; internal set; }
 
     /// <summary>Events decided so far (the next event's <see cref="MaskEvent.Sequence"/>).</summary>

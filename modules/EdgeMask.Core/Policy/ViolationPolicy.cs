@@ -133,7 +133,7 @@ public sealed class ViolationPolicy
             if (track.IsObservedThisFrame)
             {
                 TrackObservation obs = track.Observation;
-                Counters.AddFace(obs.IsClassified, obs.Classification is { Label: MaskLabel.NoMask });
+                Counters.AddFace(obs.Classification, obs.Classification is { } c && !_options.IncorrectCounts.IsViolation(c));
                 if (obs.IsClassified) Observe(track, in obs, now);
             }
             if (_states.TryGetValue(track.Id, out TrackPolicyState? s) && s.Episode is { UpdatePending: true } e
@@ -203,29 +203,31 @@ public sealed class ViolationPolicy
         }
 
         MaskClassification c = obs.Classification!.Value;
-        float pNoMask = 1f - c.MaskProbability;
+        // p(this frame counts against the person): p(no_mask), plus p(incorrect) unless badly worn masks count as compliant.
+        float pViolation = _options.IncorrectCounts.ViolationProbability(c);
+        bool violating = pViolation > 0.5f;
         BoxF clipped = obs.Box.ClipTo(_frameWidth, _frameHeight);
         bool eligible = clipped.ShortSide >= _options.MinFaceSize && InZone(clipped);
         ViolationEpisode? episode = state.Episode;
 
         state.LastClassified = obs;
-        state.ConsecutiveMasked = c.Label == MaskLabel.Mask ? state.ConsecutiveMasked + 1 : 0;
+        state.ConsecutiveMasked = violating ? 0 : state.ConsecutiveMasked + 1;
         // Before a violation only frames that could start one count; during one every classified frame counts,
         // because the question is then only whether the person is still unmasked.
         if (eligible || episode is not null)
         {
-            bool strong = c.Label == MaskLabel.NoMask && pNoMask >= _options.StartProbability;
-            bool weak = c.Label == MaskLabel.NoMask && pNoMask >= _options.EndProbability;
-            state.Push(strong, weak);
+            bool strong = violating && pViolation >= _options.StartProbability;
+            bool weak = violating && pViolation >= _options.EndProbability;
+            state.Push(strong, weak, incorrect: c.IncorrectProbability > c.NoMaskProbability);
         }
 
         if (episode is null)
         {
-            if (eligible && track.IsConfirmed && c.Label == MaskLabel.NoMask && pNoMask >= _options.StartProbability
+            if (eligible && track.IsConfirmed && violating && pViolation >= _options.StartProbability
                 && state.StrongCount >= _options.StartUnmaskedFrames
                 && (state.CooldownUntil is not { } until || now >= until))
             {
-                Start(state, in obs, now, Quality(clipped, obs.Score, pNoMask));
+                Start(state, in obs, now, Quality(clipped, obs.Score, pViolation));
             }
             return;
         }
@@ -237,9 +239,9 @@ public sealed class ViolationPolicy
             return;
         }
 
-        if (c.Label == MaskLabel.NoMask)
+        if (violating)
         {
-            float quality = Quality(clipped, obs.Score, pNoMask);
+            float quality = Quality(clipped, obs.Score, pViolation);
             if (quality >= episode.BestQuality * _options.SnapshotImprovementRatio && quality > episode.BestQuality)
             {
                 episode.BestObservation = obs;
@@ -252,7 +254,12 @@ public sealed class ViolationPolicy
 
     private void Start(TrackPolicyState state, in TrackObservation obs, DateTimeOffset now, float quality)
     {
-        var episode = new ViolationEpisode(_newEpisodeId(_device, _camera, state.TrackId, obs.Timestamp), state.TrackId, obs.Timestamp)
+        // Separate badly worn masks: the episode is about whichever kind most of the window's strong frames show
+        // (a tie is no_mask, the graver one). Decided once: the announcement it triggers cannot be taken back.
+        var kind = _options.IncorrectCounts == IncorrectMaskCounting.Separate && 2 * state.IncorrectStrongCount > state.StrongCount
+            ? ViolationKind.Incorrect
+            : ViolationKind.NoMask;
+        var episode = new ViolationEpisode(_newEpisodeId(_device, _camera, state.TrackId, obs.Timestamp), state.TrackId, obs.Timestamp, kind)
         {
             BestObservation = obs,
             BestQuality = quality,
@@ -288,8 +295,8 @@ public sealed class ViolationPolicy
         episode.UpdatePending = false;
     }
 
-    /// <summary>Snapshot quality: bigger, more certainly a face, more certainly unmasked is better.</summary>
-    private static float Quality(in BoxF clipped, float score, float pNoMask) => clipped.ShortSide * score * pNoMask;
+    /// <summary>Snapshot quality: bigger, more certainly a face, more certainly in violation is better.</summary>
+    private static float Quality(in BoxF clipped, float score, float pViolation) => clipped.ShortSide * score * pViolation;
 
     private bool InZone(in BoxF box)
     {
@@ -320,12 +327,14 @@ public sealed class ViolationPolicy
     /// <summary>What the policy remembers of one track: the K-of-N window as a ring of flags, and the open episode.</summary>
     private sealed class TrackPolicyState
     {
-        private const byte StrongFlag = 1, WeakFlag = 2;
+        private const byte StrongFlag = 1, WeakFlag = 2, IncorrectFlag = 4;
         private byte[] _ring = new byte[ViolationPolicyOptions.MaxWindowFrames];
         private int _capacity, _head;
 
         public long TrackId;
         public int Count, StrongCount, WeakCount, ConsecutiveMasked;
+        /// <summary>Strong frames of the window in which a badly worn mask was likelier than no mask.</summary>
+        public int IncorrectStrongCount;
         public ViolationEpisode? Episode;
         public DateTimeOffset? CooldownUntil;
         public TrackObservation LastClassified;
@@ -336,7 +345,7 @@ public sealed class ViolationPolicy
             TrackId = trackId;
             _capacity = window;
             _head = 0;
-            Count = StrongCount = WeakCount = ConsecutiveMasked = 0;
+            Count = StrongCount = WeakCount = ConsecutiveMasked = IncorrectStrongCount = 0;
             Episode = null;
             CooldownUntil = null;
             LastClassified = default;
@@ -352,33 +361,36 @@ public sealed class ViolationPolicy
             if (_ring.Length < window) _ring = new byte[window];
             _capacity = window;
             Count = keep;
-            StrongCount = WeakCount = 0;
+            StrongCount = WeakCount = IncorrectStrongCount = 0;
             for (int i = 0; i < keep; i++)
             {
                 _ring[i] = newest[i];
                 if ((newest[i] & StrongFlag) != 0) StrongCount++;
                 if ((newest[i] & WeakFlag) != 0) WeakCount++;
+                if ((newest[i] & (StrongFlag | IncorrectFlag)) == (StrongFlag | IncorrectFlag)) IncorrectStrongCount++;
             }
             _head = keep % window;
         }
 
-        public void Push(bool strong, bool weak)
+        public void Push(bool strong, bool weak, bool incorrect)
         {
             if (Count == _capacity)
             {
                 byte old = _ring[_head];
                 if ((old & StrongFlag) != 0) StrongCount--;
                 if ((old & WeakFlag) != 0) WeakCount--;
+                if ((old & (StrongFlag | IncorrectFlag)) == (StrongFlag | IncorrectFlag)) IncorrectStrongCount--;
             }
             else
             {
                 Count++;
             }
-            byte flags = (byte)((strong ? StrongFlag : 0) | (weak ? WeakFlag : 0));
+            byte flags = (byte)((strong ? StrongFlag : 0) | (weak ? WeakFlag : 0) | (incorrect ? IncorrectFlag : 0));
             _ring[_head] = flags;
             _head = (_head + 1) % _capacity;
             if (strong) StrongCount++;
             if (weak) WeakCount++;
+            if (strong && incorrect) IncorrectStrongCount++;
         }
     }
 }

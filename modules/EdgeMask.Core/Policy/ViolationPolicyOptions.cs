@@ -1,3 +1,4 @@
+using EdgeMask.Core.Detection;
 using EdgeMask.Core.Geometry;
 using EdgeMask.Core.Tracking;
 
@@ -14,6 +15,37 @@ public enum ZoneAnchor
     /// zones are drawn as the floor area in front of a door or counter, where the face sits just above the line.
     /// </summary>
     BottomCenter,
+}
+
+/// <summary>How a face the classifier labels <c>incorrect</c> (a mask worn incorrectly: under the nose, on the chin) counts.</summary>
+public enum IncorrectMaskCounting
+{
+    /// <summary>
+    /// As a violation, like no mask (the default): a frame counts against the person when p(no_mask) + p(incorrect) &gt; 0.5,
+    /// and the episode's events are <c>violation.*</c> (their <c>mask.label</c> says which it was).
+    /// </summary>
+    Violation,
+
+    /// <summary>As compliant: only p(no_mask) counts against the person; a badly worn mask raises nothing.</summary>
+    Compliant,
+
+    /// <summary>
+    /// As a violation of its own kind: frames count as with <see cref="Violation"/>, but an episode whose window is mostly
+    /// badly worn masks is an incorrect-mask episode with events <c>incorrect.start|update|end</c>, so a site can announce
+    /// "please cover your nose" instead of "please wear a mask", and count the two apart.
+    /// </summary>
+    Separate,
+}
+
+public static class IncorrectMaskCountingExtensions
+{
+    /// <summary>p(this frame counts against the person) under <paramref name="counting"/>.</summary>
+    public static float ViolationProbability(this IncorrectMaskCounting counting, in MaskClassification c) =>
+        counting == IncorrectMaskCounting.Compliant ? c.NoMaskProbability : c.UnmaskedProbability;
+
+    /// <summary>Whether the frame counts against the person: <see cref="ViolationProbability"/> above one half.</summary>
+    public static bool IsViolation(this IncorrectMaskCounting counting, in MaskClassification c) =>
+        counting.ViolationProbability(c) > 0.5f;
 }
 
 /// <summary>How a zone's points are given.</summary>
@@ -40,12 +72,13 @@ public sealed record ZoneOptions
 /// <summary>
 /// Options of <see cref="ViolationPolicy"/> (configuration section <c>Violation</c>). A track starts a violation
 /// when, among the last <see cref="WindowFrames"/> classified frames of the track, at least
-/// <see cref="StartUnmaskedFrames"/> say no_mask with p(no_mask) ≥ <see cref="StartProbability"/>, the current
+/// <see cref="StartUnmaskedFrames"/> are in violation with p(violation) ≥ <see cref="StartProbability"/> (p(violation) is
+/// p(no_mask), plus p(incorrect) unless <see cref="IncorrectCounts"/> says a badly worn mask is compliant), the current
 /// frame is one of them, the face is at least <see cref="MinFaceSize"/> px (short side) and inside a zone (when
 /// zones are set), and the track is not cooling down. It ends (hysteresis: a weaker test than the start, so a
 /// flickering classifier does not end and restart it) when at most <see cref="EndMaxUnmaskedFrames"/> of the
-/// window have p(no_mask) ≥ <see cref="EndProbability"/>, or after <see cref="EndMaskedConsecutiveFrames"/>
-/// frames in a row labelled mask, or when the track is lost.
+/// window have p(violation) ≥ <see cref="EndProbability"/>, or after <see cref="EndMaskedConsecutiveFrames"/>
+/// frames in a row not in violation, or when the track is lost.
 /// </summary>
 public sealed record ViolationPolicyOptions
 {
@@ -55,19 +88,19 @@ public sealed record ViolationPolicyOptions
     /// <summary>N: the classified frames of a track the decision looks at.</summary>
     public int WindowFrames { get; init; } = 8;
 
-    /// <summary>K: no_mask frames (at <see cref="StartProbability"/>) among the window needed to start.</summary>
+    /// <summary>K: frames in violation (at <see cref="StartProbability"/>) among the window needed to start.</summary>
     public int StartUnmaskedFrames { get; init; } = 5;
 
-    /// <summary>p(no_mask) a frame needs to count towards a start.</summary>
+    /// <summary>p(violation) a frame needs to count towards a start.</summary>
     public float StartProbability { get; init; } = 0.7f;
 
-    /// <summary>K_end: the violation ends when at most this many window frames still have p(no_mask) ≥ <see cref="EndProbability"/>.</summary>
+    /// <summary>K_end: the violation ends when at most this many window frames still have p(violation) ≥ <see cref="EndProbability"/>.</summary>
     public int EndMaxUnmaskedFrames { get; init; } = 2;
 
-    /// <summary>p(no_mask) that keeps a running violation alive; lower than <see cref="StartProbability"/> (hysteresis).</summary>
+    /// <summary>p(violation) that keeps a running violation alive; lower than <see cref="StartProbability"/> (hysteresis).</summary>
     public float EndProbability { get; init; } = 0.5f;
 
-    /// <summary>M: frames in a row labelled mask that end a violation at once; 0 turns this rule off.</summary>
+    /// <summary>M: frames in a row not in violation (masked) that end a violation at once; 0 turns this rule off.</summary>
     public int EndMaskedConsecutiveFrames { get; init; } = 4;
 
     /// <summary>Minimum face size in pixels (shorter side of the box clipped to the frame) for a frame to count.</summary>
@@ -80,7 +113,7 @@ public sealed record ViolationPolicyOptions
     public TimeSpan UpdateMinInterval { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// A frame is a better snapshot when its quality (face short side × detector score × p(no_mask)) is at least
+    /// A frame is a better snapshot when its quality (face short side × detector score × p(violation)) is at least
     /// this factor above the best so far; 1.25 means one snapshot per 25 % improvement, not one per frame of a
     /// slowly approaching face.
     /// </summary>
@@ -91,6 +124,9 @@ public sealed record ViolationPolicyOptions
 
     /// <summary>Which point of the face box is tested against the zones.</summary>
     public ZoneAnchor ZoneAnchor { get; init; } = ZoneAnchor.BoxCenter;
+
+    /// <summary>How a mask worn incorrectly counts: a violation (default), compliant, or a violation of its own kind.</summary>
+    public IncorrectMaskCounting IncorrectCounts { get; init; } = IncorrectMaskCounting.Violation;
 
     /// <summary>Throws <see cref="InvalidOptionException"/> naming the first bad key.</summary>
     public ViolationPolicyOptions Validate(string section = SectionName)
@@ -106,7 +142,7 @@ public sealed record ViolationPolicyOptions
                 $"must be at least 0 and below {K(nameof(StartUnmaskedFrames))} ({StartUnmaskedFrames}), or a fresh violation would end at once.");
         if (!(StartProbability >= 0.5f && StartProbability <= 1f))
             throw new InvalidOptionException(K(nameof(StartProbability)), StartProbability,
-                "must be between 0.5 and 1 (a no_mask verdict has p(no_mask) ≥ 0.5).");
+                "must be between 0.5 and 1 (a frame is in violation when p(violation) > 0.5).");
         if (!(EndProbability >= 0f && EndProbability <= StartProbability))
             throw new InvalidOptionException(K(nameof(EndProbability)), EndProbability,
                 $"must be between 0 and {K(nameof(StartProbability))} ({StartProbability}).");
@@ -123,6 +159,8 @@ public sealed record ViolationPolicyOptions
             throw new InvalidOptionException(K(nameof(SnapshotImprovementRatio)), SnapshotImprovementRatio, "must be 1 or more.");
         if (!Enum.IsDefined(ZoneAnchor))
             throw new InvalidOptionException(K(nameof(ZoneAnchor)), ZoneAnchor, "must be BoxCenter or BottomCenter.");
+        if (!Enum.IsDefined(IncorrectCounts))
+            throw new InvalidOptionException(K(nameof(IncorrectCounts)), IncorrectCounts, "must be violation, compliant or separate.");
         if (Zones is null)
             throw new InvalidOptionException(K(nameof(Zones)), null, "must be a list (empty for the whole frame).");
         for (int z = 0; z < Zones.Count; z++)

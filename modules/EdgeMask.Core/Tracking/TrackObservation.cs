@@ -20,7 +20,7 @@ public readonly record struct TrackObservation(
     public bool IsClassified => Classification.HasValue;
 
     /// <summary>p(no_mask), or 0 when the face was not classified.</summary>
-    public float NoMaskProbability => Classification is { } c ? 1f - c.MaskProbability : 0f;
+    public float NoMaskProbability => Classification is { } c ? c.NoMaskProbability : 0f;
 }
 
 /// <summary>Where a track is in its life.</summary>

@@ -85,7 +85,7 @@ public static class EventHubsMessageMapper
                     {
                         return reader.GetString() switch
                         {
-                            Core.Events.CameraStats.SchemaName => IngestKind.Stats,
+                            Core.Events.CameraStats.SchemaName or Core.Events.CameraStats.SchemaNameV1 => IngestKind.Stats,
                             Core.Events.DeviceStatus.SchemaName => IngestKind.Status,
                             _ => IngestKind.Event,
                         };

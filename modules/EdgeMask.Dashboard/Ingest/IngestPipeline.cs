@@ -118,8 +118,9 @@ public sealed partial class IngestPipeline(
     private static MaskEvent ParseEvent(IngestMessage message)
     {
         var e = EventJsonContext.DeserializeEvent(message.Payload.Span);
-        Require(e.Schema == MaskEvent.SchemaName, $"schema '{e.Schema}' is not {MaskEvent.SchemaName}");
-        Require(e.Type is EventTypes.ViolationStart or EventTypes.ViolationUpdate or EventTypes.ViolationEnd, $"type '{e.Type}' is unknown");
+        // Devices not yet upgraded, and outbox backlogs written before an upgrade, still send version 1.
+        Require(EventContract.IsEventSchema(e.Schema), $"schema '{e.Schema}' is not {MaskEvent.SchemaName} or {MaskEvent.SchemaNameV1}");
+        Require(EventTypes.All.Contains(e.Type), $"type '{e.Type}' is unknown");
         Require(!string.IsNullOrWhiteSpace(e.Id) && e.Id.Length <= 200, "id is empty or longer than 200 characters");
         Require(e.Sequence >= 0, "sequence is negative");
         RequireParty(e.Device, e.Camera, message);
@@ -134,7 +135,7 @@ public sealed partial class IngestPipeline(
     {
         var s = JsonSerializer.Deserialize(message.Payload.Span, EventJsonContext.Default.CameraStats)
             ?? throw new MalformedMessageException("the stats document is null");
-        Require(s.Schema == CameraStats.SchemaName, $"schema '{s.Schema}' is not {CameraStats.SchemaName}");
+        Require(EventContract.IsStatsSchema(s.Schema), $"schema '{s.Schema}' is not {CameraStats.SchemaName} or {CameraStats.SchemaNameV1}");
         RequireParty(s.Device, s.Camera, message);
         Require(s.FacesSeen >= 0 && s.FacesUnmasked >= 0 && s.FacesUnmasked <= s.FacesSeen, "facesSeen/facesUnmasked are inconsistent");
         Require(double.IsFinite(s.FramesPerSecond) && s.FramesPerSecond >= 0, "framesPerSecond is not a finite non-negative number");

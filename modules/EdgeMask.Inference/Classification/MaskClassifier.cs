@@ -30,6 +30,8 @@ public sealed class MaskClassifier : IDisposable
     private readonly string _outputName;
     private readonly int _classes;
     private readonly int _maskIndex;
+    private readonly int _noMaskIndex;
+    private readonly int _incorrectIndex;
     private readonly int _perFace;
     private float[] _input = [];
     private float[] _output = [];
@@ -73,6 +75,8 @@ public sealed class MaskClassifier : IDisposable
         _outputName = contract.OutputName;
         _classes = contract.Classes.Length;
         _maskIndex = contract.MaskIndex;
+        _noMaskIndex = contract.NoMaskIndex;
+        _incorrectIndex = contract.IncorrectIndex;
         _perFace = 3 * contract.InputSize * contract.InputSize;
         _crop = new Mat(contract.InputSize, contract.InputSize, MatType.CV_8UC3);
         Grow(initialCapacity);
@@ -207,7 +211,11 @@ public sealed class MaskClassifier : IDisposable
         _session.RunWithBinding(_runOptions, binding);
         ReadOnlySpan<float> probabilities = output.GetTensorDataAsSpan<float>();
         for (int i = 0; i < n; i++)
-            results[i] = new MaskClassification(probabilities[i * _classes + _maskIndex]);
+        {
+            var row = probabilities.Slice(i * _classes, _classes);
+            // A two-class model has no incorrect column: p(incorrect) = 0 and the two others still sum to 1.
+            results[i] = new MaskClassification(row[_maskIndex], row[_noMaskIndex], _incorrectIndex < 0 ? 0f : row[_incorrectIndex]);
+        }
     }
 
     private void Grow(int capacity)

@@ -86,19 +86,71 @@ public static class ImageLoader
     /// <summary>Expands files and folders (one level of files, sorted) into image paths; folders keep only image extensions.</summary>
     public static List<string> ExpandInputs(IEnumerable<string> inputs, out List<string> missing)
     {
+        var expanded = ExpandInputs(inputs, recursive: false);
+        missing = [.. expanded.Missing];
+        return [.. expanded.Files];
+    }
+
+    /// <summary>
+    /// Expands files and folders into image paths: a folder gives its image files (by extension), sorted by path, and
+    /// with <paramref name="recursive"/> those of its subfolders too (hidden ones skipped). A file is taken as given.
+    /// Inputs that do not exist and folders that give no image are reported, not dropped silently.
+    /// </summary>
+    public static ImageInputs ExpandInputs(IEnumerable<string> inputs, bool recursive)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
         var files = new List<string>();
-        missing = [];
+        var names = new List<string>();
+        var missing = new List<string>();
+        var empty = new List<EmptyImageFolder>();
+        var options = new EnumerationOptions { RecurseSubdirectories = recursive, IgnoreInaccessible = true, MatchCasing = MatchCasing.CaseInsensitive };
         foreach (var input in inputs)
         {
             if (Directory.Exists(input))
             {
-                files.AddRange(Directory.EnumerateFiles(input)
-                    .Where(f => ImageExtensions.Contains(System.IO.Path.GetExtension(f)))
-                    .Order(StringComparer.Ordinal));
+                var found = ImagesIn(input, options);
+                if (found.Count == 0)
+                {
+                    // Say where the images are when they sit one level down: the usual cause of an empty result.
+                    int below = recursive ? 0 : ImagesIn(input, new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true }).Count;
+                    empty.Add(new EmptyImageFolder(input, recursive, below));
+                }
+                files.AddRange(found);
+                names.AddRange(found.Select(f => System.IO.Path.GetRelativePath(input, f)));
             }
-            else if (File.Exists(input)) files.Add(input);
+            else if (File.Exists(input))
+            {
+                files.Add(input);
+                names.Add(System.IO.Path.GetFileName(input));
+            }
             else missing.Add(input);
         }
-        return files;
+        return new ImageInputs(files, names, missing, empty);
     }
+
+    private static List<string> ImagesIn(string folder, EnumerationOptions options) =>
+        Directory.EnumerateFiles(folder, "*", options)
+            .Where(f => ImageExtensions.Contains(System.IO.Path.GetExtension(f)))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+}
+
+/// <summary>What a list of files and folders expanded to.</summary>
+/// <param name="Files">Image files, in input order; each folder's sorted by path.</param>
+/// <param name="Names">For each file, its path relative to the folder it was found in (its file name when given directly):
+/// where an output derived from it goes, so same-named files of two subfolders do not overwrite each other.</param>
+/// <param name="Missing">Inputs that are neither a file nor a folder.</param>
+/// <param name="EmptyFolders">Folders that gave no image file.</param>
+public sealed record ImageInputs(IReadOnlyList<string> Files, IReadOnlyList<string> Names, IReadOnlyList<string> Missing, IReadOnlyList<EmptyImageFolder> EmptyFolders);
+
+/// <summary>
+/// A folder in which no image was found (<see cref="Recursive"/>: nor in its subfolders); <see cref="ImagesInSubfolders"/>
+/// counts those a recursive search would have found.
+/// </summary>
+public sealed record EmptyImageFolder(string Folder, bool Recursive, int ImagesInSubfolders)
+{
+    /// <summary>The message for the user: names the folder, and says how to reach images in subfolders.</summary>
+    public string Message => ImagesInSubfolders > 0
+        ? $"{Folder}: no image files in this folder, but its subfolders hold {ImagesInSubfolders}; add --recursive to use them."
+        : $"{Folder}: no image files found{(Recursive ? " in it or its subfolders" : "")} (looked for {string.Join(", ", ImageLoader.ImageExtensions.Order(StringComparer.Ordinal))}).";
 }

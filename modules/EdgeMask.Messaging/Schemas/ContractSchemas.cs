@@ -15,13 +15,22 @@ public sealed record SchemaValidationResult(bool IsValid, IReadOnlyList<string> 
 /// </summary>
 public static class ContractSchemas
 {
-    /// <summary>Resource names, also the file names in <c>schemas/</c>.</summary>
-    public const string EventSchemaFile = "edgemask.event.v1.schema.json";
-    public const string StatsSchemaFile = "edgemask.stats.v1.schema.json";
+    /// <summary>Resource names, also the file names in <c>schemas/</c>: the current versions…</summary>
+    public const string EventSchemaFile = "edgemask.event.v2.schema.json";
+    public const string StatsSchemaFile = "edgemask.stats.v2.schema.json";
     public const string StatusSchemaFile = "edgemask.status.v1.schema.json";
 
+    /// <summary>…and the first versions, which devices still publish with <c>contract.version: 1</c>.</summary>
+    public const string EventSchemaV1File = "edgemask.event.v1.schema.json";
+    public const string StatsSchemaV1File = "edgemask.stats.v1.schema.json";
+
+    /// <summary>Every published schema file.</summary>
+    public static readonly IReadOnlyList<string> AllFiles = [EventSchemaFile, EventSchemaV1File, StatsSchemaFile, StatsSchemaV1File, StatusSchemaFile];
+
     private static readonly Lazy<JsonSchema> EventSchema = new(() => Load(EventSchemaFile));
+    private static readonly Lazy<JsonSchema> EventSchemaV1 = new(() => Load(EventSchemaV1File));
     private static readonly Lazy<JsonSchema> StatsSchema = new(() => Load(StatsSchemaFile));
+    private static readonly Lazy<JsonSchema> StatsSchemaV1 = new(() => Load(StatsSchemaV1File));
     private static readonly Lazy<JsonSchema> StatusSchema = new(() => Load(StatusSchemaFile));
 
     /// <summary>The schema text, e.g. to serve it or write it next to exported data.</summary>
@@ -33,11 +42,17 @@ public static class ContractSchemas
         return reader.ReadToEnd();
     }
 
+    /// <summary>Against the current event schema (<c>edgemask.event/2</c>).</summary>
     public static SchemaValidationResult ValidateEvent(ReadOnlySpan<byte> utf8Json) => Validate(EventSchema.Value, utf8Json);
+    /// <summary>Against the first event schema (<c>edgemask.event/1</c>): what a consumer written for version 1 accepts.</summary>
+    public static SchemaValidationResult ValidateEventV1(ReadOnlySpan<byte> utf8Json) => Validate(EventSchemaV1.Value, utf8Json);
+    /// <summary>Against the current stats schema (<c>edgemask.stats/2</c>).</summary>
     public static SchemaValidationResult ValidateStats(ReadOnlySpan<byte> utf8Json) => Validate(StatsSchema.Value, utf8Json);
+    /// <summary>Against the first stats schema (<c>edgemask.stats/1</c>).</summary>
+    public static SchemaValidationResult ValidateStatsV1(ReadOnlySpan<byte> utf8Json) => Validate(StatsSchemaV1.Value, utf8Json);
     public static SchemaValidationResult ValidateStatus(ReadOnlySpan<byte> utf8Json) => Validate(StatusSchema.Value, utf8Json);
 
-    /// <summary>Picks the schema from the document's <c>schema</c> member (<c>edgemask.event/1</c>, <c>edgemask.stats/1</c>, <c>edgemask.status/1</c>).</summary>
+    /// <summary>Picks the schema from the document's <c>schema</c> member (<c>edgemask.event/1|2</c>, <c>edgemask.stats/1|2</c>, <c>edgemask.status/1</c>).</summary>
     public static SchemaValidationResult ValidateAny(ReadOnlySpan<byte> utf8Json)
     {
         string? kind;
@@ -56,7 +71,9 @@ public static class ContractSchemas
         return kind switch
         {
             Core.Events.MaskEvent.SchemaName => ValidateEvent(utf8Json),
+            Core.Events.MaskEvent.SchemaNameV1 => ValidateEventV1(utf8Json),
             Core.Events.CameraStats.SchemaName => ValidateStats(utf8Json),
+            Core.Events.CameraStats.SchemaNameV1 => ValidateStatsV1(utf8Json),
             Core.Events.DeviceStatus.SchemaName => ValidateStatus(utf8Json),
             _ => new SchemaValidationResult(false, [$"unknown or missing 'schema' member: '{kind}'"]),
         };

@@ -7,6 +7,19 @@ namespace EdgeMask.Module.Cli;
 public static class Annotator
 {
     private static readonly Scalar Unknown = new(255, 200, 0);
+
+    // BGR. Green and red as everywhere; amber for a badly worn mask, the dashboard's colour for it too.
+    public static readonly Scalar MaskColour = new(60, 200, 60);
+    public static readonly Scalar NoMaskColour = new(40, 40, 230);
+    public static readonly Scalar IncorrectColour = new(0, 170, 255);
+
+    /// <summary>The colour faces of <paramref name="label"/> are drawn in (annotated images and videos).</summary>
+    public static Scalar ColourOf(MaskLabel label) => label switch
+    {
+        MaskLabel.Mask => MaskColour,
+        MaskLabel.Incorrect => IncorrectColour,
+        _ => NoMaskColour,
+    };
     private static readonly Scalar[] LandmarkColours =
     [
         new(255, 0, 0), new(0, 0, 255), new(0, 255, 255), new(255, 0, 255), new(0, 255, 0),
@@ -31,7 +44,7 @@ public static class Annotator
         }
     }
 
-    private static readonly Scalar Masked = new(60, 200, 60), Unmasked = new(40, 40, 230), Unclassified = new(200, 200, 200);
+    private static readonly Scalar Unclassified = new(200, 200, 200);
 
     /// <summary>Draws confirmed tracks (the <c>--annotate</c> video): box coloured by the latest label, "#id label p".</summary>
     public static void DrawTracks(Mat image, ReadOnlySpan<Core.Tracking.FaceTrack> tracks)
@@ -42,7 +55,7 @@ public static class Annotator
             if (!track.IsConfirmed) continue;
             var b = track.Box;
             var cls = track.Observation.Classification;
-            var colour = cls is null ? Unclassified : cls.Value.Label == MaskLabel.Mask ? Masked : Unmasked;
+            var colour = cls is null ? Unclassified : ColourOf(cls.Value.Label);
             Cv2.Rectangle(image, new Rect((int)b.X1, (int)b.Y1, Math.Max(1, (int)b.Width), Math.Max(1, (int)b.Height)), colour, thickness);
             string label = cls is null ? $"#{track.Id}" : $"#{track.Id} {cls.Value.LabelText} {cls.Value.Probability:0.00}";
             var origin = new Point((int)b.X1, Math.Max(12, (int)b.Y1 - 4));

@@ -63,6 +63,31 @@ internal sealed class ModelCliOptions
 
     public Configuration.ClassifierSettings ClassifierSettings(ParseResult r, bool enabled) => new() { Enabled = enabled, ModelFile = r.GetValue(Classifier) };
 
+    /// <summary>
+    /// Opens the models and the classifier alone (the commands that take images that are one face each). On a model
+    /// error the message goes to <paramref name="stderr"/> and false is returned (exit 2).
+    /// </summary>
+    public bool TryOpenClassifier(ParseResult r, ILogger logger, TextWriter stderr,
+        [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Pipeline.InferenceModels? models,
+        [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out EdgeMask.Inference.Classification.MaskClassifier? classifier)
+    {
+        models = null;
+        classifier = null;
+        try
+        {
+            models = Pipeline.InferenceModels.Open(Inference(r), ClassifierSettings(r, true), logger);
+            classifier = models.CreateClassifier()!.Classifier;
+            return true;
+        }
+        catch (Exception ex) when (ex is EdgeMask.Inference.Models.ModelException or ExecutionProviderUnavailableException
+                                       or Core.Classification.ClassifierContractException or EdgeMask.Inference.Classification.MaskClassifierModelException)
+        {
+            models?.Dispose();
+            stderr.WriteLine($"error: {ex.Message}");
+            return false;
+        }
+    }
+
     public ILoggerFactory Logging(ParseResult r) => CliLogging.Create(r.GetValue(Verbose) ? LogLevel.Debug : LogLevel.Information);
 }
 

@@ -13,7 +13,11 @@ using Spectre.Console;
 
 namespace EdgeMask.Module.Cli;
 
-/// <summary><c>edgemask detect &lt;image|folder&gt;...</c>: faces (box, score, 5 landmarks) per image, as JSON lines or a table.</summary>
+/// <summary>
+/// <c>edgemask detect &lt;image|folder&gt;...</c>: faces (box, score, 5 landmarks) per image, as JSON lines or a table, each
+/// with the classifier's label of that face in that one image (mask, no_mask or incorrect: the likeliest class; not a
+/// violation decision, which needs a face tracked over frames and <c>violation.incorrectCounts</c>).
+/// </summary>
 internal static class DetectCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
@@ -21,15 +25,16 @@ internal static class DetectCommand
         var inputs = new Argument<string[]>("inputs") { Description = "Image files or folders of images.", Arity = ArgumentArity.OneOrMore };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per image on its own line." };
         var annotate = new Option<string?>("--annotate") { Description = "Write copies of the images with boxes, landmarks and scores drawn into this folder." };
-        var noClassify = new Option<bool>("--no-classify") { Description = "Only detect faces; do not classify mask / no mask." };
+        var noClassify = new Option<bool>("--no-classify") { Description = "Only detect faces; do not classify mask / no mask / incorrect." };
+        var recursive = new Option<bool>("--recursive", "-r") { Description = "Also take the images in subfolders of the given folders (annotated copies keep the subfolders)." };
         var common = new ModelCliOptions();
-        var command = new Command("detect", "Detect faces with RetinaFace and classify each as mask / no mask.") { inputs, json, annotate, noClassify };
+        var command = new Command("detect", "Detect faces with RetinaFace and classify each as mask, no mask, or mask worn incorrectly.") { inputs, json, annotate, noClassify, recursive };
         common.AddTo(command);
-        command.SetAction(r => Run(r.GetValue(inputs)!, r.GetValue(json), r.GetValue(annotate), !r.GetValue(noClassify), common, r, stdout, stderr));
+        command.SetAction(r => Run(r.GetValue(inputs)!, r.GetValue(json), r.GetValue(annotate), !r.GetValue(noClassify), r.GetValue(recursive), common, r, stdout, stderr));
         return command;
     }
 
-    private static int Run(string[] inputs, bool json, string? annotateDir, bool classify, ModelCliOptions common, ParseResult r,
+    private static int Run(string[] inputs, bool json, string? annotateDir, bool classify, bool recursive, ModelCliOptions common, ParseResult r,
         TextWriter stdout, TextWriter stderr)
     {
         using var loggerFactory = common.Logging(r);
@@ -48,19 +53,21 @@ internal static class DetectCommand
 
         using (analyzer)
         {
-            var files = ImageLoader.ExpandInputs(inputs, out var missing);
-            int failed = 0;
-            foreach (var m in missing)
+            var found = ImageLoader.ExpandInputs(inputs, recursive);
+            var files = found.Files;
+            int failed = ClassifyCommand.ReportUnusable(found, stderr);
+            if (json)
             {
-                stderr.WriteLine($"error: {m}: no such file or folder.");
-                if (json) WriteErrorJson(stdout, m, "no such file or folder");
-                failed++;
+                foreach (var m in found.Missing) WriteErrorJson(stdout, m, "no such file or folder");
+                foreach (var e in found.EmptyFolders) WriteErrorJson(stdout, e.Folder, e.Message);
             }
             if (annotateDir is not null) Directory.CreateDirectory(annotateDir);
+            bool hasIncorrect = analyzer.Classifies && analyzer.HasIncorrect;
 
             var results = new List<ImageResult>();
-            void ProcessOne(string file)
+            void ProcessOne(int index)
             {
+                string file = files[index];
                 try
                 {
                     using var image = ImageLoader.LoadBgr(file);
@@ -69,9 +76,14 @@ internal static class DetectCommand
                     sw.Stop();
                     var result = new ImageResult(file, image.Width, image.Height, [.. analyzer.Faces],
                         analyzer.Classifies ? analyzer.Classifications.ToArray() : null, sw.Elapsed.TotalMilliseconds);
-                    if (json) WriteJson(stdout, result);
+                    if (json) WriteJson(stdout, result, hasIncorrect);
                     else results.Add(result);
-                    if (annotateDir is not null) Annotator.Save(image, result.Faces, Path.Combine(annotateDir, Path.GetFileName(file)), Labels(result), Colours(result));
+                    if (annotateDir is not null)
+                    {
+                        string target = Path.Combine(annotateDir, found.Names[index]);
+                        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                        Annotator.Save(image, result.Faces, target, Labels(result), Colours(result));
+                    }
                 }
                 catch (Exception ex) when (ex is ImageLoadException or InputTooLargeException or OpenCVException)
                 {
@@ -89,35 +101,28 @@ internal static class DetectCommand
                 console.Progress().AutoClear(true).Start(ctx =>
                 {
                     var task = ctx.AddTask("Detecting faces", maxValue: files.Count);
-                    foreach (var file in files) { ProcessOne(file); task.Increment(1); }
+                    for (int i = 0; i < files.Count; i++) { ProcessOne(i); task.Increment(1); }
                 });
             }
             else
             {
-                foreach (var file in files) ProcessOne(file);
+                for (int i = 0; i < files.Count; i++) ProcessOne(i);
             }
 
-            if (!json) WriteTable(stdout, results, analyzer.Models.ActiveProvider);
-            if (files.Count == 0 && missing.Count == 0)
-            {
-                stderr.WriteLine("error: no image files found in the given inputs.");
-                return EdgeMaskCommandLine.ExitSomeFailed;
-            }
-            return failed > 0 ? EdgeMaskCommandLine.ExitSomeFailed : EdgeMaskCommandLine.ExitOk;
+            if (!json) WriteTable(stdout, results, analyzer.Models.ActiveProvider, hasIncorrect);
+            return failed > 0 || files.Count == 0 ? EdgeMaskCommandLine.ExitSomeFailed : EdgeMaskCommandLine.ExitOk;
         }
     }
 
     internal sealed record ImageResult(string Image, int Width, int Height, FaceDetection[] Faces, MaskClassification[]? Masks, double Milliseconds);
 
-    private static readonly Scalar MaskColour = new(60, 200, 60), NoMaskColour = new(40, 40, 230);
-
     private static string[]? Labels(ImageResult r) =>
-        r.Masks?.Select((m, i) => $"{m.LabelText} {m.Probability:0.00}").ToArray();
+        r.Masks?.Select(m => MaskJson.Short(m)).ToArray();
 
     private static Scalar[]? Colours(ImageResult r) =>
-        r.Masks?.Select(m => m.Label == MaskLabel.Mask ? MaskColour : NoMaskColour).ToArray();
+        r.Masks?.Select(m => Annotator.ColourOf(m.Label)).ToArray();
 
-    private static void WriteJson(TextWriter stdout, ImageResult result)
+    private static void WriteJson(TextWriter stdout, ImageResult result, bool hasIncorrect)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
@@ -145,13 +150,7 @@ internal static class DetectCommand
                     w.WriteEndArray();
                 }
                 w.WriteEndArray();
-                if (result.Masks is { } masks)
-                {
-                    w.WriteStartObject("mask");
-                    w.WriteString("label", masks[fi].LabelText);
-                    w.WriteNumber("probability", Math.Round(masks[fi].Probability, 4));
-                    w.WriteEndObject();
-                }
+                if (result.Masks is { } masks) MaskJson.Write(w, masks[fi], hasIncorrect);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -165,7 +164,7 @@ internal static class DetectCommand
     private static void WriteErrorJson(TextWriter stdout, string image, string error) =>
         stdout.WriteLine(JsonSerializer.Serialize(new Dictionary<string, string> { ["image"] = image, ["error"] = error }));
 
-    private static void WriteTable(TextWriter stdout, List<ImageResult> results, ExecutionProviderKind provider)
+    private static void WriteTable(TextWriter stdout, List<ImageResult> results, ExecutionProviderKind provider, bool hasIncorrect)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), ColorSystem = ColorSystemSupport.NoColors });
         // Paths are kept on one line (a wrapped path cannot be copied); the table is as wide as it needs.
@@ -181,14 +180,17 @@ internal static class DetectCommand
             for (int i = 0; i < r.Faces.Length; i++)
             {
                 var f = r.Faces[i];
-                string mask = r.Masks is { } m ? $"{m[i].LabelText} {m[i].Probability:0.00}" : "";
+                string mask = r.Masks is { } m ? MaskJson.Short(m[i]) : "";
                 table.AddRow(i == 0 ? name : "", i == 0 ? size : "", (i + 1).ToString(), Markup.Escape(f.Box.ToString()), $"{f.Score:0.000}", mask, i == 0 ? ms : "");
             }
         }
         console.Write(table);
         int faces = results.Sum(x => x.Faces.Length);
         int unmasked = results.Sum(x => x.Masks?.Count(m => m.Label == MaskLabel.NoMask) ?? 0);
-        string masks = results.Any(x => x.Masks is not null) ? $", {unmasked} without mask" : "";
+        int incorrect = results.Sum(x => x.Masks?.Count(m => m.Label == MaskLabel.Incorrect) ?? 0);
+        string masks = !results.Any(x => x.Masks is not null) ? ""
+            : hasIncorrect ? $", {unmasked} without mask, {incorrect} with a mask worn incorrectly"
+            : $", {unmasked} without mask";
         stdout.WriteLine($"{results.Count} image(s), {faces} face(s){masks}, execution provider {ExecutionProviderOptions.ToName(provider)}.");
     }
 }

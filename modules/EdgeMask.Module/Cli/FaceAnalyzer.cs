@@ -20,6 +20,8 @@ internal sealed class FaceAnalyzer : IDisposable
 
     public InferenceModels Models => _models;
     public bool Classifies => _classifier is not null;
+    /// <summary>Whether the classifier tells a mask worn incorrectly from no mask (a three-class model).</summary>
+    public bool HasIncorrect => _classifier?.Classifier.Contract.HasIncorrect ?? false;
     public IReadOnlyList<FaceDetection> Faces => _faces;
     public ReadOnlySpan<MaskClassification> Classifications => _classifications.AsSpan(0, _classifier is null ? 0 : _faces.Count);
 

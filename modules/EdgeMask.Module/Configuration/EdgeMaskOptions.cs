@@ -23,6 +23,8 @@ public sealed record EdgeMaskOptions
     public ClassifierSettings Classifier { get; init; } = new();
     public FaceTrackerOptions Tracking { get; init; } = new();
     public ViolationPolicyOptions Violation { get; init; } = new();
+    /// <summary>Which version of the event and stats documents is published (for consumers not yet able to read the current one).</summary>
+    public ContractSettings Contract { get; init; } = new();
     public MqttSettings Mqtt { get; init; } = new();
     public OutboxOptions Outbox { get; init; } = new() { Path = "edgemask-outbox.db" };
     public StatsSettings Stats { get; init; } = new();
@@ -50,6 +52,7 @@ public sealed record EdgeMaskOptions
         Classifier.Validate("classifier");
         Tracking.Validate("tracking");
         Violation.Validate("violation");
+        Contract.Validate("contract");
         Mqtt.Validate("mqtt");
         Stats.Validate("stats");
         Metrics.Validate("metrics");
@@ -218,6 +221,24 @@ public sealed record ClassifierSettings
     public void Validate(string section)
     {
         if (ModelFile is not null && string.IsNullOrWhiteSpace(ModelFile)) throw new InvalidOptionException($"{section}:modelFile", ModelFile, "must name a file or be null.");
+    }
+}
+
+/// <summary>
+/// The published contract: <see cref="Version"/> 2 (default) writes <c>edgemask.event/2</c> and <c>edgemask.stats/2</c>
+/// (label <c>incorrect</c>, the three probabilities, <c>incorrect.*</c> events); 1 writes the documents of earlier
+/// releases for consumers that have not been upgraded: a badly worn mask is then a no_mask violation (or, with
+/// <c>violation:incorrectCounts</c> compliant, masked), and <c>incorrect.*</c> events are <c>violation.*</c>.
+/// </summary>
+public sealed record ContractSettings
+{
+    public int Version { get; init; } = EdgeMask.Core.Events.EventContract.CurrentVersion;
+
+    public void Validate(string section)
+    {
+        if (Version is < EdgeMask.Core.Events.EventContract.OldestVersion or > EdgeMask.Core.Events.EventContract.CurrentVersion)
+            throw new InvalidOptionException($"{section}:version", Version,
+                $"must be {EdgeMask.Core.Events.EventContract.CurrentVersion} (edgemask.event/2, the default) or {EdgeMask.Core.Events.EventContract.OldestVersion} (edgemask.event/1, for consumers not yet upgraded).");
     }
 }
 

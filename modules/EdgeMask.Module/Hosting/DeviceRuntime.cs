@@ -146,6 +146,7 @@ public sealed class DeviceRuntime
             }
 
             _snapshots.Apply(next);
+            _messaging.ApplyContract(next);
             long version = Version + 1;
             var cameras = await _cameras.ApplyAsync(next, version, cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref _current, next);

@@ -61,6 +61,7 @@ public sealed class MessagingService : IHostedService, IPipelineSink
     private readonly Lock _gate = new();
     private readonly Queue<Action<EventPublisher>> _held = new();
     private EdgeMaskOptions _options;
+    private PublishedContract _contract;
     private StoreAndForward? _current;
     private bool _restarting;
     private long _lostWhileRestarting;
@@ -69,6 +70,7 @@ public sealed class MessagingService : IHostedService, IPipelineSink
         ILoggerFactory loggers, TimeProvider time)
     {
         _options = options;
+        _contract = ContractOf(options);
         _host = host;
         _cameras = cameras;
         _models = models;
@@ -213,9 +215,25 @@ public sealed class MessagingService : IHostedService, IPipelineSink
 
     // ---- the cameras' sink: never blocks; held while restarting
 
-    public void OnEvent(MaskEvent maskEvent) => Post(p => p.Enqueue(maskEvent));
+    /// <summary>
+    /// Takes the contract section of <paramref name="next"/> (version, and how version 1 folds badly worn masks): a live
+    /// setting, applied to every event and stats document handed over from now on, without a restart.
+    /// </summary>
+    public void ApplyContract(EdgeMaskOptions next) => Volatile.Write(ref _contract, ContractOf(next));
 
-    public void OnStats(CameraStats stats) => Post(p => p.Enqueue(stats));
+    private static PublishedContract ContractOf(EdgeMaskOptions o) => new(o.Contract.Version, o.Violation.IncorrectCounts);
+
+    public void OnEvent(MaskEvent maskEvent)
+    {
+        var document = Volatile.Read(ref _contract).Project(maskEvent);
+        Post(p => p.Enqueue(document));
+    }
+
+    public void OnStats(CameraStats stats)
+    {
+        var document = Volatile.Read(ref _contract).Project(stats);
+        Post(p => p.Enqueue(document));
+    }
 
     public void OnSnapshot(string camera, string snapshotId, byte[] jpeg) => Post(p => p.EnqueueSnapshot(camera, snapshotId, jpeg));
 

@@ -138,6 +138,7 @@ public sealed class CameraPipeline : IDisposable
         try
         {
             (_detector, _classifier) = CreateStages(_lease.Models, settings.Detector);
+            output.ClassifierChanged(_classifier?.HasIncorrect ?? true);
         }
         catch
         {
@@ -289,6 +290,7 @@ public sealed class CameraPipeline : IDisposable
         _classifier?.Dispose();
         _lease.Dispose();
         (_lease, _detector, _classifier) = (lease, detector, classifier);
+        _output.ClassifierChanged(classifier?.HasIncorrect ?? true);
         Interlocked.Increment(ref _modelsReplaced);
         _logger.LogInformation("Camera {Camera} runs on model generation {Generation} ({Provider})", _settings.Camera, lease.Models.Generation, lease.Models.ExecutionProvider);
     }
@@ -351,6 +353,10 @@ public sealed class CameraPipeline : IDisposable
             DroppedFrames = _probes.DroppedFrames(),
             FacesSeen = counters.FacesSeen - _statsStartCounters.FacesSeen,
             FacesUnmasked = counters.FacesUnmasked - _statsStartCounters.FacesUnmasked,
+            FacesByLabel = new LabelCounts(
+                counters.LabelledMask - _statsStartCounters.LabelledMask,
+                counters.LabelledNoMask - _statsStartCounters.LabelledNoMask,
+                counters.LabelledIncorrect - _statsStartCounters.LabelledIncorrect),
             ComplianceRate = counters.ComplianceRateSince(_statsStartCounters),
             ActiveViolations = _policy.ActiveViolations,
             CameraHealth = _probes.CameraHealth(),

@@ -21,6 +21,12 @@ public interface IEventOutput
     /// face detected in it (for blurring the others in a snapshot).
     /// </summary>
     void Submit(ReadOnlySpan<ViolationDecision> decisions, ReadOnlySpan<SnapshotRequest> requests, Mat? frame, ReadOnlySpan<FaceDetection> faces);
+
+    /// <summary>
+    /// Called on the camera thread when the pipeline starts on a classifier (first, and after a model reload): whether
+    /// it has the label <c>incorrect</c>, so events of a two-class model leave <c>probabilities.incorrect</c> out.
+    /// </summary>
+    void ClassifierChanged(bool hasIncorrect) { }
 }
 
 /// <summary>
@@ -32,6 +38,8 @@ public sealed class DirectEventOutput(string device, string camera, IPipelineSin
     private readonly MaskEventFactory _factory = new(device, camera);
 
     public bool TakesSnapshots => false;
+
+    public void ClassifierChanged(bool hasIncorrect) => _factory.HasIncorrect = hasIncorrect;
 
     public void Submit(ReadOnlySpan<ViolationDecision> decisions, ReadOnlySpan<SnapshotRequest> requests, Mat? frame, ReadOnlySpan<FaceDetection> faces)
     {
@@ -93,6 +101,9 @@ public sealed class SnapshotEventStage : IEventOutput, IAsyncDisposable
     }
 
     public int MaxPendingFrames { get; }
+
+    // Read by the worker when it builds an event; a reload between a step and its event is harmless (same faces).
+    public void ClassifierChanged(bool hasIncorrect) => _factory.HasIncorrect = hasIncorrect;
 
     public bool TakesSnapshots => _store() is { Options.Enabled: true } && !_hurry;
 

@@ -1,20 +1,23 @@
 using EdgeMask.Core.Events;
+using EdgeMask.Core.Policy;
 using EdgeMask.Messaging;
 using Prometheus;
 
 namespace EdgeMask.Module.Pipeline;
 
 /// <summary>
-/// Hands events, stats and snapshot JPEGs to store-and-forward publishing (outbox first, then MQTT / IoT Hub). Never
-/// blocks. Reads the publisher in force on every call, so the sink outlives a restart of the messaging part.
+/// The event contract the device publishes (<c>contract.version</c>; for version 1 a badly worn mask is folded as
+/// <c>violation.incorrectCounts</c> says): projects what the pipeline raises (always the current version) into the
+/// documents consumers get. Applied when a document is handed to store-and-forward, so what waits in the outbox is
+/// already what is published.
 /// </summary>
-public sealed class PublisherSink(Func<EventPublisher?> publisher) : IPipelineSink
+public sealed record PublishedContract(int Version, IncorrectMaskCounting IncorrectCounts)
 {
-    public PublisherSink(EventPublisher publisher) : this(() => publisher) { }
+    public static PublishedContract Current { get; } = new(EventContract.CurrentVersion, IncorrectMaskCounting.Violation);
 
-    public void OnEvent(MaskEvent maskEvent) => publisher()?.Enqueue(maskEvent);
-    public void OnStats(CameraStats stats) => publisher()?.Enqueue(stats);
-    public void OnSnapshot(string camera, string snapshotId, byte[] jpeg) => publisher()?.EnqueueSnapshot(camera, snapshotId, jpeg);
+    public MaskEvent Project(MaskEvent maskEvent) => maskEvent.ForVersion(Version, IncorrectCounts);
+
+    public CameraStats Project(CameraStats stats) => stats.ForVersion(Version);
 }
 
 /// <summary>Prints each violation event as one line (the console view of <c>edgemask run</c>).</summary>
@@ -24,11 +27,12 @@ public sealed class ConsoleEventSink(TextWriter output) : IPipelineSink
 
     public void OnEvent(MaskEvent e)
     {
+        string what = EventTypes.IsIncorrect(e.Type) ? "incorrect mask" : "violation";
         string line = e.Type switch
         {
-            EventTypes.ViolationStart => $"{e.At:HH:mm:ss} {e.Camera} VIOLATION START  track {e.TrackId,-5} p(no_mask) {e.Mask.Probability:0.00}  face {e.Face.Box[2] - e.Face.Box[0]:0}px  {e.Id}",
-            EventTypes.ViolationUpdate => $"{e.At:HH:mm:ss} {e.Camera} violation update track {e.TrackId,-5} p(no_mask) {e.Mask.Probability:0.00}  {e.Mask.FramesUnmasked}/{e.Mask.FramesObserved} frames unmasked",
-            _ => $"{e.At:HH:mm:ss} {e.Camera} violation end    track {e.TrackId,-5} {e.EndReason}  after {(e.At - e.StartedAt).TotalSeconds:0.0}s",
+            _ when EventTypes.IsStart(e.Type) => $"{e.At:HH:mm:ss} {e.Camera} {what.ToUpperInvariant()} START  track {e.TrackId,-5} p({e.Mask.Label}) {e.Mask.Probability:0.00}  face {e.Face.Box[2] - e.Face.Box[0]:0}px  {e.Id}",
+            _ when EventTypes.IsUpdate(e.Type) => $"{e.At:HH:mm:ss} {e.Camera} {what} update track {e.TrackId,-5} p({e.Mask.Label}) {e.Mask.Probability:0.00}  {e.Mask.FramesUnmasked}/{e.Mask.FramesObserved} frames unmasked",
+            _ => $"{e.At:HH:mm:ss} {e.Camera} {what} end    track {e.TrackId,-5} {e.EndReason}  after {(e.At - e.StartedAt).TotalSeconds:0.0}s",
         };
         lock (_gate) output.WriteLine(line);
     }

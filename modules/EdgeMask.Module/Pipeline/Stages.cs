@@ -20,6 +20,10 @@ public interface IMaskClassifier : IDisposable
 {
     /// <summary>Writes one classification per face into <paramref name="results"/> (same length as <paramref name="faces"/>).</summary>
     void Classify(Mat frame, ReadOnlySpan<FaceDetection> faces, Span<MaskClassification> results);
+
+    /// <summary>Whether the model has the label <c>incorrect</c> (false for a two-class model, whose events then leave
+    /// <c>probabilities.incorrect</c> out rather than claim it is 0).</summary>
+    bool HasIncorrect => true;
 }
 
 /// <summary>
@@ -73,5 +77,6 @@ public sealed class OnnxMaskClassifier(MaskClassifier classifier) : IMaskClassif
 {
     public MaskClassifier Classifier { get; } = classifier;
     public void Classify(Mat frame, ReadOnlySpan<FaceDetection> faces, Span<MaskClassification> results) => Classifier.Classify(frame, faces, results);
+    public bool HasIncorrect => Classifier.Contract.HasIncorrect;
     public void Dispose() => Classifier.Dispose();
 }

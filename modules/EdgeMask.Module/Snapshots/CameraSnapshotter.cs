@@ -70,7 +70,7 @@ public sealed partial class CameraSnapshotter : IDisposable
         RenderedSnapshot rendered;
         try
         {
-            string label = $"no_mask {request.Observation.NoMaskProbability:0.00}";
+            string label = request.Observation.Classification is { } c ? $"{c.LabelText} {c.Probability:0.00}" : "no_mask";
             rendered = _renderer.Render(frame, request.Observation.Box, faces, label);
         }
         catch (Exception ex) when (ex is OpenCVException or InvalidOperationException or ArgumentException)

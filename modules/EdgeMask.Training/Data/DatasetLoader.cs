@@ -8,7 +8,7 @@ using OpenCvSharp;
 namespace EdgeMask.Training.Data;
 
 /// <summary>
-/// Loads labelled crop folders (<c>with_mask/</c>, <c>without_mask/</c>) and Pascal VOC photo folders
+/// Loads labelled crop folders (<c>with_mask/</c>, <c>without_mask/</c>, optional <c>mask_weared_incorrect/</c>) and Pascal VOC photo folders
 /// (<c>images/</c>, <c>annotations/</c>) into in-memory crops. Unusable files are reported to
 /// <see cref="Problems"/> and the log, and loading goes on with the rest.
 /// </summary>
@@ -38,17 +38,14 @@ internal sealed class DatasetLoader(ClassifierContract contract, ILogger logger)
         if (!Directory.Exists(folder)) throw new DatasetException($"The crop folder '{folder}' does not exist.");
         HashSet<string>? chosen = ReadSplit(folder, split);
         var samples = new List<FaceSample>();
-        foreach (var (dir, label, incorrect) in new[]
+        foreach (string dir in new[] { MaskClassNames.WithMask, MaskClassNames.WithoutMask, MaskClassNames.MaskWornIncorrectly })
         {
-            (MaskClassNames.WithMask, MaskLabel.Mask, false),
-            (MaskClassNames.WithoutMask, MaskLabel.NoMask, false),
-            (MaskClassNames.MaskWornIncorrectly, MaskLabel.NoMask, true),
-        })
-        {
+            var label = MaskClassNames.ToLabel(dir)!.Value;
             string classDir = Path.Combine(folder, dir);
             if (!Directory.Exists(classDir))
             {
-                if (!incorrect) Problem($"{folder}: no '{dir}/' folder, so this folder adds no {label.ToWireName()} images.");
+                // Most crop sets (cd7 among them) have no badly worn class: only the two others are expected.
+                if (label != MaskLabel.Incorrect) Problem($"{folder}: no '{dir}/' folder, so this folder adds no {label.ToWireName()} images.");
                 continue;
             }
             var files = Directory.EnumerateFiles(classDir)
@@ -62,7 +59,7 @@ internal sealed class DatasetLoader(ClassifierContract contract, ILogger logger)
                 using var image = Decode(file);
                 if (image is null) continue;
                 var region = FaceCropGeometry.WholeImageRegion(image.Cols, image.Rows);
-                samples.Add(Cut(image, region, name, file, label, incorrect, MathF.Min(image.Cols, image.Rows), forTraining));
+                samples.Add(Cut(image, region, name, file, label, MathF.Min(image.Cols, image.Rows), forTraining));
             }
         }
         logger.LogInformation("{Set}: {Count} images from {Folder} (split {Split})", name, samples.Count, folder, split ?? "all");
@@ -121,8 +118,7 @@ internal sealed class DatasetLoader(ClassifierContract contract, ILogger logger)
                     continue;
                 }
                 var region = FaceCropGeometry.SquareRegion(o.Box, contract.CropExpansion);
-                samples.Add(Cut(image, region, name, imagePath, label.Value,
-                    o.Name == MaskClassNames.MaskWornIncorrectly, o.Box.ShortSide, forTraining));
+                samples.Add(Cut(image, region, name, imagePath, label.Value, o.Box.ShortSide, forTraining) with { FromPhoto = true });
             }
         }
         logger.LogInformation("{Set}: {Count} faces from {Images} photos in {Folder} (split {Split}; {Small} faces under {Min} px left out)",
@@ -130,7 +126,7 @@ internal sealed class DatasetLoader(ClassifierContract contract, ILogger logger)
         return new FaceSet(name, true, samples);
     }
 
-    private FaceSample Cut(Mat image, Core.Geometry.BoxF region, string source, string file, MaskLabel label, bool incorrect, float shortSide, bool forTraining)
+    private FaceSample Cut(Mat image, Core.Geometry.BoxF region, string source, string file, MaskLabel label, float shortSide, bool forTraining)
     {
         // Dev crops go through exactly the run-time plan; training crops keep extra context for the jitter.
         var square = forTraining
@@ -142,7 +138,7 @@ internal sealed class DatasetLoader(ClassifierContract contract, ILogger logger)
         FaceCropper.Cut(image, plan, crop);
         var pixels = new byte[side * side * 3];
         System.Runtime.InteropServices.Marshal.Copy(crop.Data, pixels, 0, pixels.Length);
-        return new FaceSample(source, file, label, incorrect, shortSide, side, pixels);
+        return new FaceSample(source, file, label, shortSide, side, pixels);
     }
 
     private Mat? Decode(string path)

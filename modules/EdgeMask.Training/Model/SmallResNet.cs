@@ -70,22 +70,27 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>
-/// A small ResNet for mask / no-mask: the ResNet structure (BasicBlocks with identity and projection shortcuts,
-/// global average pooling, one linear layer) at widths and input size that fit ≤ 1 ms per face on two CPU cores.
-/// Outputs logits in the order of <see cref="Classes"/>.
+/// A small ResNet for mask / no mask / mask worn incorrectly: the ResNet structure (BasicBlocks with identity and
+/// projection shortcuts, global average pooling, one linear layer) at widths and input size that fit ≤ 1 ms per face
+/// on two CPU cores. Outputs logits in the order of <see cref="Classes"/>.
 /// </summary>
 internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
 {
-    /// <summary>Class order of the logits (and of the exported softmax output).</summary>
-    public static readonly string[] Classes = ["mask", "no_mask"];
+    /// <summary>The three-class output (the default): column order of the logits and of the exported softmax.</summary>
+    public static readonly IReadOnlyList<string> ThreeClasses = ["mask", "no_mask", "incorrect"];
+
+    /// <summary>The two-class output of models trained without the incorrect label.</summary>
+    public static readonly IReadOnlyList<string> TwoClasses = ["mask", "no_mask"];
 
     public readonly ConvBn stem;
     public readonly Linear fc;
     private readonly Sequential _body;
 
-    public SmallResNet(ResNetConfig config) : base("SmallResNet")
+    /// <param name="classes">Output classes as wire names, in output order (default: <see cref="ThreeClasses"/>).</param>
+    public SmallResNet(ResNetConfig config, IReadOnlyList<string>? classes = null) : base("SmallResNet")
     {
         Config = config.Validate();
+        Classes = classes ?? ThreeClasses;
         stem = new ConvBn("stem", 3, config.StemWidth, config.Stem == StemKind.ImageNet ? 7 : 3, 2);
         var blocks = new List<BasicBlock>();
         long channels = config.StemWidth;
@@ -99,11 +104,14 @@ internal sealed class SmallResNet : nn.Module<Tensor, Tensor>
         }
         Blocks = blocks;
         _body = nn.Sequential(blocks.Select((b, i) => ($"block{i}", (nn.Module<Tensor, Tensor>)b)));
-        fc = nn.Linear(channels, Classes.Length);
+        fc = nn.Linear(channels, Classes.Count);
         RegisterComponents();
     }
 
     public ResNetConfig Config { get; }
+
+    /// <summary>Class order of the logits (and of the exported softmax output).</summary>
+    public IReadOnlyList<string> Classes { get; }
 
     internal IReadOnlyList<BasicBlock> Blocks { get; }
 

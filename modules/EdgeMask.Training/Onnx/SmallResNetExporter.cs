@@ -17,6 +17,8 @@ internal static class SmallResNetExporter
     {
         if (contract.InputSize != model.Config.InputSize)
             throw new ArgumentException($"The contract's input size {contract.InputSize} differs from the model's {model.Config.InputSize}.");
+        if (!contract.Classes.SequenceEqual(model.Classes))
+            throw new ArgumentException($"The contract's classes [{string.Join(", ", contract.Classes)}] differ from the model's [{string.Join(", ", model.Classes)}].");
         var nodes = new List<OnnxNode>();
         var weights = new List<OnnxTensor>();
         string x = contract.InputName;
@@ -60,9 +62,9 @@ internal static class SmallResNetExporter
         return OnnxModelWriter.Write(
             "edgemask_mask_classifier", nodes, weights,
             [new OnnxValue(contract.InputName, ["N", 3, s2, s2])],
-            [new OnnxValue(contract.OutputName, ["N", SmallResNet.Classes.Length])],
+            [new OnnxValue(contract.OutputName, ["N", model.Classes.Count])],
             metadata, "edgemask-train",
-            $"EdgeMask mask classifier, small ResNet ({model.Config}); classes [{string.Join(", ", SmallResNet.Classes)}].",
+            $"EdgeMask mask classifier, small ResNet ({model.Config}); classes [{string.Join(", ", model.Classes)}].",
             halfPrecisionWeights);
     }
 

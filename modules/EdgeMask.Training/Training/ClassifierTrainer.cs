@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using EdgeMask.Core.Classification;
+using EdgeMask.Core.Detection;
 using EdgeMask.Inference.Classification;
 using EdgeMask.Training.Data;
 using EdgeMask.Training.Model;
@@ -21,7 +22,11 @@ internal sealed record EpochResult(int Epoch, double TrainLoss, double Score, IR
 /// <summary>The outcome of a training run.</summary>
 internal sealed record TrainingResult(
     string OnnxPath, string Sha256, int BestEpoch, IReadOnlyList<EpochResult> History, IReadOnlyList<float> StepLosses,
-    IReadOnlyList<DevMetric> OnnxDev, IReadOnlyList<string> DataProblems, int TrainCount, ClassifierContract Contract);
+    IReadOnlyList<DevMetric> OnnxDev, IReadOnlyList<string> DataProblems, int TrainCount, ClassifierContract Contract)
+{
+    /// <summary>The epoch with the best dev score (the exported one unless <c>--export-epoch</c> chose another).</summary>
+    public int BestScoreEpoch { get; init; }
+}
 
 /// <summary>
 /// Trains the small ResNet mask classifier: loads and caches crops, class-balanced sampling, camera augmentation,
@@ -36,7 +41,9 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
 
     public ClassifierContract Contract { get; } = new ClassifierContract(
         "input", options.Model.InputSize, ColorOrder.Rgb, Mean, Std, options.CropExpansion, "probabilities",
-        [.. SmallResNet.Classes]).Validate();
+        [.. options.Classes]).Validate();
+
+    private bool ThreeClasses => options.Incorrect == IncorrectTraining.Label;
 
     public TrainingResult Run(CancellationToken cancel = default)
     {
@@ -47,7 +54,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         var (train, dev) = LoadData(loader);
         TrainingProgress.Log(log, $"train {train.Count} faces; dev {string.Join(", ", dev.Select(d => $"{d.Name} {d.Samples.Count}"))}");
 
-        using var model = new SmallResNet(options.Model);
+        using var model = new SmallResNet(options.Model, options.Classes);
         var state = new RunState();
         string lastCkpt = Path.Combine(options.WorkDirectory, "last.pt"), bestCkpt = Path.Combine(options.WorkDirectory, "best.pt");
         string statePath = Path.Combine(options.WorkDirectory, "state.json");
@@ -65,7 +72,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         }
 
         // The averaged weights (see TrainingOptions.EmaDecay) are what is evaluated, checkpointed and exported.
-        using var averaged = options.EmaDecay > 0 ? new SmallResNet(options.Model) : null;
+        using var averaged = options.EmaDecay > 0 ? new SmallResNet(options.Model, options.Classes) : null;
         var selected = averaged ?? model;
         if (averaged is not null)
         {
@@ -83,7 +90,17 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         var labels = new long[batch];
         using var augmenter = new CameraAugmenter(s, loader.BaseWindow, options.Augment);
         using var crop = new Mat(s, s, MatType.CV_8UC3);
-        var byClass = new[] { SamplingPool(train, 0, 1), SamplingPool(train, 1, options.IncorrectWeight) };
+        var byClass = Enumerable.Range(0, options.Classes.Count).Select(c => SamplingPool(train, c, options)).ToArray();
+        var classShares = ClassShares(options);
+        var synthesizer = new IncorrectMaskSynthesizer(loader.CacheSide, loader.BaseWindow / options.CropExpansion);
+        // Donors for synthetic badly worn masks: photo faces large enough to show a nose and a mask's edge.
+        var bareDonors = SyntheticDonors(train, MaskLabel.NoMask);
+        var maskedDonors = SyntheticDonors(train, MaskLabel.Mask);
+        bool synthesize = ThreeClasses && options.SyntheticIncorrect > 0 && bareDonors.Length > 0 && maskedDonors.Length > 0;
+        if (ThreeClasses && options.SyntheticIncorrect > 0)
+            TrainingProgress.Log(log, synthesize
+                ? $"synthetic badly worn masks: {options.SyntheticIncorrect:P0} of the incorrect draws, from {bareDonors.Length} bare and {maskedDonors.Length} masked photo faces"
+                : "synthetic badly worn masks: no photo faces ≥ 20 px of both kinds to compose them from; real ones only");
         long step = (long)state.Epoch * stepsPerEpoch;
 
         for (int epoch = state.Epoch + 1; epoch <= options.Epochs; epoch++)
@@ -99,12 +116,15 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             {
                 for (int i = 0; i < batch; i++)
                 {
-                    // Class-balanced: pick the class first, then a face of it.
-                    var pool = byClass[rng.Next(2)];
+                    // Class-balanced: pick the class first (by its share), then a face of it.
+                    int drawn = PickClass(classShares, rng.NextDouble());
+                    var pool = byClass[drawn];
                     var sample = train[pool[rng.Next(pool.Length)]];
+                    if (synthesize && drawn == 2 && rng.NextDouble() < options.SyntheticIncorrect)
+                        sample = synthesizer.Compose(train[bareDonors[rng.Next(bareDonors.Length)]], train[maskedDonors[rng.Next(maskedDonors.Length)]], rng);
                     augmenter.Apply(sample, rng, crop);
                     FaceCropper.WriteNormalized(crop, Contract, input.AsSpan(i * perFace, perFace));
-                    labels[i] = sample.ClassIndex;
+                    labels[i] = ClassIndex(sample.Label, options.Incorrect);
                 }
                 SetLearningRate(optimizer, step, totalSteps);
                 float loss;
@@ -130,7 +150,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
                 if (options.MaxSteps is int max && stepLosses.Count >= max) break;
             }
             var metrics = dev.SelectMany(d => Evaluation.Score(d, PredictTorch(selected, d.Samples), options.DevMinFace)).ToList();
-            double score = SelectionScore(dev, metrics);
+            double score = Evaluation.SelectionScore(dev, metrics, options.DevMinFace, ThreeClasses);
             double seconds = time.GetElapsedTime(started).TotalSeconds;
             var result = new EpochResult(epoch, lossSum / Math.Max(1, lossCount), score, metrics, seconds);
             history.Add(result);
@@ -142,6 +162,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
 
             model.save(lastCkpt);
             averaged?.save(EmaPath(lastCkpt));
+            if (options.KeepEpochs) selected.save(EpochPath(epoch));
             bool improved = double.IsNaN(state.BestScore) || score > state.BestScore || state.BestEpoch == 0;
             if (improved)
             {
@@ -162,7 +183,19 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             }
         }
 
-        if (File.Exists(bestCkpt)) selected.load(bestCkpt);
+        int exportedEpoch = state.BestEpoch;
+        if (options.ExportEpoch is int chosen)
+        {
+            // A hand-picked epoch of the history (e.g. the one that meets every target), kept by --keep-epochs.
+            if (!File.Exists(EpochPath(chosen)))
+                throw new ArgumentException($"--export-epoch {chosen}: '{EpochPath(chosen)}' does not exist; only a run with --keep-epochs keeps every epoch.");
+            selected.load(EpochPath(chosen));
+            exportedEpoch = chosen;
+        }
+        else if (File.Exists(bestCkpt))
+        {
+            selected.load(bestCkpt);
+        }
         selected.eval();
         string? dir = Path.GetDirectoryName(Path.GetFullPath(options.OutputPath));
         if (dir is not null) Directory.CreateDirectory(dir);
@@ -175,7 +208,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         }, options.HalfPrecisionWeights);
         File.WriteAllBytes(options.OutputPath, bytes);
         string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        TrainingProgress.Log(log, $"wrote {options.OutputPath} ({bytes.Length} bytes, sha256 {sha}) from epoch {state.BestEpoch}");
+        TrainingProgress.Log(log, $"wrote {options.OutputPath} ({bytes.Length} bytes, sha256 {sha}) from epoch {exportedEpoch}");
 
         // The figures that ship are measured on the exported file in ONNX Runtime, through the run-time classifier.
         var onnxDev = new List<DevMetric>();
@@ -185,7 +218,10 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         }
         foreach (var m in onnxDev) TrainingProgress.Log(log, $"onnx {m}");
 
-        var result2 = new TrainingResult(options.OutputPath, sha, state.BestEpoch, history, stepLosses, onnxDev, loader.Problems, train.Count, Contract);
+        var result2 = new TrainingResult(options.OutputPath, sha, exportedEpoch, history, stepLosses, onnxDev, loader.Problems, train.Count, Contract)
+        {
+            BestScoreEpoch = state.BestEpoch,
+        };
         if (options.CardPath is not null)
         {
             string command = state.CommandLine.Length == 0 || state.CommandLine == options.CommandLine
@@ -203,6 +239,8 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
     /// the same epochs as an uninterrupted one.
     /// </summary>
     internal static int EpochSeed(int seed, int epoch) => unchecked(seed * 1_000_003 + epoch);
+
+    private string EpochPath(int epoch) => Path.Combine(options.WorkDirectory, $"epoch-{epoch}.pt");
 
     /// <summary>The averaged weights' checkpoint next to the raw one (resume needs both).</summary>
     private static string EmaPath(string checkpoint) => Path.ChangeExtension(checkpoint, ".ema.pt");
@@ -222,34 +260,66 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         {
             string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
             var faces = loader.LoadVoc(folder, options.TrainSplit, forTraining: true, $"{name} {options.TrainSplit}", options.MinFace).Samples;
-            train.AddRange(options.IncorrectAsNoMask ? faces : faces.Where(f => !f.WornIncorrectly));
+            train.AddRange(options.Incorrect == IncorrectTraining.Skip ? faces.Where(f => !f.WornIncorrectly) : faces);
             if (DatasetLoader.HasSplit(folder, options.DevSplit))
                 dev.Add(loader.LoadVoc(folder, options.DevSplit, forTraining: false, $"{name} {options.DevSplit}", 1f));
         }
         if (train.Count == 0)
             throw new DatasetException("No training images were found in the given folders; see the problems listed above.");
-        foreach (int c in new[] { 0, 1 })
+        train.RemoveAll(t => options.Incorrect == IncorrectTraining.Skip && t.WornIncorrectly);
+        for (int c = 0; c < options.Classes.Count; c++)
         {
-            if (!train.Any(t => t.ClassIndex == c))
-                throw new DatasetException(
-                    $"No training images of class '{SmallResNet.Classes[c]}' (folder '{(c == 0 ? "with_mask" : "without_mask")}/' or VOC class); both classes are needed.");
+            if (!train.Any(t => ClassIndex(t.Label, options.Incorrect) == c))
+                throw new DatasetException(c switch
+                {
+                    0 => "No training images of class 'mask' (folder 'with_mask/' or VOC class with_mask); every class is needed.",
+                    1 => "No training images of class 'no_mask' (folder 'without_mask/' or VOC class without_mask); every class is needed.",
+                    _ => "No training images of class 'incorrect' (folder 'mask_weared_incorrect/' or VOC class mask_weared_incorrect); "
+                         + "give data with badly worn masks, or train a two-class model with --incorrect no_mask or --incorrect skip.",
+                });
         }
         return (train, dev);
     }
 
-    /// <summary>Mean over dev sets of the headline figure (photo sets: faces ≥ min size; crop sets: all).</summary>
-    private static double SelectionScore(List<FaceSet> dev, List<DevMetric> metrics)
+    /// <summary>Indices of photo faces of <paramref name="label"/> at least 20 px, the donors of synthetic badly worn masks.</summary>
+    private static int[] SyntheticDonors(List<FaceSample> train, MaskLabel label) =>
+        Enumerable.Range(0, train.Count).Where(i => train[i].FromPhoto && train[i].Label == label && train[i].ShortSide >= 20).ToArray();
+
+    /// <summary>The output column a face is trained towards: its label's, except a badly worn mask trained as no_mask.</summary>
+    internal static int ClassIndex(MaskLabel label, IncorrectTraining incorrect) => label switch
     {
-        var headline = dev.Select(d => metrics.First(m => m.Name.StartsWith(d.Name, StringComparison.Ordinal)).Accuracy)
-            .Where(a => !double.IsNaN(a)).ToList();
-        return headline.Count == 0 ? double.NaN : headline.Average();
+        MaskLabel.Mask => 0,
+        MaskLabel.NoMask => 1,
+        MaskLabel.Incorrect when incorrect == IncorrectTraining.Label => 2,
+        MaskLabel.Incorrect => 1,
+        _ => throw new ArgumentOutOfRangeException(nameof(label), label, "Unknown mask label."),
+    };
+
+    /// <summary>
+    /// The share of each batch drawn from each class. Three classes: the badly worn masks get
+    /// <see cref="TrainingOptions.IncorrectShare"/>, mask and no_mask split the rest; two classes: half each.
+    /// </summary>
+    internal static double[] ClassShares(TrainingOptions options) => options.Incorrect == IncorrectTraining.Label
+        ? [(1 - options.IncorrectShare) / 2, (1 - options.IncorrectShare) / 2, options.IncorrectShare]
+        : [0.5, 0.5];
+
+    /// <summary>The class whose share covers <paramref name="u"/> ∈ [0, 1) on the cumulative scale.</summary>
+    internal static int PickClass(double[] shares, double u)
+    {
+        double cumulative = 0;
+        for (int c = 0; c < shares.Length - 1; c++)
+        {
+            cumulative += shares[c];
+            if (u < cumulative) return c;
+        }
+        return shares.Length - 1;
     }
 
-    internal float[] PredictTorch(SmallResNet model, IReadOnlyList<FaceSample> samples)
+    internal MaskClassification[] PredictTorch(SmallResNet model, IReadOnlyList<FaceSample> samples)
     {
         model.eval();
-        int s = Contract.InputSize, perFace = 3 * s * s;
-        var result = new float[samples.Count];
+        int s = Contract.InputSize, perFace = 3 * s * s, classes = model.Classes.Count;
+        var result = new MaskClassification[samples.Count];
         const int chunk = 128;
         var buffer = new float[chunk * perFace];
         using var crop = new Mat(s, s, MatType.CV_8UC3);
@@ -260,15 +330,18 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             for (int i = 0; i < n; i++) Normalize(samples[start + i], crop, buffer.AsSpan(i * perFace, perFace));
             using var scope = NewDisposeScope();
             var x = torch.tensor(buffer.AsSpan(0, n * perFace).ToArray(), [n, 3, s, s]);
-            var p = nn.functional.softmax(model.forward(x), 1)[.., 0].contiguous().data<float>().ToArray();
-            p.CopyTo(result, start);
+            var p = nn.functional.softmax(model.forward(x), 1).contiguous().data<float>().ToArray();
+            for (int i = 0; i < n; i++)
+                result[start + i] = classes == 3
+                    ? new MaskClassification(p[i * 3], p[i * 3 + 1], p[i * 3 + 2])
+                    : new MaskClassification(p[i * 2], p[i * 2 + 1], 0f);
         }
         return result;
     }
 
-    internal static float[] PredictOnnx(MaskClassifier classifier, IReadOnlyList<FaceSample> samples)
+    internal static MaskClassification[] PredictOnnx(MaskClassifier classifier, IReadOnlyList<FaceSample> samples)
     {
-        var result = new float[samples.Count];
+        var result = new MaskClassification[samples.Count];
         for (int i = 0; i < samples.Count; i++)
         {
             var sample = samples[i];
@@ -277,7 +350,7 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
                 fixed (byte* p = sample.Pixels)
                 {
                     using var image = Mat.FromPixelData(sample.Side, sample.Side, MatType.CV_8UC3, (nint)p);
-                    result[i] = classifier.ClassifyCrop(image).MaskProbability;
+                    result[i] = classifier.ClassifyCrop(image);
                 }
             }
         }
@@ -305,11 +378,14 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
         foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
     }
 
-    /// <summary>The faces of one class to draw from; a badly worn mask is listed <paramref name="incorrectWeight"/> times (it is rare and the hardest no_mask case).</summary>
-    internal static int[] SamplingPool(IReadOnlyList<FaceSample> train, int classIndex, int incorrectWeight) =>
+    /// <summary>
+    /// The faces of one output class to draw from. Trained as no_mask, a badly worn mask is listed
+    /// <see cref="TrainingOptions.IncorrectWeight"/> times (it is rare and the hardest no_mask case).
+    /// </summary>
+    internal static int[] SamplingPool(IReadOnlyList<FaceSample> train, int classIndex, TrainingOptions options) =>
         Enumerable.Range(0, train.Count)
-            .Where(i => train[i].ClassIndex == classIndex)
-            .SelectMany(i => Enumerable.Repeat(i, train[i].WornIncorrectly ? incorrectWeight : 1))
+            .Where(i => ClassIndex(train[i].Label, options.Incorrect) == classIndex)
+            .SelectMany(i => Enumerable.Repeat(i, train[i].WornIncorrectly && options.Incorrect == IncorrectTraining.NoMask ? options.IncorrectWeight : 1))
             .ToArray();
 
     private static readonly JsonSerializerOptions StateJson = new()

@@ -2,6 +2,19 @@ using EdgeMask.Training.Model;
 
 namespace EdgeMask.Training.Training;
 
+/// <summary>What training does with <c>mask_weared_incorrect</c> faces.</summary>
+internal enum IncorrectTraining
+{
+    /// <summary>Their own class, <c>incorrect</c>: a three-class model (the default).</summary>
+    Label,
+
+    /// <summary>Trained as no_mask (a violation): a two-class model, as before the third label.</summary>
+    NoMask,
+
+    /// <summary>Left out of training: a two-class model.</summary>
+    Skip,
+}
+
 /// <summary>Everything one training run needs; validated before any data is read.</summary>
 internal sealed record TrainingOptions
 {
@@ -39,11 +52,29 @@ internal sealed record TrainingOptions
     public float MinFace { get; init; } = 10f;
     /// <summary>Short side from which dev faces count for the headline accuracy (issue 3: ≥ 20 px).</summary>
     public float DevMinFace { get; init; } = 20f;
-    /// <summary>Train on <c>mask_weared_incorrect</c> as no_mask (a product counts it as a violation); false leaves them out.</summary>
-    public bool IncorrectAsNoMask { get; init; } = true;
-    /// <summary>How many times more often a <c>mask_weared_incorrect</c> face is drawn than another no_mask face (1: as often).</summary>
+    /// <summary>What <c>mask_weared_incorrect</c> faces are trained as (<c>--incorrect</c>).</summary>
+    public IncorrectTraining Incorrect { get; init; } = IncorrectTraining.Label;
+    /// <summary>
+    /// With <see cref="IncorrectTraining.Label"/>: the share of each batch drawn from the badly worn masks (the rest is
+    /// split evenly between mask and no_mask). They are ~3 % of the faces; a third of every batch would show each of
+    /// them hundreds of times per run.
+    /// </summary>
+    public double IncorrectShare { get; init; } = 0.2;
+    /// <summary>
+    /// With <see cref="IncorrectTraining.Label"/>: the share of the badly worn masks drawn that are synthetic
+    /// (<see cref="Data.IncorrectMaskSynthesizer"/>: a masked face's mask pasted below a bare face's nose); 0 = real ones only.
+    /// </summary>
+    public double SyntheticIncorrect { get; init; }
+    /// <summary>With <see cref="IncorrectTraining.NoMask"/>: how many times more often a <c>mask_weared_incorrect</c> face is drawn than another no_mask face (1: as often).</summary>
     public int IncorrectWeight { get; init; } = 1;
+
+    /// <summary>The model's output classes, as wire names, in output order.</summary>
+    public IReadOnlyList<string> Classes => Incorrect == IncorrectTraining.Label ? SmallResNet.ThreeClasses : SmallResNet.TwoClasses;
     public bool Resume { get; init; }
+    /// <summary>Keep every epoch's evaluated weights (<c>&lt;work&gt;/epoch-N.pt</c>), so any epoch of the history can be exported.</summary>
+    public bool KeepEpochs { get; init; }
+    /// <summary>Export this epoch (kept by <see cref="KeepEpochs"/>) instead of the one with the best dev score.</summary>
+    public int? ExportEpoch { get; init; }
     /// <summary>ResNet-18 ONNX file (<see cref="PretrainedResNet18"/>) whose weights start the run; null = random start.</summary>
     public string? InitFrom { get; init; }
     /// <summary>The command line as typed, recorded in the model card.</summary>
@@ -57,9 +88,13 @@ internal sealed record TrainingOptions
         if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "--lr must be positive.");
         if (!(EmaDecay is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(EmaDecay), EmaDecay, "--ema must be in [0, 1).");
         if (Patience < 1) throw new ArgumentOutOfRangeException(nameof(Patience), Patience, "--patience must be at least 1.");
+        if (!Enum.IsDefined(Incorrect)) throw new ArgumentOutOfRangeException(nameof(Incorrect), Incorrect, "--incorrect must be label, no_mask or skip.");
+        if (!(IncorrectShare is > 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(IncorrectShare), IncorrectShare, "--incorrect-share must be between 0 and 1 (exclusive).");
+        if (!(SyntheticIncorrect is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(SyntheticIncorrect), SyntheticIncorrect, "--synthetic-incorrect must be at least 0 and below 1.");
         if (IncorrectWeight is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(IncorrectWeight), IncorrectWeight, "--incorrect-weight must be 1..100.");
         if (Threads < 1) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "--threads must be at least 1.");
         if (EpochSize is < 2) throw new ArgumentOutOfRangeException(nameof(EpochSize), EpochSize, "--epoch-size must be at least 2.");
+        if (ExportEpoch is < 1) throw new ArgumentOutOfRangeException(nameof(ExportEpoch), ExportEpoch, "--export-epoch must be at least 1.");
         if (MaxSteps is < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), MaxSteps, "--max-steps must be at least 1.");
         if (!(CropExpansion is >= 0.5f and <= 4f)) throw new ArgumentOutOfRangeException(nameof(CropExpansion), CropExpansion, "--crop-expansion must be 0.5..4.");
         if (string.IsNullOrWhiteSpace(OutputPath)) throw new ArgumentException("--out must name the ONNX file to write.");

@@ -36,11 +36,30 @@ public sealed class ClassifierContractTests
     [InlineData("\"std\":[58.395,57.12,57.375]", "\"std\":[58.395,0,57.375]", "input.std")]
     [InlineData("\"crop\":{\"expansion\":1.2}", "\"crop\":{}", "crop.expansion")]
     [InlineData("[\"mask\",\"no_mask\"]", "[\"mask\",\"other\"]", "output.classes")]
+    [InlineData("[\"mask\",\"no_mask\"]", "[\"mask\",\"incorrect\"]", "output.classes")]
+    [InlineData("[\"mask\",\"no_mask\"]", "[\"mask\",\"no_mask\",\"no_mask\"]", "output.classes")]
+    [InlineData("[\"mask\",\"no_mask\"]", "[\"mask\",\"no_mask\",\"incorrect\",\"other\"]", "output.classes")]
     [InlineData("\"layout\":\"NCHW\"", "\"layout\":\"NHWC\"", "input.layout")]
     public void Parse_BadValue_ThrowsNamingTheKey(string from, string to, string key)
     {
         var e = Assert.Throws<ClassifierContractException>(() => ClassifierContract.Parse(Json.Replace(from, to)));
         Assert.Contains($"'{key}'", e.Message);
+    }
+
+    [Fact]
+    public void Parse_ThreeClassesInAnyOrder_IndicesFollowTheOutputColumns()
+    {
+        var c = ClassifierContract.Parse(Json.Replace("[\"mask\",\"no_mask\"]", "[\"incorrect\",\"mask\",\"no_mask\"]"));
+        Assert.True(c.HasIncorrect);
+        Assert.Equal((1, 2, 0), (c.MaskIndex, c.NoMaskIndex, c.IncorrectIndex));
+    }
+
+    [Fact]
+    public void Parse_TwoClassModel_StillAcceptedWithoutIncorrect()
+    {
+        var c = ClassifierContract.Parse(Json);
+        Assert.False(c.HasIncorrect);
+        Assert.Equal(-1, c.IncorrectIndex);
     }
 
     [Fact]

@@ -63,6 +63,42 @@ public class MaskEvaluatorTests
     }
 
     [Fact]
+    public void Report_PredictedIncorrectUnderDefaultPolicy_CountsAsNoMaskAndConfusionKeepsThreeLabels()
+    {
+        var e = new MaskEvaluator();
+        e.Add(Image(("mask_weared_incorrect", new BoxF(0, 0, 40, 40)), ("without_mask", new BoxF(100, 0, 140, 40)), ("with_mask", new BoxF(0, 100, 40, 140))),
+        [
+            Det(0, 0, 40, 0.9f, MaskLabel.Incorrect, 0.8f),
+            Det(100, 0, 40, 0.9f, MaskLabel.Incorrect, 0.7f),
+            Det(0, 100, 40, 0.9f, MaskLabel.Incorrect, 0.6f),
+        ]);
+        var r = e.Report();
+        // Both violations are right (a violation either way); the masked face called incorrect is wrong.
+        Assert.Equal(new Fraction(2, 3), r.MaskAccuracy);
+        Assert.True(double.IsNaN(r.ApIncorrect));
+        Assert.Equal(1, r.Confusion[MaskLabel.Incorrect, MaskLabel.Incorrect]);
+        Assert.Equal(1, r.Confusion[MaskLabel.NoMask, MaskLabel.Incorrect]);
+        Assert.Equal(1, r.ConfusionLarge[MaskLabel.Mask, MaskLabel.Incorrect]);
+    }
+
+    [Fact]
+    public void Report_IncorrectAsItsOwnClass_ScoredApartWithThreeAps()
+    {
+        var e = new MaskEvaluator(incorrect: IncorrectMaskPolicy.AsIncorrect);
+        e.Add(Image(("mask_weared_incorrect", new BoxF(0, 0, 40, 40)), ("without_mask", new BoxF(100, 0, 140, 40))),
+        [
+            Det(0, 0, 40, 0.9f, MaskLabel.Incorrect, 0.8f),
+            Det(100, 0, 40, 0.9f, MaskLabel.Incorrect, 0.7f),
+        ]);
+        var r = e.Report();
+        Assert.Equal(new Fraction(1, 2), r.MaskAccuracy);
+        // incorrect: one positive; ranked TP (0.72) then FP (0.63) → AP 1. no_mask: one positive never predicted → AP 0.
+        Assert.Equal(1.0, r.ApIncorrect, 6);
+        Assert.Equal(0.0, r.ApNoMask, 6);
+        Assert.True(double.IsNaN(r.ApMask));
+    }
+
+    [Fact]
     public void AveragePrecision_PerfectRanking_IsOne() =>
         Assert.Equal(1.0, MaskEvaluator.AveragePrecision([(0.9f, true), (0.8f, true), (0.1f, false)], 2), 6);
 

@@ -72,7 +72,7 @@ public sealed class VocAnnotationParseTests
     [Theory]
     [InlineData("with_mask", MaskLabel.Mask)]
     [InlineData("without_mask", MaskLabel.NoMask)]
-    [InlineData("mask_weared_incorrect", MaskLabel.NoMask)]
+    [InlineData("mask_weared_incorrect", MaskLabel.Incorrect)]
     public void ToLabel_DatasetClass_ProductLabel(string name, MaskLabel expected)
     {
         Assert.Equal(expected, MaskClassNames.ToLabel(name));

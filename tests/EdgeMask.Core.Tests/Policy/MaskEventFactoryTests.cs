@@ -92,6 +92,38 @@ public class MaskEventFactoryTests
     }
 
     [Fact]
+    public void Create_ThreeClassVerdict_CarriesEveryProbability()
+    {
+        var h = StartedViolation(Face(480, 270, 100));
+
+        var p = Assert.Single(h.Events).Mask.Probabilities!;
+
+        Assert.Equal(0.2f, p.Mask, 5);
+        Assert.Equal(0.8f, p.NoMask, 5);
+        Assert.Equal(0f, p.Incorrect);
+        Assert.Contains("\"probabilities\":{\"mask\":", System.Text.Encoding.UTF8.GetString(EventJsonContext.Serialize(h.Events[0])));
+        Assert.Contains("\"no_mask\":", System.Text.Encoding.UTF8.GetString(EventJsonContext.Serialize(h.Events[0])));
+    }
+
+    [Fact]
+    public void Create_TwoClassClassifier_LeavesIncorrectOutRatherThanClaimingZero()
+    {
+        var tracker = new FaceTracker(new FaceTrackerOptions { ConfirmHits = 1 });
+        var policy = new ViolationPolicy(new ViolationPolicyOptions(), "d", "c");
+        var factory = new MaskEventFactory("d", "c") { HasIncorrect = false };
+        for (int f = 0; f < 5; f++)
+        {
+            tracker.Update([Face(300, 300, 80)], [Unmasked()], f, At(f));
+            policy.Evaluate(tracker, 960, 540);
+        }
+
+        var e = factory.Create(policy.Decisions[0], EventSnapshot.None);
+
+        Assert.Null(e.Mask.Probabilities!.Incorrect);
+        Assert.DoesNotContain("incorrect", System.Text.Encoding.UTF8.GetString(EventJsonContext.Serialize(e)));
+    }
+
+    [Fact]
     public void Create_DefaultDecision_ThrowsArgumentException()
     {
         var factory = new MaskEventFactory("d", "c");
@@ -105,6 +137,9 @@ public class MaskEventFactoryTests
         Assert.Equal(EventTypes.ViolationStart, ViolationDecisionKind.Start.ToWireName());
         Assert.Equal(EventTypes.ViolationUpdate, ViolationDecisionKind.Update.ToWireName());
         Assert.Equal(EventTypes.ViolationEnd, ViolationDecisionKind.End.ToWireName());
+        Assert.Equal(EventTypes.IncorrectStart, ViolationDecisionKind.Start.ToWireName(ViolationKind.Incorrect));
+        Assert.Equal(EventTypes.IncorrectUpdate, ViolationDecisionKind.Update.ToWireName(ViolationKind.Incorrect));
+        Assert.Equal(EventTypes.IncorrectEnd, ViolationDecisionKind.End.ToWireName(ViolationKind.Incorrect));
         Assert.Equal("masked", ViolationEndReason.Masked.ToWireName());
         Assert.Equal("lost", ViolationEndReason.Lost.ToWireName());
         Assert.Equal("shutdown", ViolationEndReason.Shutdown.ToWireName());

@@ -459,6 +459,7 @@ public class ViolationPolicyTests
         { "Violation:Cooldown", new() { Cooldown = TimeSpan.FromSeconds(-1) } },
         { "Violation:UpdateMinInterval", new() { UpdateMinInterval = TimeSpan.FromSeconds(-1) } },
         { "Violation:SnapshotImprovementRatio", new() { SnapshotImprovementRatio = 0.9f } },
+        { "Violation:IncorrectCounts", new() { IncorrectCounts = (IncorrectMaskCounting)7 } },
         { "Violation:Zones:0:Points", new() { Zones = [new ZoneOptions { Points = [new(0, 0), new(1, 1)] }] } },
         { "Violation:Zones:0:Points:2", new() { Zones = [new ZoneOptions { Points = [new(0, 0), new(1, 0), new(1.5f, 1)] }] } },
         { "Violation:Zones:0:Points", new() { Zones = [new ZoneOptions { Points = [new(0, 0), new(0.5f, 0.5f), new(1, 1)] }] } },

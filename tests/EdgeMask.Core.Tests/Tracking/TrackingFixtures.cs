@@ -27,6 +27,9 @@ internal static class Faces
 
     public static MaskClassification Masked(float pMask = 0.95f) => new(pMask);
     public static MaskClassification Unmasked(float pNoMask = 0.95f) => new(1f - pNoMask);
+
+    /// <summary>A badly worn mask: p(incorrect) as given, p(no_mask) <paramref name="pNoMask"/>, p(mask) the rest.</summary>
+    public static MaskClassification Incorrect(float pIncorrect = 0.9f, float pNoMask = 0.05f) => new(1f - pIncorrect - pNoMask, pNoMask, pIncorrect);
 }
 
 /// <summary>
@@ -110,13 +113,15 @@ internal sealed class PipelineHarness
         foreach (var episode in Events.GroupBy(e => e.Id))
         {
             var list = episode.ToList();
-            Assert.Equal(EventTypes.ViolationStart, list[0].Type);
+            Assert.True(EventTypes.IsStart(list[0].Type), $"episode {episode.Key} begins with {list[0].Type}");
             Assert.Equal(Enumerable.Range(0, list.Count), list.Select(e => e.Sequence));
-            Assert.Single(list, e => e.Type == EventTypes.ViolationStart);
-            int ends = list.Count(e => e.Type == EventTypes.ViolationEnd);
+            Assert.Single(list, e => EventTypes.IsStart(e.Type));
+            // One kind per episode: violation.* or incorrect.* throughout.
+            Assert.All(list, e => Assert.Equal(EventTypes.IsIncorrect(list[0].Type), EventTypes.IsIncorrect(e.Type)));
+            int ends = list.Count(e => EventTypes.IsEnd(e.Type));
             if (requireClosed) Assert.Equal(1, ends);
             else Assert.True(ends <= 1);
-            if (ends == 1) Assert.Equal(EventTypes.ViolationEnd, list[^1].Type);
+            if (ends == 1) Assert.True(EventTypes.IsEnd(list[^1].Type));
             Assert.All(list, e => Assert.Equal(list[0].TrackId, e.TrackId));
             Assert.All(list, e => Assert.Equal(list[0].StartedAt, e.StartedAt));
         }

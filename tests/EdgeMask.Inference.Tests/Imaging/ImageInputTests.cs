@@ -124,4 +124,38 @@ public class ImageInputTests(DetectorFixture fixture) : IClassFixture<DetectorFi
         Assert.Equal([Path.Combine(_dir, "a.jpg")], files);
         Assert.Single(missing);
     }
+
+    [Fact]
+    public void ExpandInputs_Recursive_ImagesOfSubfoldersSortedWithTheirRelativeNames()
+    {
+        Directory.CreateDirectory(Path.Combine(_dir, "b", "deep"));
+        Directory.CreateDirectory(Path.Combine(_dir, "a"));
+        File.Copy(TestPaths.VocImage(5), Path.Combine(_dir, "b", "deep", "x.JPG"));
+        File.Copy(TestPaths.VocImage(5), Path.Combine(_dir, "a", "x.jpg"));
+        File.WriteAllText(Path.Combine(_dir, "a", "notes.txt"), "x");
+
+        var flat = ImageLoader.ExpandInputs([_dir], recursive: false);
+        var deep = ImageLoader.ExpandInputs([_dir], recursive: true);
+
+        Assert.Empty(flat.Files);
+        var empty = Assert.Single(flat.EmptyFolders);
+        Assert.Equal(2, empty.ImagesInSubfolders);
+        Assert.Contains("--recursive", empty.Message);
+        Assert.Equal([Path.Combine(_dir, "a", "x.jpg"), Path.Combine(_dir, "b", "deep", "x.JPG")], deep.Files);
+        Assert.Equal([Path.Combine("a", "x.jpg"), Path.Combine("b", "deep", "x.JPG")], deep.Names);
+        Assert.Empty(deep.EmptyFolders);
+    }
+
+    [Fact]
+    public void ExpandInputs_FolderWithoutImagesAnywhere_ReportedWithItsName()
+    {
+        Directory.CreateDirectory(Path.Combine(_dir, "sub"));
+        File.WriteAllText(Path.Combine(_dir, "sub", "readme.txt"), "x");
+
+        var r = ImageLoader.ExpandInputs([_dir, Path.Combine(_dir, "nope")], recursive: true);
+
+        Assert.Empty(r.Files);
+        Assert.Equal([Path.Combine(_dir, "nope")], r.Missing);
+        Assert.StartsWith($"{_dir}: no image files found in it or its subfolders", Assert.Single(r.EmptyFolders).Message);
+    }
 }

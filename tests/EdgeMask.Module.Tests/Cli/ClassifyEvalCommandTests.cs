@@ -21,8 +21,9 @@ public class ClassifyEvalCommandTests
             using var doc = JsonDocument.Parse(line);
             Assert.Equal(["image", "mask"], doc.RootElement.EnumerateObject().Select(p => p.Name));
             var mask = doc.RootElement.GetProperty("mask");
-            Assert.Contains(mask.GetProperty("label").GetString(), new[] { "mask", "no_mask" });
-            Assert.InRange(mask.GetProperty("probability").GetDouble(), 0.5, 1.0);
+            Assert.Contains(mask.GetProperty("label").GetString(), new[] { "mask", "no_mask", "incorrect" });
+            // The likeliest of three classes has at least a third.
+            Assert.InRange(mask.GetProperty("probability").GetDouble(), 1.0 / 3, 1.0);
         }
     }
 

@@ -26,8 +26,9 @@ public class DetectCommandTests
         {
             Assert.Equal(["box", "score", "landmarks", "mask"], face.EnumerateObject().Select(p => p.Name));
             var mask = face.GetProperty("mask");
-            Assert.Contains(mask.GetProperty("label").GetString(), new[] { "mask", "no_mask" });
-            Assert.InRange(mask.GetProperty("probability").GetDouble(), 0.5, 1.0);
+            Assert.Contains(mask.GetProperty("label").GetString(), new[] { "mask", "no_mask", "incorrect" });
+            Assert.InRange(mask.GetProperty("probability").GetDouble(), 1.0 / 3, 1.0);
+            Assert.Equal(["mask", "no_mask", "incorrect"], mask.GetProperty("probabilities").EnumerateObject().Select(p => p.Name));
             var box = face.GetProperty("box").EnumerateArray().Select(v => v.GetDouble()).ToArray();
             Assert.Equal(4, box.Length);
             Assert.True(box[0] >= 0 && box[1] >= 0 && box[2] <= 400 && box[3] <= 266 && box[0] < box[2] && box[1] < box[3], "box clipped to the image");
@@ -109,7 +110,7 @@ public class DetectCommandTests
         Assert.Equal(0, r.ExitCode);
         Assert.Contains("maksssksksss5.jpg", r.Stdout);
         Assert.Contains("1 image(s), 4 face(s), ", r.Stdout);
-        Assert.Contains("without mask, execution provider cpu.", r.Stdout);
+        Assert.Matches(@"\d+ without mask, \d+ with a mask worn incorrectly, execution provider cpu\.", r.Stdout);
     }
 
     [Fact]

@@ -57,6 +57,7 @@ public class ConfigLoaderTests
     [Theory]
     [InlineData("""{"detector": {"scoreThreshold": "high"}}""", "detector:scoreThreshold")]
     [InlineData("""{"mqtt": {"port": true}}""", "mqtt:port")]
+    [InlineData("""{"violation": {"incorrectCounts": "sometimes"}}""", "violation:incorrectCounts")]
     public void Parse_WrongType_ErrorNamesTheKey(string json, string key)
     {
         var ex = Assert.Throws<ConfigurationException>(() => ConfigLoader.Parse(json, "cfg.json"));
@@ -71,6 +72,7 @@ public class ConfigLoaderTests
     [InlineData("""{"tracking": {"confirmHits": 0}}""", "tracking:ConfirmHits")]
     [InlineData("""{"violation": {"windowFrames": 4, "startUnmaskedFrames": 5}}""", "violation:StartUnmaskedFrames")]
     [InlineData("""{"stats": {"interval": "00:00:00.1"}}""", "stats:interval")]
+    [InlineData("""{"contract": {"version": 3}}""", "contract:version")]
     [InlineData("""{"inference": {"executionProvider": "opencl"}}""", "inference:executionProvider")]
     [InlineData("""{"sources": {"rtspTransport": "quic"}}""", "sources:rtspTransport")]
     [InlineData("""{"sources": {"width": 640}}""", "sources:height")]
@@ -112,6 +114,17 @@ public class ConfigLoaderTests
         Assert.True(demo.Realtime && demo.Loop && !demo.WaitForConsumerOnFiles);
         var doorCapture = o.Capture.ToCaptureOptions(o.Cameras["door"]);
         Assert.True(!doorCapture.Realtime && !doorCapture.Loop && doorCapture.WaitForConsumerOnFiles);
+    }
+
+    [Fact]
+    public void Parse_IncorrectCountsAndContractVersion_Bound()
+    {
+        var o = ConfigLoader.Parse("""{"violation": {"incorrectCounts": "separate"}, "contract": {"version": 1}}""", "test");
+        Assert.Equal(EdgeMask.Core.Policy.IncorrectMaskCounting.Separate, o.Violation.IncorrectCounts);
+        Assert.Equal(1, o.Contract.Version);
+        var defaults = ConfigLoader.Parse("{}", "test");
+        Assert.Equal(EdgeMask.Core.Policy.IncorrectMaskCounting.Violation, defaults.Violation.IncorrectCounts);
+        Assert.Equal(2, defaults.Contract.Version);
     }
 
     [Fact]

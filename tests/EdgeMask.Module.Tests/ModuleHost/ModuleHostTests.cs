@@ -430,6 +430,47 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DesiredPatch_ContractVersion1_LiveFromTheNextDocumentNoRestart()
+    {
+        await StartAsync();
+        static bool IsStats(FakeIoTHub.ReceivedTelemetry t) => t.Properties.GetValueOrDefault("$.on") == "stats";
+        await _hub.WaitForTelemetryAsync(IsStats, "stats telemetry");
+        Assert.Equal(CameraStats.SchemaName, _hub.Telemetry.First(IsStats).Properties["schema"]);
+        int messagingStarts = Runtime.Messaging.Starts;
+        var camera = Runtime.Cameras.Cameras.Single();
+
+        long version = _hub.UpdateDesired(new JsonObject { ["contract"] = new JsonObject { ["version"] = 1 } });
+        await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the patch applied");
+
+        // A badly worn mask's episode, as a version 2 pipeline raises it: consumers of version 1 get a no_mask violation.
+        var now = DateTimeOffset.UtcNow;
+        Runtime.Messaging.OnEvent(new MaskEvent
+        {
+            Id = "episode-v1", Type = EventTypes.IncorrectStart, Sequence = 0, Device = "station", Camera = "platform", TrackId = 7,
+            StartedAt = now, At = now, Frame = new EventFrame(960, 540),
+            Face = new EventFace([1, 2, 30, 40], [0, 0, 0.1f, 0.1f], [], 0.9f),
+            Mask = new EventMask("incorrect", 0.7f, 5, 5) { Probabilities = new EventProbabilities(0.1f, 0.2f, 0.7f) },
+            Snapshot = EventSnapshot.None,
+        });
+        static bool Ours(FakeIoTHub.ReceivedTelemetry t) =>
+            t.Properties.GetValueOrDefault("$.on") == "events" && JsonNode.Parse(t.Body)!["id"]!.GetValue<string>() == "episode-v1";
+        await _hub.WaitForTelemetryAsync(Ours, "the event as version 1");
+        var ev = _hub.Telemetry.First(Ours);
+        var body = JsonNode.Parse(ev.Body)!;
+        Assert.Equal(MaskEvent.SchemaNameV1, body["schema"]!.GetValue<string>());
+        Assert.Equal(MaskEvent.SchemaNameV1, ev.Properties["schema"]);
+        Assert.Equal(EventTypes.ViolationStart, body["type"]!.GetValue<string>());
+        Assert.Equal("no_mask", body["mask"]!["label"]!.GetValue<string>());
+        Assert.Null(body["mask"]!["probabilities"]);
+        // Stats stored before the patch may still be on their way; the next ones are version 1.
+        await _hub.WaitForTelemetryAsync(t => IsStats(t) && t.Properties["schema"] == CameraStats.SchemaNameV1, "version 1 stats after the patch");
+        // Live: the outbox, its drainers and the camera stayed.
+        Assert.Equal(messagingStarts, Runtime.Messaging.Starts);
+        Assert.Same(camera, Runtime.Cameras.Cameras.Single());
+        Assert.Equal(0, camera.Restarts);
+    }
+
+    [Fact]
     public async Task Reconnect_FullTwinReReadAndChangeMadeWhileDisconnectedApplied()
     {
         var host = await StartAsync();

@@ -122,7 +122,8 @@ public sealed class CameraPipelineTests : IDisposable
         Assert.Equal("fake", stats.ExecutionProvider);
         Assert.Equal(22, stats.FacesSeen);
         Assert.Equal(0.5, stats.ComplianceRate!.Value, 3);
-        Assert.True(Messaging.Schemas.ContractSchemas.ValidateStats(EventJsonContext.Serialize(stats)).IsValid);
+        var validation = Messaging.Schemas.ContractSchemas.ValidateStats(EventJsonContext.Serialize(stats));
+        Assert.True(validation.IsValid, validation.ToString());
     }
 
     [Fact]
@@ -138,7 +139,8 @@ public sealed class CameraPipelineTests : IDisposable
         Assert.Equal("connecting", stats.CameraHealth);
         Assert.Equal(0, stats.FramesProcessed);
         Assert.Equal(0, stats.FramesPerSecond);
-        Assert.True(Messaging.Schemas.ContractSchemas.ValidateStats(EventJsonContext.Serialize(stats)).IsValid);
+        var validation = Messaging.Schemas.ContractSchemas.ValidateStats(EventJsonContext.Serialize(stats));
+        Assert.True(validation.IsValid, validation.ToString());
     }
 
     [Fact]
