@@ -56,6 +56,12 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
         get { lock (_gate) return _models ?? throw new InvalidOperationException("The models are not open yet."); }
     }
 
+    /// <summary>The configuration a planned rebuild plans from (the last applied; see <see cref="ConfigurationApplied"/>).</summary>
+    public EdgeMaskOptions Options
+    {
+        get { lock (_gate) return _options; }
+    }
+
     /// <summary>Generations replaced but still held by a camera.</summary>
     public int RetiredGenerationsOpen
     {
@@ -136,6 +142,18 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
             .Select(p => $"{p.First.Camera ?? "a camera"} {p.First.Width}x{p.First.Height} → detector input {p.Second.Width}x{p.Second.Height}")
             .Distinct();
         return $"frames outside the TensorRT detector profile ({string.Join(", ", outside)})";
+    }
+
+    /// <summary>
+    /// The configuration now in force, applied without new sessions (cameras added or resized inside the profile): a
+    /// planned rebuild later plans from it, so it keeps every configured camera size.
+    /// </summary>
+    public void ConfigurationApplied(EdgeMaskOptions options)
+    {
+        lock (_gate)
+        {
+            if (SameOptions.As(options.Inference, _options.Inference) && SameOptions.As(options.Classifier, _options.Classifier)) _options = options;
+        }
     }
 
     /// <summary>

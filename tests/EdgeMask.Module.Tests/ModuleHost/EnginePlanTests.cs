@@ -221,6 +221,26 @@ public sealed class EnginePlanTests : IDisposable
     }
 
     [Fact]
+    public async Task ConfigurationApplied_CameraAddedWithoutReload_PlannedRebuildsPlanFromIt()
+    {
+        var options = ConfigLoader.Parse(CpuConfig(_dir), "test");
+        await using var service = new ModelService(options, NullLoggerFactory.Instance);
+        await service.StartAsync(CancellationToken.None);
+        var added = options with
+        {
+            Cameras = new Dictionary<string, CameraOptions>(options.Cameras) { ["gate"] = new() { Source = "rtsp://10.0.0.9/s1", Width = 640, Height = 480 } },
+        };
+
+        Assert.False(service.NeedsReload(added));
+        service.ConfigurationApplied(added);
+
+        Assert.Contains(new PlannedFrameSize("gate", 640, 480, FrameSizeOrigin.Configured), service.PlanFor(service.Options).FrameSizes);
+        // A configuration that needs new sessions is taken by the reload, not here.
+        service.ConfigurationApplied(added with { Inference = added.Inference with { ClassifierMaxBatch = 4 } });
+        Assert.Equal(64, service.Options.Inference.ClassifierMaxBatch);
+    }
+
+    [Fact]
     public async Task LearnedFrameSizes_DamagedFile_PlannedWithoutThem()
     {
         await File.WriteAllTextAsync(Path.Combine(_dir, "frame-sizes.json"), "{ not json");
