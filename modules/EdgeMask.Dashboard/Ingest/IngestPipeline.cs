@@ -98,10 +98,10 @@ public sealed partial class IngestPipeline(
                 var e = events[i].Event;
                 NoteLabel(e);
                 liveFeed.Publish(new StoredEvent(e.Id, e.Type, e.Sequence, e.Device, e.Camera, e.TrackId, e.StartedAt, e.At, e.EndedAt,
-                    e.EndReason, e.Mask.Label, e.Mask.Probability, e.Mask.FramesObserved, e.Mask.FramesUnmasked,
+                    e.EndReason, e.Mask.Label, LabelProbabilities.Widen(e.Mask.Probability), e.Mask.FramesObserved, e.Mask.FramesUnmasked,
                     e.Snapshot.Available ? e.Snapshot.Id : null, now)
                 {
-                    Probabilities = e.Mask.Probabilities is { } p ? new LabelProbabilities(p.Mask, p.NoMask, p.Incorrect) : null,
+                    Probabilities = e.Mask.Probabilities is { } p ? LabelProbabilities.From(p) : null,
                 });
             }
         }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using EdgeMask.Core.Events;
 
@@ -132,7 +133,16 @@ public sealed record LabelCount(string Label, long Violations, long IncorrectEpi
 public sealed record LabelProbabilities(
     [property: JsonPropertyName("mask")] double Mask,
     [property: JsonPropertyName("no_mask")] double NoMask,
-    [property: JsonPropertyName("incorrect")] double? Incorrect);
+    [property: JsonPropertyName("incorrect")] double? Incorrect)
+{
+    public static LabelProbabilities From(EventProbabilities p) => new(Widen(p.Mask), Widen(p.NoMask), p.Incorrect is { } i ? Widen(i) : null);
+
+    /// <summary>
+    /// The float as the document wrote it (the shortest decimal that reads back as the same float), so the API and CSV
+    /// say 0.7371715 where the device said 0.7371715, not the float's binary expansion 0.737171471118927.
+    /// </summary>
+    public static double Widen(float value) => double.Parse(value.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+}
 
 /// <summary>
 /// Faces by the classifier's label, summed over the stats that carry <c>facesByLabel</c> (contract version 2), and the

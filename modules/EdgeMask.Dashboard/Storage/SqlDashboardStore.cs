@@ -112,11 +112,11 @@ public abstract class SqlDashboardStore : IDashboardStore
             for (var i = 0; i < batch.Events.Count; i++)
             {
                 var e = batch.Events[i];
-                var p = e.Mask.Probabilities;
+                var p = e.Mask.Probabilities is { } given ? LabelProbabilities.From(given) : null;
                 result.EventsStored[i] = await RunAsync(insert, cancellationToken, e.Id, e.Type, e.Sequence, e.Device, e.Camera, e.TrackId,
-                    Ms(e.StartedAt), Ms(e.At), Ms(e.EndedAt), e.EndReason, e.Mask.Label, (double)e.Mask.Probability, e.Mask.FramesObserved,
+                    Ms(e.StartedAt), Ms(e.At), Ms(e.EndedAt), e.EndReason, e.Mask.Label, LabelProbabilities.Widen(e.Mask.Probability), e.Mask.FramesObserved,
                     e.Mask.FramesUnmasked, e.Snapshot.Available ? e.Snapshot.Id : null, received,
-                    (double?)p?.Mask, (double?)p?.NoMask, (double?)p?.Incorrect) == 1;
+                    p?.Mask, p?.NoMask, p?.Incorrect) == 1;
             }
         }
         if (batch.Stats.Count > 0)
