@@ -17,9 +17,7 @@ public abstract partial class StoreContractTests
     [Fact]
     public async Task IngestBatchAsync_RecordedVersion2Run_KeepsProbabilitiesSplitAndIncorrectEpisodesApart()
     {
-        var run = RecordedRun.Load(RecordedRun.Version2);
-        var outcomes = await Pipeline().IngestBatchAsync(run.ToIngestMessages(), default);
-        Assert.All(outcomes, o => Assert.Equal(IngestOutcome.Stored, o));
+        var run = await IngestRecordedAsync(RecordedRun.Version2);
         // What the recording holds (Fixtures/README.md), so the assertions below cannot pass on an empty or other run.
         Assert.Equal((104, 9), (run.CountEvents(EventTypes.ViolationStart), run.CountEvents(EventTypes.IncorrectStart)));
         Assert.True(run.SumFaces("incorrect") > 0);
@@ -66,9 +64,7 @@ public abstract partial class StoreContractTests
     [Fact]
     public async Task IngestBatchAsync_RecordedVersion1Run_StoredUnsplitWithoutProbabilities()
     {
-        var run = RecordedRun.Load(RecordedRun.Version1);
-        var outcomes = await Pipeline().IngestBatchAsync(run.ToIngestMessages(), default);
-        Assert.All(outcomes, o => Assert.Equal(IngestOutcome.Stored, o));
+        var run = await IngestRecordedAsync(RecordedRun.Version1);
         Assert.Equal((113, 0), (run.CountEvents(EventTypes.ViolationStart), run.CountEvents(EventTypes.IncorrectStart)));
 
         var (first, last) = run.TimeRange();
@@ -81,6 +77,39 @@ public abstract partial class StoreContractTests
         Assert.Equal(232, page.Total);
         Assert.All(page.Items, e => Assert.Null(e.Probabilities));
         Assert.All(page.Items, e => Assert.Equal("no_mask", e.Label));
+    }
+
+    [Fact]
+    public async Task IngestBatchAsync_RecordedRunsFromIoTHubsEndpoint_KindOfBothVersionsTakenFromTheSchema()
+    {
+        // As IoT Hub delivers the module's telemetry when no edgemask-kind property says what it is: the kind comes from
+        // the JSON schema, which differs between the versions.
+        var messages = new List<IngestMessage>();
+        long sequence = 0;
+        foreach (var file in new[] { RecordedRun.Version2, RecordedRun.Version1 })
+        {
+            foreach (var (topic, payload) in RecordedRun.Load(file).Messages.Where(m => !m.Topic.EndsWith("/status", StringComparison.Ordinal)))
+            {
+                var data = Azure.Messaging.EventHubs.EventHubsModelFactory.EventData(new BinaryData(payload),
+                    new Dictionary<string, object> { [EventHubsMessageMapper.CameraProperty] = "platform" },
+                    new Dictionary<string, object> { [EventHubsMessageMapper.DeviceIdSystemProperty] = "station" },
+                    null, ++sequence, sequence.ToString(System.Globalization.CultureInfo.InvariantCulture), T0);
+                var message = EventHubsMessageMapper.Map(data, "0");
+                Assert.Equal(topic.EndsWith("/stats", StringComparison.Ordinal) ? IngestKind.Stats : IngestKind.Event, message.Kind);
+                messages.Add(message);
+            }
+        }
+        Assert.All(await Pipeline().IngestBatchAsync(messages, default), o => Assert.Equal(IngestOutcome.Stored, o));
+        var counts = await Store.CountAsync(default);
+        Assert.Equal((233L + 232L, 30L + 35L), (counts.Events, counts.Stats));
+    }
+
+    private async Task<RecordedRun> IngestRecordedAsync(string file)
+    {
+        var run = RecordedRun.Load(file);
+        var outcomes = await Pipeline().IngestBatchAsync(run.ToIngestMessages(), default);
+        Assert.All(outcomes, o => Assert.Equal(IngestOutcome.Stored, o));
+        return run;
     }
 
     [Fact]
