@@ -99,6 +99,9 @@ public sealed record CameraOptions
     public void Validate(string section)
     {
         if (string.IsNullOrWhiteSpace(Source)) throw new InvalidOptionException($"{section}:source", Source, "must name a file, folder, device or stream URL.");
+        // An unknown scheme or a malformed URL can never work: refused with the configuration, not retried for ever.
+        try { EdgeMask.Module.Sources.FrameSourceSpec.Parse(Source); }
+        catch (ArgumentException ex) { throw new InvalidOptionException($"{section}:source", EdgeMask.Module.Sources.PipeFrameSource.Redact(Source), ex.Message); }
         if (DetectEveryNthFrame is < 1 or > 30) throw new InvalidOptionException($"{section}:detectEveryNthFrame", DetectEveryNthFrame, "must be between 1 and 30.");
         if (Zones is not null) new ViolationPolicyOptions { Zones = Zones }.Validate(section);
         if (Width.HasValue || Height.HasValue || Fps.HasValue)
@@ -221,7 +224,6 @@ public sealed record ClassifierSettings
     }
 }
 
-/// <summary>Where events go over MQTT: the embedded broker (default) or an external one.</summary>
 /// <summary>
 /// The published contract: <see cref="Version"/> 2 (default) writes <c>edgemask.event/2</c> and <c>edgemask.stats/2</c>
 /// (label <c>incorrect</c>, the three probabilities, <c>incorrect.*</c> events); 1 writes the documents of earlier
@@ -240,6 +242,7 @@ public sealed record ContractSettings
     }
 }
 
+/// <summary>Where events go over MQTT: the embedded broker (default) or an external one.</summary>
 public sealed record MqttSettings
 {
     public bool Enabled { get; init; } = true;

@@ -9,10 +9,11 @@ using Microsoft.Extensions.Logging;
 namespace EdgeMask.Module.Pipeline;
 
 /// <summary>
-/// The model sessions of a process, opened once and shared by every camera (ONNX Runtime sessions are safe to run
+/// One generation of model sessions, opened once and shared by every camera (ONNX Runtime sessions are safe to run
 /// concurrently); each camera gets its own detector/classifier wrapper because buffers are never shared between callers.
+/// Owns the sessions: dispose it only when no camera can still run them (the model service counts leases for that).
 /// </summary>
-public sealed class InferenceModels : IDisposable
+public sealed class InferenceModels : IModelSet, IDisposable
 {
     private readonly OnnxModelSession _detectorSession;
     private readonly ModelEntry _detectorEntry;
@@ -20,6 +21,11 @@ public sealed class InferenceModels : IDisposable
     private readonly ClassifierContract? _classifierContract;
 
     public ExecutionProviderKind ActiveProvider => _detectorSession.ActiveProvider;
+    public string ExecutionProvider => ExecutionProviderOptions.ToName(ActiveProvider);
+    /// <summary>Set by whoever opened this generation (the model service counts reloads); 1 otherwise.</summary>
+    public long Generation { get; init; } = 1;
+    /// <summary>ONNX Runtime sessions this generation opened (detector, and the classifier when enabled).</summary>
+    public int SessionCount => _classifierSession is null ? 1 : 2;
     public string DetectorPath => _detectorSession.ModelPath;
     public string? ClassifierPath => _classifierSession?.ModelPath;
     public ModelStore Store { get; }
@@ -34,7 +40,7 @@ public sealed class InferenceModels : IDisposable
     }
 
     /// <summary>Opens and verifies the models; throws <see cref="ModelException"/> naming the file and the fix.</summary>
-    public static InferenceModels Open(InferenceSettings inference, ClassifierSettings classifier, ILogger logger)
+    public static InferenceModels Open(InferenceSettings inference, ClassifierSettings classifier, ILogger logger, long generation = 1)
     {
         var store = ModelStore.Open(inference.ModelsDirectory);
         var providers = inference.ToProviderOptions();
@@ -54,7 +60,7 @@ public sealed class InferenceModels : IDisposable
                 classifierSession = OnnxSessionFactory.Create(path, providers, logger);
                 contract = MaskClassifier.ReadContract(classifierSession.Session);
             }
-            return new InferenceModels(store, detector, detectorEntry, classifierSession, contract);
+            return new InferenceModels(store, detector, detectorEntry, classifierSession, contract) { Generation = generation };
         }
         catch
         {
@@ -64,12 +70,17 @@ public sealed class InferenceModels : IDisposable
         }
     }
 
-    public RetinaFaceDetector CreateDetector(DetectorOptions options) =>
-        new(_detectorSession, _detectorEntry, options, shouldDispose: false);
+    public OnnxFaceDetector CreateDetector(DetectorOptions options) =>
+        new(new RetinaFaceDetector(_detectorSession, _detectorEntry, options, shouldDispose: false));
 
-    public MaskClassifier? CreateClassifier() =>
-        _classifierSession is null ? null : new MaskClassifier(_classifierSession.Session, _classifierContract!, shouldDispose: false);
+    public OnnxMaskClassifier? CreateClassifier() =>
+        _classifierSession is null ? null : new OnnxMaskClassifier(new MaskClassifier(_classifierSession.Session, _classifierContract!, shouldDispose: false));
 
+    IFaceDetector IModelSet.CreateDetector(DetectorOptions options) => CreateDetector(options);
+
+    IMaskClassifier? IModelSet.CreateClassifier() => CreateClassifier();
+
+    /// <summary>Closes the sessions: only once no detector or classifier made here runs any more.</summary>
     public void Dispose()
     {
         _classifierSession?.Dispose();
