@@ -40,7 +40,7 @@ public sealed class ContractVersionApiTests : IAsyncLifetime
         var (status, body) = await GetAsync("/api/events?type=incorrect.start&pageSize=500");
         Assert.Equal(HttpStatusCode.OK, status);
         var items = JsonDocument.Parse(body).RootElement.GetProperty("items").EnumerateArray().ToList();
-        Assert.Equal(9, items.Count);
+        Assert.Equal(RecordedRun.V2IncorrectStarts, items.Count);
         Assert.All(items, i => Assert.Equal(EventTypes.IncorrectStart, i.GetProperty("type").GetString()));
         // Keyed by label as in the event contract.
         Assert.All(items, i => Assert.True(i.GetProperty("probabilities").GetProperty("incorrect").GetDouble() > 0));
@@ -80,19 +80,20 @@ public sealed class ContractVersionApiTests : IAsyncLifetime
         var cameras = root.GetProperty("cameras").EnumerateArray().ToDictionary(c => c.GetProperty("camera").GetString()!);
 
         var platform = cameras["platform"];
-        Assert.Equal((104, 9), (platform.GetProperty("violations").GetInt64(), platform.GetProperty("incorrectEpisodes").GetInt64()));
+        Assert.Equal((RecordedRun.V2ViolationStarts, RecordedRun.V2IncorrectStarts),
+            (platform.GetProperty("violations").GetInt32(), platform.GetProperty("incorrectEpisodes").GetInt32()));
         var split = platform.GetProperty("facesByLabel");
         Assert.Equal((_v2.SumFaces("mask"), _v2.SumFaces("no_mask"), _v2.SumFaces("incorrect"), 0L),
             (split.GetProperty("mask").GetInt64(), split.GetProperty("no_mask").GetInt64(), split.GetProperty("incorrect").GetInt64(),
                 split.GetProperty("unsplit").GetInt64()));
 
         var old = cameras["platform-v1"];
-        Assert.Equal((113, 0), (old.GetProperty("violations").GetInt64(), old.GetProperty("incorrectEpisodes").GetInt64()));
+        Assert.Equal((RecordedRun.V1ViolationStarts, 0), (old.GetProperty("violations").GetInt32(), old.GetProperty("incorrectEpisodes").GetInt32()));
         Assert.Equal(_v1.SumStats("facesSeen"), old.GetProperty("facesByLabel").GetProperty("unsplit").GetInt64());
         Assert.Equal(0, old.GetProperty("facesByLabel").GetProperty("mask").GetInt64());
 
         var series = root.GetProperty("series").EnumerateArray().ToList();
-        Assert.Equal(9 + 0, series.Sum(b => b.GetProperty("incorrectEpisodes").GetInt64()));
+        Assert.Equal(RecordedRun.V2IncorrectStarts, series.Sum(b => b.GetProperty("incorrectEpisodes").GetInt32()));
         Assert.Equal(_v2.SumFaces("incorrect"), series.Sum(b => b.GetProperty("facesByLabel").GetProperty("incorrect").GetInt64()));
     }
 
@@ -116,7 +117,7 @@ public sealed class ContractVersionApiTests : IAsyncLifetime
 
         (status, csv) = await GetAsync("/history.csv?camera=platform-v1");
         var v1Rows = csv.Split("\r\n", StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(l => l.Split(',')).ToList();
-        Assert.Equal(232, v1Rows.Count);
+        Assert.Equal(RecordedRun.V1Events, v1Rows.Count);
         Assert.All(v1Rows, r => Assert.Equal(["\"\"", "\"\"", "\"\""], r[^3..]));
     }
 }

@@ -19,13 +19,15 @@ public abstract partial class StoreContractTests
     {
         var run = await IngestRecordedAsync(RecordedRun.Version2);
         // What the recording holds (Fixtures/README.md), so the assertions below cannot pass on an empty or other run.
-        Assert.Equal((104, 9), (run.CountEvents(EventTypes.ViolationStart), run.CountEvents(EventTypes.IncorrectStart)));
+        Assert.Equal((RecordedRun.V2ViolationStarts, RecordedRun.V2IncorrectStarts),
+            (run.CountEvents(EventTypes.ViolationStart), run.CountEvents(EventTypes.IncorrectStart)));
+        Assert.Equal((RecordedRun.V2Events, RecordedRun.V2Stats), (run.Events.Count(), run.Stats.Count()));
         Assert.True(run.SumFaces("incorrect") > 0);
 
         var (first, last) = run.TimeRange();
         var totals = Assert.Single(await Store.QueryCameraTotalsAsync(first, last.AddSeconds(1), default));
         Assert.Equal(("station", "platform"), (totals.Device, totals.Camera));
-        Assert.Equal((104L, 9L), (totals.Violations, totals.IncorrectEpisodes));
+        Assert.Equal((RecordedRun.V2ViolationStarts, RecordedRun.V2IncorrectStarts), ((int)totals.Violations, (int)totals.IncorrectEpisodes));
         Assert.Equal((run.SumStats("facesSeen"), run.SumStats("facesUnmasked")), (totals.FacesSeen, totals.FacesUnmasked));
         Assert.Equal(new FaceSplit(run.SumFaces("mask"), run.SumFaces("no_mask"), run.SumFaces("incorrect"), 0), totals.Faces);
         // The rate keeps its version 1 meaning: 1 − unmasked / seen (unmasked as the device's policy counts it).
@@ -33,7 +35,8 @@ public abstract partial class StoreContractTests
 
         var buckets = await Store.QueryComplianceAsync(new ComplianceQuery("station", "platform", first, last.AddSeconds(1), BucketSize.Minute), default);
         Assert.Equal(totals.Faces, buckets.Aggregate(FaceSplit.Zero, (sum, b) => sum.Add(b.Faces)));
-        Assert.Equal((104L, 9L), (buckets.Sum(b => b.Violations), buckets.Sum(b => b.IncorrectEpisodes)));
+        Assert.Equal((RecordedRun.V2ViolationStarts, RecordedRun.V2IncorrectStarts),
+            ((int)buckets.Sum(b => b.Violations), (int)buckets.Sum(b => b.IncorrectEpisodes)));
 
         // Every stored event has the probabilities its document gave.
         var page = await Store.QueryEventsAsync(new EventQuery(Limit: 500), default);
@@ -65,16 +68,17 @@ public abstract partial class StoreContractTests
     public async Task IngestBatchAsync_RecordedVersion1Run_StoredUnsplitWithoutProbabilities()
     {
         var run = await IngestRecordedAsync(RecordedRun.Version1);
-        Assert.Equal((113, 0), (run.CountEvents(EventTypes.ViolationStart), run.CountEvents(EventTypes.IncorrectStart)));
+        Assert.Equal((RecordedRun.V1ViolationStarts, 0), (run.CountEvents(EventTypes.ViolationStart), run.CountEvents(EventTypes.IncorrectStart)));
+        Assert.Equal((RecordedRun.V1Events, RecordedRun.V1Stats), (run.Events.Count(), run.Stats.Count()));
 
         var (first, last) = run.TimeRange();
         var totals = Assert.Single(await Store.QueryCameraTotalsAsync(first, last.AddSeconds(1), default));
-        Assert.Equal((113L, 0L), (totals.Violations, totals.IncorrectEpisodes));
+        Assert.Equal((RecordedRun.V1ViolationStarts, 0), ((int)totals.Violations, (int)totals.IncorrectEpisodes));
         // A version 1 device reports no split: all its faces are "unsplit", none is guessed into a label.
         Assert.Equal(new FaceSplit(0, 0, 0, run.SumStats("facesSeen")), totals.Faces);
         Assert.Equal(1.0 - (double)run.SumStats("facesUnmasked") / run.SumStats("facesSeen"), totals.ComplianceRate);
         var page = await Store.QueryEventsAsync(new EventQuery(Limit: 500), default);
-        Assert.Equal(232, page.Total);
+        Assert.Equal(RecordedRun.V1Events, page.Total);
         Assert.All(page.Items, e => Assert.Null(e.Probabilities));
         Assert.All(page.Items, e => Assert.Equal("no_mask", e.Label));
     }
@@ -101,7 +105,7 @@ public abstract partial class StoreContractTests
         }
         Assert.All(await Pipeline().IngestBatchAsync(messages, default), o => Assert.Equal(IngestOutcome.Stored, o));
         var counts = await Store.CountAsync(default);
-        Assert.Equal((233L + 232L, 30L + 35L), (counts.Events, counts.Stats));
+        Assert.Equal((RecordedRun.V2Events + RecordedRun.V1Events, RecordedRun.V2Stats + RecordedRun.V1Stats), ((int)counts.Events, (int)counts.Stats));
     }
 
     private async Task<RecordedRun> IngestRecordedAsync(string file)

@@ -14,6 +14,11 @@ internal sealed class RecordedRun
     public const string Version2 = "station-run-contract-v2.mqtt.txt";
     public const string Version1 = "station-run-contract-v1.mqtt.txt";
 
+    // What the recordings hold (Fixtures/README.md). The version 1 run is the same feed: its 114 violations are the
+    // version 2 run's 105 violations and 9 badly worn masks, folded into no_mask.
+    public const int V2Events = 233, V2ViolationStarts = 105, V2IncorrectStarts = 9, V2Stats = 29;
+    public const int V1Events = 234, V1ViolationStarts = 114, V1Stats = 29;
+
     private RecordedRun(IReadOnlyList<(string Topic, byte[] Payload)> messages) => Messages = messages;
 
     public IReadOnlyList<(string Topic, byte[] Payload)> Messages { get; }
