@@ -209,6 +209,10 @@ public sealed class BrowserTests(BrowserFixture fixture) : IClassFixture<Browser
         Assert.All(labels, l => Assert.Equal("incorrect", l));
         Assert.Equal(Amber, await BackgroundAsync(page.Locator("#history tbody tr .badge.label").First));
         await fixture.ScreenshotAsync(page, "history-incorrect.png");
+        // A label no event has (a link from elsewhere, a label retention removed) still shows as the filter in force.
+        await page.GotoAsync("/history?device=station&pageSize=500&label=face_shield");
+        Assert.Equal("face_shield", await page.Locator("#history-filter select[name=label]").InputValueAsync());
+        Assert.Equal(0, await page.Locator("#history tbody tr").CountAsync());
 
         // The type filter takes the incorrect-mask episodes; each row says so with an amber badge.
         await page.SelectOptionAsync("#history-filter select[name=label]", "");

@@ -97,7 +97,9 @@ internal static class PageEndpoints
     {
         var ok = EventFilter.TryParse(context.Request.Query, 50, out var filter, out var error);
         var page = ok ? await store.QueryEventsAsync(filter.ToQuery(), cancellationToken) : new EventPage([], 0);
-        var labels = MaskLabels.FilterOptions(await store.GetLabelsAsync(cancellationToken));
+        // The label asked for is offered even when no event has it (yet, or any more), so the form shows the filter in force.
+        var stored = await store.GetLabelsAsync(cancellationToken);
+        var labels = MaskLabels.FilterOptions(filter.Label is { } asked && !stored.Contains(asked) ? [.. stored, asked] : stored);
         return Page.Render<HistoryPage>(new { Page = PageContext.From(context), Filter = filter, Events = page, Labels = labels, Error = error },
             ok ? 200 : 400);
     }
