@@ -157,8 +157,17 @@ public sealed record InferenceSettings
     /// <summary><c>auto</c>, <c>tensorrt</c>, <c>cuda</c> or <c>cpu</c>.</summary>
     public string ExecutionProvider { get; init; } = "auto";
     public bool ExecutionProviderStrict { get; init; }
+    /// <summary>
+    /// Where TensorRT keeps built engines, their <c>.profile</c> files, the timing cache and the frame sizes learned
+    /// from cameras (null: <c>EDGEMASK_TRT_CACHE</c>, which the Jetson image sets to its volume <c>/app/data/trt-cache</c>).
+    /// </summary>
     public string? TensorRtCacheDirectory { get; init; }
     public bool TensorRtFp16 { get; init; } = true;
+    /// <summary>
+    /// Faces per classifier run at most: a frame with more faces is classified in several runs. Under TensorRT the
+    /// classifier's engine is built for batch 1 … this, once, so a crowd never makes the provider build a new one.
+    /// </summary>
+    public int ClassifierMaxBatch { get; init; } = EdgeMask.Inference.Classification.MaskClassifier.DefaultMaxBatch;
     /// <summary>CPU threads per model session; 0 = one per CPU the process may use (a container's CPU limit counts).</summary>
     public int IntraOpThreads { get; init; }
     /// <summary>Let idle ONNX Runtime threads spin between runs (see <see cref="ExecutionProviderOptions.IntraOpSpinning"/>): off, because two models and the decoders share the cores.</summary>
@@ -169,7 +178,14 @@ public sealed record InferenceSettings
         try { ExecutionProviderOptions.Parse(ExecutionProvider); }
         catch (ArgumentException ex) { throw new InvalidOptionException($"{section}:executionProvider", ExecutionProvider, ex.Message); }
         if (IntraOpThreads is < 0 or > 64) throw new InvalidOptionException($"{section}:intraOpThreads", IntraOpThreads, "must be between 0 and 64.");
+        if (ClassifierMaxBatch is < 1 or > MaxClassifierBatch)
+            throw new InvalidOptionException($"{section}:classifierMaxBatch", ClassifierMaxBatch, $"must be between 1 and {MaxClassifierBatch} (faces per classifier run; more faces are classified in several runs).");
+        if (TensorRtCacheDirectory is not null && string.IsNullOrWhiteSpace(TensorRtCacheDirectory))
+            throw new InvalidOptionException($"{section}:tensorRtCacheDirectory", TensorRtCacheDirectory, "must name a folder (a volume on the device), or be null for EDGEMASK_TRT_CACHE.");
     }
+
+    /// <summary>The largest <see cref="ClassifierMaxBatch"/>: the engine's activations grow with it, and a frame has rarely more faces.</summary>
+    public const int MaxClassifierBatch = 256;
 
     public ExecutionProviderOptions ToProviderOptions()
     {

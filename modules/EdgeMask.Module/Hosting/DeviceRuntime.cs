@@ -150,6 +150,7 @@ public sealed class DeviceRuntime
             long version = Version + 1;
             var cameras = await _cameras.ApplyAsync(next, version, cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref _current, next);
+            _models.ConfigurationApplied(next);
             Interlocked.Exchange(ref _version, version);
             _logger.LogInformation("Configuration {Version} in force: restarted [{Restarted}], cameras started [{Started}] stopped [{Stopped}] restarted [{CamerasRestarted}] updated live [{Updated}]",
                 version, string.Join(", ", restarted), string.Join(", ", cameras.Started), string.Join(", ", cameras.Stopped),

@@ -81,6 +81,8 @@ public sealed class MetricsService : IHostedService, IAsyncDisposable
         {
             status = healthy ? "ok" : "degraded",
             executionProvider = _models.Generation > 0 ? _models.Current.ExecutionProvider : null,
+            // Provider, TensorRT profiles, engine cache loaded/built, warm-up, planned rebuilds.
+            inference = _models.Report(),
             cameras = cameras.Select(h => h.ToReport()),
             outbox = messaging?.Destinations.Select(d => new { d.Destination, d.Connected, d.Depth }),
         });

@@ -309,6 +309,8 @@ public sealed class ModuleHost : IHostedService
                 ["device"] = _runtime.Current.Device,
                 ["modelGeneration"] = models.Generation,
                 ["sessionsOpened"] = models.SessionsOpened,
+                // What the engines were built for and how: an operator sees from the portal whether a Jetson rebuilt at start-up.
+                ["inference"] = models.Report(),
             };
             sections["thresholdOverride"] = _thresholdOverride?.DeepClone();
         }

@@ -146,6 +146,20 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("cpu", reported["executionProvider"]!.GetValue<string>());
         Assert.Equal(64, reported["models"]!["detector"]!["sha256"]!.GetValue<string>().Length);
         Assert.Equal("running", reported["runtime"]!["state"]!.GetValue<string>());
+        // On the CPU: no TensorRT profile, no engine cache, no warm-up — and the report says so rather than inventing them.
+        var inference = reported["runtime"]!["inference"]!;
+        Assert.Equal("cpu", inference["provider"]!.GetValue<string>());
+        Assert.Null(inference["frameSizes"]);
+        Assert.All(inference["engines"]!.AsArray(), e =>
+        {
+            Assert.Equal("cpu", e!["provider"]!.GetValue<string>());
+            Assert.Null(e["tensorRtShapes"]);
+            Assert.Null(e["engineCache"]);
+        });
+        var (_, health) = Runtime.Metrics.Health();
+        var healthJson = JsonSerializer.SerializeToNode(health)!;
+        Assert.Equal("cpu", healthJson["inference"]!["provider"]!.GetValue<string>());
+        Assert.Equal(2, healthJson["inference"]!["engines"]!.AsArray().Count);
         Assert.True(_hub.Violations.IsEmpty, "protocol violations: " + string.Join(" | ", _hub.Violations));
         Assert.Equal(1, _hub.TwinGetCount);
     }
