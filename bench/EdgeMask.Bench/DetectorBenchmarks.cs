@@ -60,6 +60,20 @@ internal static class BenchPaths
     public static string VocImage(int n) => Path.Combine(Shared, "data", "face-mask-voc853", "images", $"maksssksksss{n}.jpg");
     public static string SampleVideo => Path.Combine(Shared, "samples", "station-crowd-960x540.mp4");
 
+    /// <summary>One frame of the sample video (340: the densest crowd, 61 annotated faces), owned by the caller.</summary>
+    public static Mat ReadSampleFrame(int index)
+    {
+        using var video = new VideoCapture(SampleVideo);
+        video.Set(VideoCaptureProperties.PosFrames, index);
+        var frame = new Mat();
+        if (!video.Read(frame) || frame.Empty())
+        {
+            frame.Dispose();
+            throw new InvalidOperationException($"Cannot read frame {index} of {SampleVideo}.");
+        }
+        return frame;
+    }
+
     private static string Find()
     {
         // BenchmarkDotNet runs the benchmark in a child process from a generated folder; the working directory stays.

@@ -185,11 +185,16 @@ internal static class TrainCli
         var distill = new Option<float>("--distill-weight") { DefaultValueFactory = _ => d.DistillWeight, Description = "λ of the KL term against the frozen start model on anchors that are not annotated faces (0: off)." };
         var teacherIgnore = new Option<float>("--teacher-ignore") { DefaultValueFactory = _ => d.TeacherIgnoreAbove, Description = "Background anchors where the start model's face probability is ≥ this are not mined as negatives (> 1: off)." };
         var maxFalse = new Option<int?>("--max-false") { Description = "Epoch selection: an epoch with more false detections than this at the first dev scale ranks last (default: the start model's count)." };
+        var pseudoLabels = new Option<float?>("--pseudo-labels") { Description = "Train the start model's own detections on the training photos with at least this face score (e.g. 0.8) as faces where none is annotated (default: off)." };
+        var pseudoSizings = new Option<string>("--pseudo-sizings") { DefaultValueFactory = _ => string.Join(',', d.PseudoLabelSizings), Description = "Detector input sizings the pseudo-labels are found at: scales (2) or long sides (960px)." };
+        var maxCutSide = new Option<float?>("--max-cut-side") { Description = "With --min-visible: only faces up to this short side in input pixels may be cut (default: any)." };
+        var bareWeight = new Option<float>("--bare-weight") { DefaultValueFactory = _ => d.BareWeight, Description = "Weight of annotated faces without a mask (or with one worn incorrectly) in the classification loss (1: every face the same)." };
+        var ema = new Option<double>("--ema") { DefaultValueFactory = _ => d.EmaDecay, Description = "Score, choose and ship the moving average of the weights with this decay per step (e.g. 0.995; 0: off)." };
         var command = new Command("detector", "Fine-tune the RetinaFace detector (TorchSharp) and write the weights back into its ONNX graph.")
         {
             voc, detector, output, card, work, trainSplit, devSplit, epochs, batch, lr, weightDecay, optimizer, warmup, imageSize, minScale, maxScale,
             seed, boxWeight, landmarkWeight, positiveIoU, negativeIoU, maxSteps, maxMinutes, epochSize, devLimit, devScales, threads, noAugment, trainStage1, resume,
-            distill, teacherIgnore, maxFalse, minVisible,
+            distill, teacherIgnore, maxFalse, minVisible, pseudoLabels, pseudoSizings, ema, bareWeight, maxCutSide,
         };
         command.SetAction(parse =>
         {
@@ -225,7 +230,7 @@ internal static class TrainCli
                     MaxMinutes = parse.GetValue(maxMinutes),
                     EpochSize = parse.GetValue(epochSize),
                     DevLimit = parse.GetValue(devLimit),
-                    DevScales = parse.GetValue(devScales)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(DevSizing.Parse).ToArray(),
+                    DevScales = Sizings(parse.GetValue(devScales)!),
                     Threads = parse.GetValue(threads),
                     Augment = !parse.GetValue(noAugment),
                     FreezeStage1 = !parse.GetValue(trainStage1),
@@ -234,6 +239,11 @@ internal static class TrainCli
                     DistillWeight = parse.GetValue(distill),
                     TeacherIgnoreAbove = parse.GetValue(teacherIgnore),
                     MaxFalseDetections = parse.GetValue(maxFalse),
+                    PseudoLabelScore = parse.GetValue(pseudoLabels),
+                    PseudoLabelSizings = Sizings(parse.GetValue(pseudoSizings)!),
+                    EmaDecay = parse.GetValue(ema),
+                    BareWeight = parse.GetValue(bareWeight),
+                    MaxCutSide = parse.GetValue(maxCutSide),
                     CommandLine = TypedCommandLine(),
                 }.Validate();
                 var result = new DetectorTrainer(options, logger, TimeProvider.System).Run();
@@ -265,6 +275,9 @@ internal static class TrainCli
         string shared = Path.Combine("..", "shared", "models", "retinaface_mnet025.onnx");
         return File.Exists(shared) ? shared : Path.Combine("models", "retinaface_mnet025.onnx");
     }
+
+    private static DevSizing[] Sizings(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(DevSizing.Parse).ToArray();
 
     private static float[] Floats(string text, string option)
     {

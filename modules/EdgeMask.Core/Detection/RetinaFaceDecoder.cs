@@ -47,8 +47,10 @@ public static class RetinaFaceDecoder
 
         output.Clear();
         float inW = input.InputWidth, inH = input.InputHeight;
-        // Boxes are decoded in input pixels and mapped back by the inverse of the resize factor.
+        // Boxes are decoded in input pixels, moved by the border the image was framed with, and mapped back by the
+        // inverse of the resize factor.
         float toOriginal = 1f / input.Scale;
+        float pad = input.Pad;
         float threshold = thresholds.ScoreThreshold;
         for (int p = 0; p < priorCount; p++)
         {
@@ -59,14 +61,14 @@ public static class RetinaFaceDecoder
             float cy = pcy + loc[p * 4 + 1] * centerVariance * ph;
             float w = pw * MathF.Exp(loc[p * 4 + 2] * sizeVariance);
             float h = ph * MathF.Exp(loc[p * 4 + 3] * sizeVariance);
-            var box = new BoxF((cx - w / 2) * inW, (cy - h / 2) * inH, (cx + w / 2) * inW, (cy + h / 2) * inH).Scale(toOriginal);
+            var box = new BoxF((cx - w / 2) * inW - pad, (cy - h / 2) * inH - pad, (cx + w / 2) * inW - pad, (cy + h / 2) * inH - pad).Scale(toOriginal);
             var lm = landmarks.Slice(p * 10, 10);
             var marks = new Landmarks5(
-                Landmark(lm, 0, pcx, pcy, pw, ph, centerVariance, inW, inH, toOriginal),
-                Landmark(lm, 1, pcx, pcy, pw, ph, centerVariance, inW, inH, toOriginal),
-                Landmark(lm, 2, pcx, pcy, pw, ph, centerVariance, inW, inH, toOriginal),
-                Landmark(lm, 3, pcx, pcy, pw, ph, centerVariance, inW, inH, toOriginal),
-                Landmark(lm, 4, pcx, pcy, pw, ph, centerVariance, inW, inH, toOriginal));
+                Landmark(lm, 0, pcx, pcy, pw, ph, centerVariance, inW, inH, pad, toOriginal),
+                Landmark(lm, 1, pcx, pcy, pw, ph, centerVariance, inW, inH, pad, toOriginal),
+                Landmark(lm, 2, pcx, pcy, pw, ph, centerVariance, inW, inH, pad, toOriginal),
+                Landmark(lm, 3, pcx, pcy, pw, ph, centerVariance, inW, inH, pad, toOriginal),
+                Landmark(lm, 4, pcx, pcy, pw, ph, centerVariance, inW, inH, pad, toOriginal));
             output.Add(new FaceDetection(box, score, marks));
         }
 
@@ -77,21 +79,22 @@ public static class RetinaFaceDecoder
         NonMaximumSuppression.ApplyInPlace(output, thresholds.NmsIoU);
         if (output.Count > thresholds.KeepTopK) output.RemoveRange(thresholds.KeepTopK, output.Count - thresholds.KeepTopK);
 
-        // Clip after NMS, as the reference does: clipping first would change the IoUs NMS compares.
+        // Clip after NMS, as the reference does: clipping first would change the IoUs NMS compares. A box wholly in the
+        // border the input was framed with has nothing of the image left after clipping: it is dropped.
+        int kept = 0;
         for (int i = 0; i < output.Count; i++)
         {
             var f = output[i];
-            output[i] = f with
-            {
-                Box = f.Box.ClipTo(input.OriginalWidth, input.OriginalHeight),
-                Landmarks = f.Landmarks.ClipTo(input.OriginalWidth, input.OriginalHeight),
-            };
+            var box = f.Box.ClipTo(input.OriginalWidth, input.OriginalHeight);
+            if (!(box.X2 > box.X1 && box.Y2 > box.Y1)) continue;
+            output[kept++] = f with { Box = box, Landmarks = f.Landmarks.ClipTo(input.OriginalWidth, input.OriginalHeight) };
         }
+        output.RemoveRange(kept, output.Count - kept);
     }
 
     private static PointF2 Landmark(ReadOnlySpan<float> lm, int m, float pcx, float pcy, float pw, float ph,
-        float variance, float inW, float inH, float toOriginal) =>
-        new((pcx + lm[2 * m] * variance * pw) * inW * toOriginal, (pcy + lm[2 * m + 1] * variance * ph) * inH * toOriginal);
+        float variance, float inW, float inH, float pad, float toOriginal) =>
+        new(((pcx + lm[2 * m] * variance * pw) * inW - pad) * toOriginal, ((pcy + lm[2 * m + 1] * variance * ph) * inH - pad) * toOriginal);
 
     private static readonly Comparison<FaceDetection> ByScoreDescending = static (a, b) => b.Score.CompareTo(a.Score);
 }

@@ -32,10 +32,21 @@ internal static class PlanarInputWriter
     /// <param name="planes">At least 3 × width × height floats: B plane, then G, then R.</param>
     /// <param name="vectorize">False forces the scalar loop (tests).</param>
     public static unsafe void Write(byte* source, long step, int width, int height, Span<float> planes,
-        float meanB, float meanG, float meanR, bool vectorize = true)
+        float meanB, float meanG, float meanR, bool vectorize = true) =>
+        Write(source, step, width, height, planes, width, height, 0, 0, meanB, meanG, meanR, vectorize);
+
+    /// <summary>
+    /// Writes the image into a window of larger planes: <paramref name="planeWidth"/> × <paramref name="planeHeight"/>
+    /// floats per channel, the image's top-left pixel at (<paramref name="left"/>, <paramref name="top"/>). What lies
+    /// outside the window is not touched (a mean-coloured border is zero, written once when the tensor is made).
+    /// </summary>
+    public static unsafe void Write(byte* source, long step, int width, int height, Span<float> planes,
+        int planeWidth, int planeHeight, int left, int top, float meanB, float meanG, float meanR, bool vectorize = true)
     {
-        int plane = width * height;
-        if (planes.Length < 3 * plane) throw new ArgumentException($"The tensor holds {planes.Length} floats; a {width}×{height} image needs {3 * plane}.", nameof(planes));
+        if (left < 0 || top < 0 || left + width > planeWidth || top + height > planeHeight)
+            throw new ArgumentException($"A {width}×{height} image at ({left}, {top}) does not fit {planeWidth}×{planeHeight} planes.", nameof(planes));
+        int plane = planeWidth * planeHeight;
+        if (planes.Length < 3 * plane) throw new ArgumentException($"The tensor holds {planes.Length} floats; {planeWidth}×{planeHeight} planes need {3 * plane}.", nameof(planes));
         bool simd = vectorize && IsVectorized;
         var mb = Vector128.Create(meanB);
         var mg = Vector128.Create(meanG);
@@ -46,7 +57,7 @@ internal static class PlanarInputWriter
             for (int y = 0; y < height; y++)
             {
                 byte* row = source + y * step;
-                int o = y * width, x = 0;
+                int o = (y + top) * planeWidth + left, x = 0;
                 if (simd)
                 {
                     for (; x + 16 <= width; x += 16, o += 16)

@@ -114,14 +114,23 @@ public sealed class RetinaFaceDetector : IDisposable
         var buffers = BuffersFor(geometry.InputHeight, geometry.InputWidth);
 
         Mat source = bgr;
-        if (geometry.InputWidth != bgr.Width || geometry.InputHeight != bgr.Height)
+        if (geometry.ResizedWidth != bgr.Width || geometry.ResizedHeight != bgr.Height)
         {
             // Area averaging when shrinking avoids aliasing small faces away; linear when enlarging.
             var interpolation = geometry.Scale < 1f ? InterpolationFlags.Area : InterpolationFlags.Linear;
-            Cv2.Resize(bgr, buffers.Resized, new Size(geometry.InputWidth, geometry.InputHeight), 0, 0, interpolation);
+            Cv2.Resize(bgr, buffers.Resized, new Size(geometry.ResizedWidth, geometry.ResizedHeight), 0, 0, interpolation);
             source = buffers.Resized;
         }
-        WritePlanarInput(source, buffers.Input, _meanB, _meanG, _meanR);
+        int pad = geometry.Pad;
+        if (pad > 0 && Options.Sizing.BorderFill != BorderFill.Mean)
+        {
+            // Replicated or mirrored borders change with the frame; the mean-coloured one is the tensor's zeros.
+            var border = Options.Sizing.BorderFill == BorderFill.Replicate ? BorderTypes.Replicate : BorderTypes.Reflect101;
+            Cv2.CopyMakeBorder(source, buffers.Framed, pad, pad, pad, pad, border);
+            WritePlanarInput(buffers.Framed, buffers.Input, geometry.InputWidth, geometry.InputHeight, 0, _meanB, _meanG, _meanR);
+        }
+        else
+            WritePlanarInput(source, buffers.Input, geometry.InputWidth, geometry.InputHeight, pad, _meanB, _meanG, _meanR);
 
         // The binding was made once for this size: RunWithBinding marshals no names and allocates nothing,
         // where Run(names, values) converts the names and builds arrays on every call.
@@ -134,10 +143,10 @@ public sealed class RetinaFaceDetector : IDisposable
     /// <summary>
     /// Writes HWC BGR bytes as CHW float planes minus the mean (<see cref="PlanarInputWriter"/>, vectorised) rather
     /// than with OpenCV split/convert calls: OpenCvSharp allocates wrapper objects on each call, and this is one pass
-    /// with no temporaries.
+    /// with no temporaries. The image lands <paramref name="pad"/> pixels in from the planes' top-left corner.
     /// </summary>
-    internal static unsafe void WritePlanarInput(Mat bgr, float[] input, float meanB, float meanG, float meanR) =>
-        PlanarInputWriter.Write((byte*)bgr.DataPointer, bgr.Step(), bgr.Width, bgr.Height, input, meanB, meanG, meanR);
+    internal static unsafe void WritePlanarInput(Mat bgr, float[] input, int planeWidth, int planeHeight, int pad, float meanB, float meanG, float meanR) =>
+        PlanarInputWriter.Write((byte*)bgr.DataPointer, bgr.Step(), bgr.Width, bgr.Height, input, planeWidth, planeHeight, pad, pad, meanB, meanG, meanR);
 
     /// <summary>
     /// Runs one black frame of each camera frame size through the detector, at start-up: the buffers for each input
@@ -163,7 +172,7 @@ public sealed class RetinaFaceDetector : IDisposable
         return warmUp;
     }
 
-    /// <summary>The priors for an input size (from the cache when the size was seen).</summary>
+    /// <summary>The priors for an input tensor size (border included; from the cache when the size was seen).</summary>
     public ReadOnlySpan<float> PriorsFor(int height, int width) => BuffersFor(height, width).Priors;
 
     private SizeBuffers BuffersFor(int height, int width)
@@ -213,6 +222,8 @@ public sealed class RetinaFaceDetector : IDisposable
         public readonly OrtValue[] InputValues, OutputValues;
         public readonly OrtIoBinding Binding;
         public readonly Mat Resized = new();
+        /// <summary>The resized image with a replicated or mirrored border (the mean-coloured border needs no copy).</summary>
+        public readonly Mat Framed = new();
 
         public SizeBuffers(InferenceSession session, string inputName, string[] outputNames, int height, int width, float[] priors)
         {
@@ -220,7 +231,8 @@ public sealed class RetinaFaceDetector : IDisposable
             Width = width;
             Priors = priors;
             int p = priors.Length / 4;
-            Input = GC.AllocateUninitializedArray<float>(3 * height * width, pinned: true);
+            // Zeroed: a mean-coloured border is 0 after mean subtraction and is never written again.
+            Input = GC.AllocateArray<float>(3 * height * width, pinned: true);
             Loc = GC.AllocateUninitializedArray<float>(p * 4, pinned: true);
             Conf = GC.AllocateUninitializedArray<float>(p * 2, pinned: true);
             Landmarks = GC.AllocateUninitializedArray<float>(p * 10, pinned: true);
@@ -242,6 +254,7 @@ public sealed class RetinaFaceDetector : IDisposable
             foreach (var v in InputValues) v.Dispose();
             foreach (var v in OutputValues) v.Dispose();
             Resized.Dispose();
+            Framed.Dispose();
         }
     }
 }

@@ -18,12 +18,14 @@ internal sealed class ModelCliOptions
     public readonly Option<float> NmsIoU = new("--nms-iou") { Description = "NMS IoU threshold.", DefaultValueFactory = _ => 0.4f };
     public readonly Option<float> Scale = new("--scale") { Description = "Detector input scale (2 finds faces under 20 px far better, at 4× the cost).", DefaultValueFactory = _ => 1f };
     public readonly Option<int?> TargetLongSide = new("--target-long-side") { Description = "Resize each image so its long side is this many pixels (overrides --scale)." };
+    public readonly Option<int> BorderPad = new("--border-pad") { Description = "Pixels of border framing the detector input on every side, so faces cut by the image edge are found (0: none).", DefaultValueFactory = _ => InputSizing.DefaultBorderPad };
+    public readonly Option<BorderFill> BorderFill = new("--border-fill") { Description = "What fills that border: mean (the model's mean colour), replicate or reflect.", DefaultValueFactory = _ => EdgeMask.Core.Detection.BorderFill.Mean };
     public readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Log at debug level." };
     public readonly Option<string?> Classifier = new("--classifier") { Description = "Use this mask classifier ONNX (same contract) instead of the manifest's." };
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Models, Detector, Classifier, Ep, EpStrict, TrtCache, ScoreThreshold, NmsIoU, Scale, TargetLongSide, Verbose })
+        foreach (var o in new Option[] { Models, Detector, Classifier, Ep, EpStrict, TrtCache, ScoreThreshold, NmsIoU, Scale, TargetLongSide, BorderPad, BorderFill, Verbose })
             command.Add(o);
     }
 
@@ -41,7 +43,11 @@ internal sealed class ModelCliOptions
     public DetectorOptions Detection(ParseResult r) => new()
     {
         Thresholds = new DetectionThresholds { ScoreThreshold = r.GetValue(ScoreThreshold), NmsIoU = r.GetValue(NmsIoU) },
-        Sizing = new InputSizing { Scale = r.GetValue(Scale), TargetLongSide = r.GetValue(TargetLongSide) },
+        Sizing = new InputSizing
+        {
+            Scale = r.GetValue(Scale), TargetLongSide = r.GetValue(TargetLongSide),
+            BorderPad = r.GetValue(BorderPad), BorderFill = r.GetValue(BorderFill),
+        },
     };
 
     public Configuration.InferenceSettings Inference(ParseResult r) => new()
@@ -51,14 +57,6 @@ internal sealed class ModelCliOptions
         ExecutionProvider = r.GetValue(Ep) ?? "auto",
         ExecutionProviderStrict = r.GetValue(EpStrict),
         TensorRtCacheDirectory = r.GetValue(TrtCache),
-    };
-
-    public Configuration.DetectorSettings DetectorSettings(ParseResult r) => new()
-    {
-        ScoreThreshold = r.GetValue(ScoreThreshold),
-        NmsIoU = r.GetValue(NmsIoU),
-        Scale = r.GetValue(Scale),
-        TargetLongSide = r.GetValue(TargetLongSide),
     };
 
     public Configuration.ClassifierSettings ClassifierSettings(ParseResult r, bool enabled) => new() { Enabled = enabled, ModelFile = r.GetValue(Classifier) };

@@ -43,7 +43,7 @@ internal static class DetectCommand
         try
         {
             common.Detection(r).Validate();
-            analyzer = new FaceAnalyzer(common.Inference(r), common.DetectorSettings(r), common.ClassifierSettings(r, classify), logger);
+            analyzer = new FaceAnalyzer(common.Inference(r), common.Detection(r), common.ClassifierSettings(r, classify), logger);
         }
         catch (Exception ex) when (ex is ModelException or ExecutionProviderUnavailableException or ArgumentException or Core.Classification.ClassifierContractException or MaskClassifierModelException)
         {

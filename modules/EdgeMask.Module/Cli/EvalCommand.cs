@@ -78,7 +78,7 @@ internal static class EvalCommand
         FaceAnalyzer analyzer;
         try
         {
-            analyzer = new FaceAnalyzer(common.Inference(r), common.DetectorSettings(r), common.ClassifierSettings(r, true), logger);
+            analyzer = new FaceAnalyzer(common.Inference(r), common.Detection(r), common.ClassifierSettings(r, true), logger);
         }
         catch (Exception ex) when (ex is ModelException or Inference.Runtime.ExecutionProviderUnavailableException or Core.Classification.ClassifierContractException or MaskClassifierModelException or ArgumentException)
         {

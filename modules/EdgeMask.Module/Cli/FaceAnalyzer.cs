@@ -25,12 +25,12 @@ internal sealed class FaceAnalyzer : IDisposable
     public IReadOnlyList<FaceDetection> Faces => _faces;
     public ReadOnlySpan<MaskClassification> Classifications => _classifications.AsSpan(0, _classifier is null ? 0 : _faces.Count);
 
-    public FaceAnalyzer(InferenceSettings inference, DetectorSettings detector, ClassifierSettings classifier, ILogger logger)
+    public FaceAnalyzer(InferenceSettings inference, DetectorOptions detector, ClassifierSettings classifier, ILogger logger)
     {
         _models = InferenceModels.Open(inference, classifier, logger);
         try
         {
-            _detector = _models.CreateDetector(detector.ToDetectorOptions());
+            _detector = _models.CreateDetector(detector);
             _classifier = _models.CreateClassifier();
         }
         catch

@@ -3,8 +3,11 @@ using EdgeMask.Core.Geometry;
 
 namespace EdgeMask.Training.Detection;
 
-/// <summary>A face to learn, in pixels of the network input; <see cref="Landmarks"/> is null when the annotation has none (VOC).</summary>
-internal readonly record struct TrainingFace(BoxF Box, Landmarks5? Landmarks);
+/// <summary>
+/// A face to learn, in pixels of the network input; <see cref="Landmarks"/> is null when the annotation has none (VOC).
+/// <see cref="Weight"/> multiplies the classification loss of its face anchors (1: as every face).
+/// </summary>
+internal readonly record struct TrainingFace(BoxF Box, Landmarks5? Landmarks, float Weight = 1f);
 
 /// <summary>Anchor labels: a face anchor, a background anchor, or one the loss leaves out.</summary>
 internal static class AnchorLabel
@@ -43,14 +46,23 @@ internal static class AnchorMatcher
     /// <param name="landmarkMask">[P]: 1 where the landmark target is valid, else 0.</param>
     public static void Match(ReadOnlySpan<float> priors, int width, int height, IReadOnlyList<TrainingFace> faces,
         MatchingThresholds thresholds, float centerVariance, float sizeVariance,
-        Span<long> labels, Span<float> loc, Span<float> landmarks, Span<float> landmarkMask)
+        Span<long> labels, Span<float> loc, Span<float> landmarks, Span<float> landmarkMask) =>
+        Match(priors, width, height, faces, thresholds, centerVariance, sizeVariance, labels, loc, landmarks, landmarkMask, []);
+
+    /// <param name="weights">[P] or empty: the classification weight of each anchor — its face's
+    /// <see cref="TrainingFace.Weight"/> for a face anchor, 1 for every other.</param>
+    public static void Match(ReadOnlySpan<float> priors, int width, int height, IReadOnlyList<TrainingFace> faces,
+        MatchingThresholds thresholds, float centerVariance, float sizeVariance,
+        Span<long> labels, Span<float> loc, Span<float> landmarks, Span<float> landmarkMask, Span<float> weights)
     {
         int p = priors.Length / 4;
-        if (labels.Length != p || loc.Length != p * 4 || landmarks.Length != p * 10 || landmarkMask.Length != p)
+        if (labels.Length != p || loc.Length != p * 4 || landmarks.Length != p * 10 || landmarkMask.Length != p
+            || (weights.Length != 0 && weights.Length != p))
             throw new ArgumentException($"Target buffers do not match the {p} anchors.");
         loc.Clear();
         landmarks.Clear();
         landmarkMask.Clear();
+        weights.Fill(1f);
         if (faces.Count == 0)
         {
             labels.Fill(AnchorLabel.Background);
@@ -96,6 +108,7 @@ internal static class AnchorMatcher
             {
                 labels[a] = AnchorLabel.Face;
                 var face = faces[bestFace[a]];
+                if (weights.Length != 0) weights[a] = face.Weight;
                 var g = facesNorm[bestFace[a]];
                 float pcx = priors[a * 4], pcy = priors[a * 4 + 1], pw = priors[a * 4 + 2], ph = priors[a * 4 + 3];
                 loc[a * 4] = (g.CenterX - pcx) / (centerVariance * pw);

@@ -26,6 +26,13 @@ internal sealed record AugmentOptions
     /// in voc853 dev).
     /// </summary>
     public float MinVisible { get; init; } = 1f;
+    /// <summary>
+    /// With <see cref="MinVisible"/> &lt; 1: only faces whose short side in the network input is at most this many pixels
+    /// may be cut (a crop that cuts a larger one is drawn again); null: any. A large cut face leaves a large box of
+    /// featureless skin, hair or mask at the crop's edge as a face, which teaches the coarse anchors to fire on walls and
+    /// sky; the faces photos cut at their borders are small.
+    /// </summary>
+    public float? MaxCutSide { get; init; }
 
     public AugmentOptions Validate()
     {
@@ -34,6 +41,7 @@ internal sealed record AugmentOptions
             throw new ArgumentException($"Scale jitter needs 0 < min ({MinScale}) ≤ max ({MaxScale}).");
         if (CropAttempts < 1) throw new ArgumentOutOfRangeException(nameof(CropAttempts), CropAttempts, "At least one crop attempt.");
         if (!(MinVisible is > 0f and <= 1f)) throw new ArgumentOutOfRangeException(nameof(MinVisible), MinVisible, "--min-visible must be in (0, 1].");
+        if (MaxCutSide is float m && !(m > 0f)) throw new ArgumentOutOfRangeException(nameof(MaxCutSide), MaxCutSide, "--max-cut-side must be a positive number of pixels.");
         return this;
     }
 }
@@ -65,7 +73,8 @@ internal static class DetectionAugmenter
             float side = o.Size / scale;
             float x = Origin(width, side, rng), y = Origin(height, side, rng);
             var window = new CropWindow(x, y, side);
-            if (TryKeep(window, faces, out var kept, o.MinVisible) && (kept.Count > 0 || faces.Count == 0)) return (window, kept);
+            float maxCut = o.MaxCutSide is float m ? m / scale : float.PositiveInfinity;
+            if (TryKeep(window, faces, out var kept, o.MinVisible, maxCut) && (kept.Count > 0 || faces.Count == 0)) return (window, kept);
         }
         // The whole photo, centred in a square: cuts nothing and keeps every face.
         float whole = Math.Max(width, height);
@@ -76,9 +85,11 @@ internal static class DetectionAugmenter
 
     /// <summary>
     /// A face is kept when at least <paramref name="minVisible"/> of its area is inside the window (wholly inside with
-    /// the default 1); the window is refused when it cuts any face below that.
+    /// the default 1) and, when cut, its short side is at most <paramref name="maxCutSide"/> (photo pixels); the window
+    /// is refused when it cuts any other face.
     /// </summary>
-    public static bool TryKeep(CropWindow window, IReadOnlyList<BoxF> faces, out List<int> kept, float minVisible = 1f)
+    public static bool TryKeep(CropWindow window, IReadOnlyList<BoxF> faces, out List<int> kept, float minVisible = 1f,
+        float maxCutSide = float.PositiveInfinity)
     {
         kept = [];
         var w = window.Box;
@@ -89,7 +100,7 @@ internal static class DetectionAugmenter
             bool outside = f.X2 <= w.X1 || f.X1 >= w.X2 || f.Y2 <= w.Y1 || f.Y1 >= w.Y2;
             if (inside) kept.Add(i);
             else if (outside) continue;
-            else if (minVisible < 1f && VisibleFraction(f, w) >= minVisible) kept.Add(i);
+            else if (minVisible < 1f && f.ShortSide <= maxCutSide && VisibleFraction(f, w) >= minVisible) kept.Add(i);
             else return false;
         }
         return true;
@@ -132,7 +143,7 @@ internal static class DetectionAugmenter
             bool cut = clipped != box;
             box = clipped;
             Landmarks5? lm = !cut && f.Landmarks is Landmarks5 l ? Shift(l, window.X, window.Y, scale) : null;
-            result.Add(new TrainingFace(box, lm));
+            result.Add(new TrainingFace(box, lm, f.Weight));
         }
         if (o.Flip && rng.Next(2) == 1)
         {
@@ -148,7 +159,7 @@ internal static class DetectionAugmenter
         for (int i = 0; i < faces.Count; i++)
         {
             var f = faces[i];
-            faces[i] = new TrainingFace(new BoxF(width - f.Box.X2, f.Box.Y1, width - f.Box.X1, f.Box.Y2), f.Landmarks?.FlipHorizontal(width));
+            faces[i] = f with { Box = new BoxF(width - f.Box.X2, f.Box.Y1, width - f.Box.X1, f.Box.Y2), Landmarks = f.Landmarks?.FlipHorizontal(width) };
         }
     }
 

@@ -34,7 +34,7 @@ internal readonly record struct DevSizing(float Scale, int? LongSide = null)
             && int.TryParse(token[..^2], NumberStyles.Integer, CultureInfo.InvariantCulture, out int side))
             return new DevSizing(1f, side);
         if (float.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out float scale)) return new DevSizing(scale);
-        throw new ArgumentException($"--dev-scales takes scales (2, 1.5) or long sides in pixels (960px), not '{token}'.");
+        throw new ArgumentException($"--dev-scales and --pseudo-sizings take scales (2, 1.5) or long sides in pixels (960px), not '{token}'.");
     }
 }
 

@@ -20,7 +20,7 @@ internal sealed record DetectorEpoch(int Epoch, int Steps, double Loss, double C
 internal sealed record DetectorTrainingResult(
     string OnnxPath, string Sha256, long Bytes, int BestEpoch, IReadOnlyList<DetectorEpoch> History, IReadOnlyList<float> StepLosses,
     IReadOnlyList<DetectorFigures> Stock, IReadOnlyList<DetectorFigures> Final, int TrainPhotos, int TrainFaces, int DevPhotos, int DevFaces,
-    IReadOnlyList<string> DataProblems);
+    IReadOnlyList<string> DataProblems, int PseudoFaces = 0);
 
 /// <summary>
 /// Fine-tunes RetinaFace-MNet0.25 in TorchSharp from the weights of its ONNX file: augmentation
@@ -47,21 +47,38 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         using var net = new RetinaFaceNet();
         net.LoadFrom(start);
 
+        // With an average (--ema), last.onnx holds the averaged weights — what is scored, chosen and shipped — and
+        // last-raw.onnx the weights of the last step, which a resumed run continues from.
         string lastPath = Path.Combine(options.WorkDirectory, "last.onnx"), bestPath = Path.Combine(options.WorkDirectory, "best.onnx");
+        string rawPath = Path.Combine(options.WorkDirectory, "last-raw.onnx");
         string statePath = Path.Combine(options.WorkDirectory, "state.json");
+        using var averaged = options.EmaDecay > 0 ? new RetinaFaceNet() : null;
+        averaged?.LoadFrom(start);
         var state = new DetectorRunState();
         if (options.Resume && File.Exists(lastPath) && File.Exists(statePath))
         {
-            net.LoadFrom(OnnxGraphFile.Load(lastPath));
+            if (averaged is not null && !File.Exists(rawPath))
+                throw new IOException($"{rawPath} is missing: --resume with --ema needs the last step's weights next to {lastPath}; start the run again without --resume.");
+            net.LoadFrom(OnnxGraphFile.Load(averaged is null ? lastPath : rawPath));
+            averaged?.LoadFrom(OnnxGraphFile.Load(lastPath));
             state = JsonSerializer.Deserialize<DetectorRunState>(File.ReadAllText(statePath), StateJson) ?? new DetectorRunState();
             logger.LogInformation("Resuming after epoch {Epoch} (best epoch {Best})", state.Epoch, state.BestEpoch);
         }
+        var exported = averaged ?? net;
 
         using var train = VocPhotoSet.Load(options.VocFolder, options.TrainSplit, logger);
         using var dev = VocPhotoSet.Load(options.VocFolder, options.DevSplit, logger);
         var devPhotos = options.DevLimit is int limit ? dev.Photos.Take(limit).ToList() : dev.Photos.ToList();
         var evaluator = new DetectorDevEvaluator(entry, options.Threads, logger);
         TrainingProgress.Log(log, $"train {train.Photos.Count} photos / {train.FaceCount} faces; dev {devPhotos.Count} photos");
+        var pseudo = options.PseudoLabels is { } pl
+            ? TeacherPseudoLabels.Find(options.StartDetector, entry, train.Photos, pl, options.Threads, logger)
+            : null;
+        var trainFaces = train.Photos.Select((photo, i) => pseudo is null
+            ? photo.FacesWeighted(options.BareWeight)
+            : [.. photo.FacesWeighted(options.BareWeight), .. pseudo[i].Select(b => new TrainingFace(b, null))]).ToArray();
+        int pseudoCount = pseudo?.Sum(x => x.Count) ?? 0;
+        if (pseudo is not null) TrainingProgress.Log(log, $"pseudo-labels: {pseudoCount} faces found by the start model beyond the annotations");
 
         var stock = state.Stock.Length > 0 ? state.Stock : options.DevScales.Select(s => evaluator.Evaluate(options.StartDetector, devPhotos, s)).ToArray();
         foreach (var f in stock) TrainingProgress.Log(log, $"stock {f}");
@@ -98,6 +115,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         var locT = new float[batch * p * 4];
         var lmT = new float[batch * p * 10];
         var lmMask = new float[batch * p];
+        var weights = options.BareWeight == 1f ? null : new float[batch * p];
         using var canvas = new Mat(s, s, MatType.CV_8UC3);
         var stepLosses = new List<float>();
         var history = new List<DetectorEpoch>(state.History);
@@ -121,13 +139,15 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
                 long t0 = time.GetTimestamp();
                 for (int i = 0; i < batch; i++)
                 {
-                    var photo = train.Photos[order[(b * batch + i) % order.Length]];
+                    int index = order[(b * batch + i) % order.Length];
+                    var photo = train.Photos[index];
                     var faces = options.Augment
-                        ? DetectionAugmenter.Apply(photo.Image, photo.Faces, aug, pad, rng, canvas)
-                        : DetectionAugmenter.Apply(photo.Image, photo.Faces, aug with { MinScale = 1f, MaxScale = 1f }, pad, rng, canvas);
+                        ? DetectionAugmenter.Apply(photo.Image, trainFaces[index], aug, pad, rng, canvas)
+                        : DetectionAugmenter.Apply(photo.Image, trainFaces[index], aug with { MinScale = 1f, MaxScale = 1f }, pad, rng, canvas);
                     WritePlanar(canvas, mean, input.AsSpan(i * 3 * s * s, 3 * s * s));
                     AnchorMatcher.Match(priors, s, s, faces, thresholds, priorConfig.CenterVariance, priorConfig.SizeVariance,
-                        labels.AsSpan(i * p, p), locT.AsSpan(i * p * 4, p * 4), lmT.AsSpan(i * p * 10, p * 10), lmMask.AsSpan(i * p, p));
+                        labels.AsSpan(i * p, p), locT.AsSpan(i * p * 4, p * 4), lmT.AsSpan(i * p * 10, p * 10), lmMask.AsSpan(i * p, p),
+                        weights is null ? [] : weights.AsSpan(i * p, p));
                 }
                 long t1 = time.GetTimestamp();
                 dataSeconds += time.GetElapsedTime(t0, t1).TotalSeconds;
@@ -147,12 +167,14 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
                     }
                     using var outputs = net.forward(x);
                     parts = loss.Compute(outputs, torch.tensor(labels, [batch, p]), torch.tensor(locT, [batch, p, 4]),
-                        torch.tensor(lmT, [batch, p, 10]), torch.tensor(lmMask, [batch, p]), teacherLogits);
+                        torch.tensor(lmT, [batch, p, 10]), torch.tensor(lmMask, [batch, p]), teacherLogits,
+                        weights is null ? null : torch.tensor(weights, [batch, p]));
                     parts.Total.backward();
                     nn.utils.clip_grad_norm_(trainable, MaxGradNorm);
                     optimizer.step();
                     l = parts.Total.item<float>();
                 }
+                if (averaged is not null) WeightAverage.Update(averaged, net, options.EmaDecay, step);
                 stepSeconds += time.GetElapsedTime(t1).TotalSeconds;
                 stepLosses.Add(l);
                 sum += l; clsSum += parts.Classification; boxSum += parts.Box; distillSum += parts.Distillation; count++;
@@ -166,7 +188,8 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
             TrainingProgress.EndBar();
 
             net.eval();
-            File.WriteAllBytes(lastPath, start.WithInitializers(net.ToInitializers(start)));
+            if (averaged is not null) File.WriteAllBytes(rawPath, start.WithInitializers(net.ToInitializers(start)));
+            File.WriteAllBytes(lastPath, start.WithInitializers(exported.ToInitializers(start)));
             var figures = options.DevScales.Select(sc => evaluator.Evaluate(lastPath, devPhotos, sc)).ToList();
             double score = Score(figures[0], maxFalse);
             double seconds = time.GetElapsedTime(started).TotalSeconds;
@@ -199,7 +222,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         }
 
         string chosen = File.Exists(bestPath) ? bestPath : lastPath;
-        if (!File.Exists(chosen)) File.WriteAllBytes(chosen, start.WithInitializers(net.ToInitializers(start)));
+        if (!File.Exists(chosen)) File.WriteAllBytes(chosen, start.WithInitializers(exported.ToInitializers(start)));
         string? dir = Path.GetDirectoryName(Path.GetFullPath(options.OutputPath));
         if (dir is not null) Directory.CreateDirectory(dir);
         File.Copy(chosen, options.OutputPath, overwrite: true);
@@ -217,7 +240,7 @@ internal sealed class DetectorTrainer(DetectorTrainingOptions options, ILogger l
         foreach (var f in final) TrainingProgress.Log(log, $"final {f}");
 
         var outcome = new DetectorTrainingResult(options.OutputPath, sha, bytes.Length, state.BestEpoch, history, stepLosses,
-            finalStock, final, train.Photos.Count, train.FaceCount, dev.Photos.Count, dev.FaceCount, [.. train.Problems, .. dev.Problems]);
+            finalStock, final, train.Photos.Count, train.FaceCount, dev.Photos.Count, dev.FaceCount, [.. train.Problems, .. dev.Problems], pseudoCount);
         if (options.CardPath is not null)
         {
             string command = state.CommandLine.Length == 0 || state.CommandLine == options.CommandLine

@@ -25,6 +25,8 @@ internal sealed record DetectorTrainingOptions
     public float MaxScale { get; init; } = 2.6f;
     /// <summary>Faces a training crop cuts are kept (clipped) when this fraction of them stays inside (<see cref="AugmentOptions.MinVisible"/>); 1: crops never cut a face.</summary>
     public float MinVisible { get; init; } = 1f;
+    /// <summary>Only faces up to this short side (network input pixels) may be cut (<see cref="AugmentOptions.MaxCutSide"/>); null: any.</summary>
+    public float? MaxCutSide { get; init; }
     public int Seed { get; init; } = 8;
     public float BoxWeight { get; init; } = 2f;
     public float LandmarkWeight { get; init; } = 1f;
@@ -51,6 +53,27 @@ internal sealed record DetectorTrainingOptions
     /// <summary>Epoch selection: more false detections than this (first dev scale) ranks an epoch last; null: the start model's count.</summary>
     public int? MaxFalseDetections { get; init; }
 
+    /// <summary>
+    /// The start model's detections on the training photos at this score or above, where no face is annotated, are
+    /// trained as faces (<see cref="TeacherPseudoLabels"/>); null: off.
+    /// </summary>
+    public float? PseudoLabelScore { get; init; }
+    /// <summary>The detector input sizings the pseudo-labels are found at (default: the product's 960 px long side).</summary>
+    public IReadOnlyList<DevSizing> PseudoLabelSizings { get; init; } = [new DevSizing(1f, 960)];
+    /// <summary>
+    /// Weight of the annotated faces without a mask (and with one worn incorrectly) in the classification loss; voc853
+    /// has five masked faces for each of them. 1: every face weighs the same.
+    /// </summary>
+    public float BareWeight { get; init; } = 1f;
+    /// <summary>
+    /// Decay of the exponential moving average of the weights that is evaluated, checkpointed and exported
+    /// (<see cref="Training.WeightAverage"/>); 0: the weights of the last step.
+    /// </summary>
+    public double EmaDecay { get; init; }
+
+    /// <summary>The pseudo-label settings, or null when the run uses none.</summary>
+    public PseudoLabelOptions? PseudoLabels => PseudoLabelScore is float score ? new PseudoLabelOptions(score, PseudoLabelSizings) : null;
+
     /// <summary>The teacher's part of the loss, or null when the run has no teacher.</summary>
     public TeacherTerms? Teacher => DistillWeight > 0 || TeacherIgnoreAbove <= 1f ? new TeacherTerms(DistillWeight, TeacherIgnoreAbove) : null;
     public string CommandLine { get; init; } = "";
@@ -63,6 +86,7 @@ internal sealed record DetectorTrainingOptions
         Flip = Augment,
         Photometric = Augment,
         MinVisible = MinVisible,
+        MaxCutSide = MaxCutSide,
     };
 
     public DetectorTrainingOptions Validate()
@@ -87,6 +111,9 @@ internal sealed record DetectorTrainingOptions
         _ = new MultiBoxLoss(BoxWeight, LandmarkWeight, teacher: new TeacherTerms(DistillWeight, TeacherIgnoreAbove));
         if (MaxFalseDetections is < 0) throw new ArgumentOutOfRangeException(nameof(MaxFalseDetections), MaxFalseDetections, "--max-false must be ≥ 0.");
         new MatchingThresholds(PositiveIoU, NegativeIoU).Validate();
+        PseudoLabels?.Validate();
+        if (!(BareWeight is > 0f and <= 10f)) throw new ArgumentOutOfRangeException(nameof(BareWeight), BareWeight, "--bare-weight must be in (0, 10] (1: every face the same).");
+        if (!(EmaDecay is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(EmaDecay), EmaDecay, "--ema must be in [0, 1) (0: off).");
         Augmentation.Validate();
         return this;
     }

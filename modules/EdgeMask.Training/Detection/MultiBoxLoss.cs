@@ -51,8 +51,10 @@ internal sealed class MultiBoxLoss(float boxWeight, float landmarkWeight, int ne
     /// <param name="landmarkTargets">[B,P,10].</param>
     /// <param name="landmarkMask">[B,P] float, 1 where a landmark target exists.</param>
     /// <param name="teacherLogits">[B,P,2] class logits of the frozen teacher on the same input (required with <see cref="Teacher"/>).</param>
+    /// <param name="anchorWeights">[B,P] float or null: each anchor's weight in the classification term
+    /// (<see cref="AnchorMatcher"/>: its face's weight on a face anchor, 1 elsewhere).</param>
     public LossParts Compute(RetinaFaceOutputs outputs, Tensor labels, Tensor locTargets, Tensor landmarkTargets, Tensor landmarkMask,
-        Tensor? teacherLogits = null)
+        Tensor? teacherLogits = null, Tensor? anchorWeights = null)
     {
         if (Teacher is not null && teacherLogits is null) throw new ArgumentNullException(nameof(teacherLogits), "This loss distils from a teacher: pass its logits.");
         using var scope = NewDisposeScope();
@@ -72,6 +74,7 @@ internal sealed class MultiBoxLoss(float boxWeight, float landmarkWeight, int ne
         var target = positive.to_type(ScalarType.Int64);
         // -log p(target) on the selected anchors.
         var nll = -logProb.gather(-1, target.unsqueeze(-1)).squeeze(-1);
+        if (anchorWeights is not null) nll = nll.mul(anchorWeights);
         var cls = nll.masked_select(selected).sum().div(n);
 
         var posMask = positive.unsqueeze(-1);

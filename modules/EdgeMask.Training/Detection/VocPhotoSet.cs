@@ -1,3 +1,4 @@
+using EdgeMask.Core.Classification;
 using EdgeMask.Core.Evaluation;
 using EdgeMask.Inference.Imaging;
 using Microsoft.Extensions.Logging;
@@ -14,7 +15,14 @@ internal sealed class VocPhoto(string stem, string imagePath, Mat image, VocAnno
     public VocAnnotation Annotation { get; } = annotation;
 
     /// <summary>The annotated faces as training faces (every class is a face; VOC has no landmarks).</summary>
-    public List<TrainingFace> Faces => Annotation.Objects.Select(o => new TrainingFace(o.Box, null)).ToList();
+    public List<TrainingFace> Faces => FacesWeighted(1f);
+
+    /// <summary>
+    /// The annotated faces, those without a mask (<c>without_mask</c>, <c>mask_weared_incorrect</c>) weighing
+    /// <paramref name="bareWeight"/> in the classification loss: voc853 has five masked faces for every bare one.
+    /// </summary>
+    public List<TrainingFace> FacesWeighted(float bareWeight) =>
+        Annotation.Objects.Select(o => new TrainingFace(o.Box, null, o.Name is MaskClassNames.WithMask ? 1f : bareWeight)).ToList();
 
     public void Dispose() => Image.Dispose();
 }

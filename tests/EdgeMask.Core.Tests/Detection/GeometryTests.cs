@@ -49,6 +49,28 @@ public class GeometryTests
     }
 
     [Fact]
+    public void InputGeometry_BorderPad_FramesTheResizedImageOnEverySide()
+    {
+        var g = InputGeometry.For(400, 225, new InputSizing { TargetLongSide = 960, BorderPad = 32 });
+        Assert.Equal((960, 540), (g.ResizedWidth, g.ResizedHeight));
+        Assert.Equal((1024, 604, 32), (g.InputWidth, g.InputHeight, g.Pad));
+        Assert.Equal(2.4f, g.Scale, 4);
+    }
+
+    [Fact]
+    public void InputGeometry_Default_HasNoBorder()
+    {
+        var g = InputGeometry.For(960, 540, new InputSizing());
+        Assert.Equal((960, 540, 0), (g.InputWidth, g.InputHeight, g.Pad));
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(257)]
+    public void InputSizing_Validate_RejectsBorderPadOutOfRange(int pad) =>
+        Assert.Contains("borderPad", Assert.Throws<ArgumentException>(() => new InputSizing { BorderPad = pad }.Validate()).Message);
+
+    [Fact]
     public void InputSizing_Validate_RejectsZeroScale() =>
         Assert.Throws<ArgumentException>(new InputSizing { Scale = 0 }.Validate);
 }

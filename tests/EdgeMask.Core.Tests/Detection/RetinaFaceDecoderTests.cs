@@ -65,6 +65,34 @@ public class RetinaFaceDecoderTests
     }
 
     [Fact]
+    public void Decode_FramedInput_SubtractsTheBorderThenMapsBackExactly()
+    {
+        var (loc, conf, lm, priors) = Outputs(1);
+        conf[1] = 0.9f;
+        var output = new List<FaceDetection>();
+        // A 200×100 original at ×2 (400×200) framed by 32 px on each side: a 464×264 tensor. The prior's centre
+        // (0.5, 0.5) is tensor pixel (232, 132), image pixel (200, 100) at ×2, original (100, 50).
+        RetinaFaceDecoder.Decode(loc, conf, lm, priors, 0.1f, 0.2f, new InputGeometry(200, 100, 464, 264, 2f, 32), Thresholds, output);
+        var face = Assert.Single(output);
+        // Size 0.25·464 × 0.5·264 = 116×132 tensor pixels = 58×66 original pixels about (100, 50).
+        Assert.Equal(new BoxF(71, 17, 129, 83), face.Box);
+        Assert.Equal(new PointF2(100, 50), face.Landmarks.Nose);
+    }
+
+    [Fact]
+    public void Decode_BoxWhollyInTheBorder_IsDropped()
+    {
+        var (loc, conf, lm, priors) = Outputs(2);
+        conf[1] = 0.9f; conf[3] = 0.8f;
+        // Prior 0: a 16 px box centred 10 px into the 32 px border (tensor 264×164 for a 200×100 image at ×1).
+        priors[0] = 10f / 264; priors[1] = 0.5f; priors[2] = 16f / 264; priors[3] = 16f / 164;
+        var output = new List<FaceDetection>();
+        RetinaFaceDecoder.Decode(loc, conf, lm, priors, 0.1f, 0.2f, new InputGeometry(200, 100, 264, 164, 1f, 32), Thresholds, output);
+        var face = Assert.Single(output);
+        Assert.Equal(0.8f, face.Score);
+    }
+
+    [Fact]
     public void Decode_BoxOutsideImage_IsClipped()
     {
         var (loc, conf, lm, priors) = Outputs(1);

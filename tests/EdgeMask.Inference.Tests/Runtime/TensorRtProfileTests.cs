@@ -58,6 +58,15 @@ public sealed class TensorRtProfileTests
     }
 
     [Fact]
+    public void ForDetector_BorderPad_CoversTheFramedTensor()
+    {
+        // The engine must be built for what the network sees: the frame plus the border on every side.
+        var profile = TensorRtProfile.ForDetector("input", [(960, 540)], new InputSizing { BorderPad = 32 });
+
+        Assert.Equal("input:1x3x604x1024", profile.ProviderOptions()["trt_profile_max_shapes"]);
+    }
+
+    [Fact]
     public void ForDetector_NoCamera_IsRefused()
     {
         var e = Assert.Throws<ArgumentException>(() => TensorRtProfile.ForDetector("input", [], new InputSizing()));

@@ -75,6 +75,20 @@ public sealed class AnchorMatcherTests
     }
 
     [Fact]
+    public void Match_WeightedFace_ItsFaceAnchorsCarryItsWeightAndEveryOtherAnchorOne()
+    {
+        var priors = PriorBoxes.Generate(Config, H, W);
+        var labels = new long[6];
+        var weights = new float[6];
+        Array.Fill(weights, -7f); // stale values from the previous image must not survive
+        AnchorMatcher.Match(priors, W, H, [new TrainingFace(new BoxF(0, 0, 32, 32), null, 3f), new TrainingFace(new BoxF(16, 32, 48, 64), null)],
+            new MatchingThresholds(), 0.1f, 0.2f, labels, new float[24], new float[60], new float[6], weights);
+
+        // p0 belongs to the weighted face, p3 to the unweighted one; p4 is ignored, the rest background.
+        Assert.Equal([3f, 1f, 1f, 1f, 1f, 1f], weights);
+    }
+
+    [Fact]
     public void Match_NoFaces_EveryAnchorIsBackground()
     {
         var (labels, _, _, _) = Match();

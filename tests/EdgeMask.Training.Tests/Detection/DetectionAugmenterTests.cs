@@ -26,6 +26,25 @@ public sealed class DetectionAugmenterTests
     }
 
     [Fact]
+    public void Apply_WeightedFaces_KeepTheirWeightsThroughCropAndFlip()
+    {
+        using var photo = new Mat(120, 160, MatType.CV_8UC3, new Scalar(40, 40, 40));
+        var faces = new[] { new TrainingFace(new BoxF(20, 20, 50, 50), null, 2.5f), new TrainingFace(new BoxF(100, 60, 130, 90), null) };
+        var options = new AugmentOptions { Size = 128, MinScale = 0.5f, MaxScale = 0.7f, Photometric = false };
+        using var output = new Mat();
+        for (int seed = 0; seed < 20; seed++)
+        {
+            var kept = DetectionAugmenter.Apply(photo, faces, options, new Scalar(104, 117, 123), new Random(seed), output);
+
+            // Zoomed out, both faces stay in every crop; the left one (flipped or not) is the weighted one.
+            Assert.Equal(2, kept.Count);
+            var weighted = Assert.Single(kept, f => f.Weight == 2.5f);
+            Assert.Single(kept, f => f.Weight == 1f);
+            Assert.True(weighted.Box.Width < 40 && weighted.Box.Width > 10);
+        }
+    }
+
+    [Fact]
     public void Apply_ManySeeds_BoxesFollowThePixelsAndFlipSwapsLeftAndRightLandmarks()
     {
         // A grey photo with one face square, white on its left half and mid-grey on its right half. Wherever crop, scale
@@ -100,6 +119,22 @@ public sealed class DetectionAugmenterTests
 
         Assert.Equal(expected, ok);
         if (ok) Assert.Equal([0, 1], kept);
+    }
+
+    [Theory]
+    [InlineData(25f, true)]     // the cut face's short side, 20 px, is within the bound
+    [InlineData(15f, false)]    // 20 px > 15 px: the crop is refused
+    public void TryKeep_CutFaceAndSizeBound_KeptOnlyWhenSmallEnough(float maxCutSide, bool expected)
+    {
+        var window = new CropWindow(0, 0, 100);
+        var faces = new[] { new BoxF(10, 10, 30, 30), new BoxF(88, 40, 108, 60) };
+
+        bool ok = DetectionAugmenter.TryKeep(window, faces, out _, 0.5f, maxCutSide);
+
+        Assert.Equal(expected, ok);
+        // A face wholly inside is kept whatever its size.
+        Assert.True(DetectionAugmenter.TryKeep(window, [new BoxF(10, 10, 90, 90)], out var whole, 0.5f, 15f));
+        Assert.Equal([0], whole);
     }
 
     [Fact]

@@ -70,30 +70,30 @@ public sealed class DetectorTrainingTests
         RetinaFaceNetTests.AssertAgree(net, onnx.WithInitializers(net.ToInitializers(onnx)), photo, h, w);
     }
 
+    /// <summary>A few steps on small crops of voc853, written under <paramref name="root"/>.</summary>
+    private static DetectorTrainingOptions SmallRun(string root) => new()
+    {
+        VocFolder = SharedFiles.Voc853,
+        StartDetector = SharedFiles.StockDetector,
+        OutputPath = Path.Combine(root, "out", "tuned.onnx"),
+        CardPath = Path.Combine(root, "out", "tuned.md"),
+        WorkDirectory = Path.Combine(root, "work"),
+        ImageSize = 224,
+        BatchSize = 2,
+        EpochSize = 4,
+        DevScales = [1f],
+        Threads = 2,
+        Seed = 5,
+        CommandLine = "edgemask-train detector (test)",
+    };
+
     [Fact]
     public void Run_TwoSteps_WritesAnOnnxThatLoadsDiffersFromStockAndAModelCard()
     {
         string root = Path.Combine(Path.GetTempPath(), $"edgemask-detector-{Guid.NewGuid():N}");
         try
         {
-            var options = new DetectorTrainingOptions
-            {
-                VocFolder = SharedFiles.Voc853,
-                StartDetector = SharedFiles.StockDetector,
-                OutputPath = Path.Combine(root, "out", "tuned.onnx"),
-                CardPath = Path.Combine(root, "out", "tuned.md"),
-                WorkDirectory = Path.Combine(root, "work"),
-                ImageSize = 224,
-                BatchSize = 2,
-                EpochSize = 4,
-                Epochs = 3,
-                MaxSteps = 2,
-                DevLimit = 3,
-                DevScales = [1f],
-                Threads = 2,
-                Seed = 5,
-                CommandLine = "edgemask-train detector (test)",
-            };
+            var options = SmallRun(root) with { Epochs = 3, MaxSteps = 2, DevLimit = 3 };
 
             var result = new DetectorTrainer(options, NullLogger.Instance, TimeProvider.System).Run();
 
@@ -123,6 +123,44 @@ public sealed class DetectorTrainingTests
         {
             if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
         }
+    }
+
+    [Fact]
+    public void Run_EmaAndPseudoLabels_ShipsTheAverageKeepsTheLastStepForResumeAndRecordsBothInTheCard()
+    {
+        string root = Path.Combine(Path.GetTempPath(), $"edgemask-detector-{Guid.NewGuid():N}");
+        try
+        {
+            var options = SmallRun(root) with { Epochs = 1, DevLimit = 2, EmaDecay = 0.9, PseudoLabelScore = 0.8f, PseudoLabelSizings = [1f] };
+
+            var result = new DetectorTrainer(options, NullLogger.Instance, TimeProvider.System).Run();
+
+            byte[] shipped = File.ReadAllBytes(options.OutputPath);
+            byte[] raw = File.ReadAllBytes(Path.Combine(options.WorkDirectory, "last-raw.onnx"));
+            byte[] stock = File.ReadAllBytes(SharedFiles.StockDetector);
+            // The average lies between the start and the last step: different from both.
+            Assert.NotEqual(raw, shipped);
+            Assert.NotEqual(stock, shipped);
+            Assert.Equal(File.ReadAllBytes(Path.Combine(options.WorkDirectory, "last.onnx")), shipped);
+            Assert.True(result.PseudoFaces > 0, "the stock model finds unannotated faces in the 512 training photos");
+            string card = File.ReadAllText(options.CardPath!);
+            Assert.Contains("moving average of the trained weights (decay 0.9)", card);
+            Assert.Contains($"{result.PseudoFaces} faces beside the {result.TrainFaces} annotated", card);
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.0)]
+    public void Validate_EmaOutsideZeroOne_ThrowsNamingTheOption(double decay)
+    {
+        var options = new DetectorTrainingOptions { VocFolder = "v", StartDetector = "d", OutputPath = "o.onnx", WorkDirectory = "w", EmaDecay = decay };
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => options.Validate());
+        Assert.Contains("--ema", e.Message);
     }
 
     [Fact]

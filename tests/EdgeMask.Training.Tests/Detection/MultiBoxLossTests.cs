@@ -52,6 +52,19 @@ public sealed class MultiBoxLossTests
     }
 
     [Fact]
+    public void Compute_AnchorWeights_ScaleEachSelectedAnchorsCrossEntropy()
+    {
+        // One face anchor weighing 3 and three background anchors weighing 1; every p = ½ ⇒ each CE is ln 2.
+        var labels = torch.tensor(new long[] { 1, 0, 0, 0 }, [1, 4]);
+        var outputs = new RetinaFaceOutputs(torch.zeros(1, 4, 4), Logits(0, 0, 0, 0), torch.zeros(1, 4, 10));
+        var weights = torch.tensor(new float[] { 3f, 1f, 1f, 1f }, [1, 4]);
+
+        var parts = new MultiBoxLoss(1f, 1f).Compute(outputs, labels, torch.zeros(1, 4, 4), torch.zeros(1, 4, 10), torch.zeros(1, 4), anchorWeights: weights);
+
+        Assert.Equal((3 + 3) * Math.Log(2), parts.Classification, 4);
+    }
+
+    [Fact]
     public void Compute_NoLandmarksInBatch_LandmarkTermIsZeroAndTotalIsClsPlusBox()
     {
         var labels = torch.tensor(new long[] { 1, 0, 0, 0 }, [1, 4]);
