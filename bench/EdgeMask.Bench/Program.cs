@@ -4,7 +4,7 @@ using EdgeMask.Bench;
 // `e2e [frames] [warm-up frames] [--spin] [--threads N] [--detector FILE|stock|default [--scale S]]… [--scenes]`: the
 // end-to-end pipeline measurement (the video loops when frames exceed it), for each --detector given (each followed by
 // its --scale), or by default the stock detector ×1 and the manifest's default ×1 side by side. `scenes [--realtime]
-// [--detector FILE|stock] [--scale S] [--detect-every N] [--record FILE] [--replay FILE] [--totals]`: violation starts
+// [--detector FILE|stock] [--scale S] [--detect-every N] [--config FILE] [--record FILE] [--replay FILE] [--totals] [--starts]`: violation starts
 // per scene against the sample's scene table. `stages [frames]`: managed allocations per pipeline stage. `soak
 // [minutes] [--interval S] [--realtime] [--no-snapshots] [--mqtt-port N] [--threads N] [--csv FILE] [--glibc-defaults]`:
 // the device runtime on the looping sample, memory, handles and threads every interval. Anything else goes to BenchmarkDotNet.

@@ -31,10 +31,12 @@ internal static class SceneMeasurement
     {
         public long Frame;
         public readonly List<EpisodeStart> Starts = new();
+        public readonly List<(long Frame, MaskEvent Event)> Log = new();
         public int Events;
         public void OnEvent(MaskEvent e)
         {
             Events++;
+            if (EventTypes.IsStart(e.Type) || EventTypes.IsEnd(e.Type)) Log.Add((Frame, e));
             if (e.Type == EventTypes.ViolationStart) Starts.Add(new EpisodeStart(Frame, ViolationKind.NoMask));
             else if (e.Type == EventTypes.IncorrectStart) Starts.Add(new EpisodeStart(Frame, ViolationKind.Incorrect));
         }
@@ -44,10 +46,10 @@ internal static class SceneMeasurement
     public static async Task<int> RunAsync(string[] args)
     {
         bool realtime = false;
-        string? detector = null, record = null, replay = null;
+        string? detector = null, record = null, replay = null, config = null;
         float scale = 1f;
         int detectEvery = 1;
-        bool perScene = true;
+        bool perScene = true, listStarts = false;
         for (int i = 1; i < args.Length; i++)
         {
             switch (args[i])
@@ -59,11 +61,14 @@ internal static class SceneMeasurement
                 case "--record": record = args[++i]; break;
                 case "--replay": replay = args[++i]; break;
                 case "--totals": perScene = false; break;
-                default: throw new ArgumentException($"scenes: unknown option {args[i]} (--realtime, --detector FILE|stock, --scale S, --detect-every N, --record FILE, --replay FILE, --totals).");
+                case "--starts": listStarts = true; break;
+                case "--config": config = args[++i]; break;
+                default: throw new ArgumentException($"scenes: unknown option {args[i]} (--realtime, --detector FILE|stock, --scale S, --detect-every N, --record FILE, --replay FILE, --totals, --starts, --config FILE).");
             }
         }
         var scenes = SampleScenes.Load();
-        var defaults = new EdgeMaskOptions();
+        // --config: a configuration file as `edgemask run --config` reads it (its tracking, violation and detector sections).
+        var defaults = config is null ? new EdgeMaskOptions() : ConfigLoader.Load(config);
         var settings = new CameraPipelineSettings
         {
             Device = "bench",
@@ -105,7 +110,8 @@ internal static class SceneMeasurement
 
         foreach (var counting in new[] { IncorrectMaskCounting.Violation, IncorrectMaskCounting.Separate })
         {
-            var starts = Replay(frames, settings with { Violation = settings.Violation with { IncorrectCounts = counting } });
+            var (starts, log) = Replay(frames, settings with { Violation = settings.Violation with { IncorrectCounts = counting } });
+            if (listStarts && counting == IncorrectMaskCounting.Violation) PrintStarts(log, scenes);
             Print(SceneStartScore.Compute(scenes, starts, counting), perScene);
             if (counting == IncorrectMaskCounting.Violation)
             {
@@ -117,7 +123,7 @@ internal static class SceneMeasurement
     }
 
     /// <summary>Tracker and policy over recorded model output, through the pipeline; the starts and their frames.</summary>
-    public static List<EpisodeStart> Replay(IReadOnlyList<RecordedFrame> frames, CameraPipelineSettings settings)
+    public static (List<EpisodeStart> Starts, List<(long Frame, MaskEvent Event)> Log) Replay(IReadOnlyList<RecordedFrame> frames, CameraPipelineSettings settings)
     {
         var models = new ReplayModelSet();
         var sink = new StartSink();
@@ -131,7 +137,7 @@ internal static class SceneMeasurement
             pipeline.ProcessFrame(blank, f.Index, t0 + TimeSpan.FromSeconds(f.SecondsSinceStart));
         }
         pipeline.Complete();
-        return sink.Starts;
+        return (sink.Starts, sink.Log);
     }
 
     private static long RunEveryFrame(CameraPipeline pipeline, RecordingModelSet recording, StartSink sink)
@@ -178,6 +184,18 @@ internal static class SceneMeasurement
         Console.WriteLine($"captured {capture.FramesCaptured}, processed {processed}, dropped {capture.FramesCaptured - processed}");
         Console.WriteLine("processed / dropped per scene: " + string.Join(" ", scenes.Select((s, i) => $"{i}:{processedPerScene[i]}/{s.Frames - processedPerScene[i]}")));
         return processed;
+    }
+
+    /// <summary>Every episode: scene, frames of its start and end, track, box at the start, how it ended.</summary>
+    private static void PrintStarts(List<(long Frame, MaskEvent Event)> log, IReadOnlyList<SceneExpectation> scenes)
+    {
+        var ends = log.Where(l => EventTypes.IsEnd(l.Event.Type)).ToDictionary(l => l.Event.Id);
+        foreach (var (frame, e) in log.Where(l => EventTypes.IsStart(l.Event.Type)))
+        {
+            var end = ends.GetValueOrDefault(e.Id);
+            var b = e.Face.Box;
+            Console.WriteLine($"  scene {SampleScenes.SceneOf(scenes, frame),2} frame {frame,4} track {e.TrackId,4} box {b[0],4:0} {b[1],4:0} {b[2] - b[0],3:0}x{b[3] - b[1],-3:0} s {e.Face.Score:0.00} p {e.Mask.Probability:0.00} {e.Mask.Label,-9} → frame {(end.Event is null ? -1 : end.Frame),4} {end.Event?.EndReason}");
+        }
     }
 
     private static void Print(SceneStartScore score, bool perScene)
