@@ -47,6 +47,7 @@ internal static class SceneMeasurement
     {
         bool realtime = false;
         string? detector = null, record = null, replay = null, config = null;
+        (double Fixed, double PerFace)? cost = null;
         float scale = 1f;
         int detectEvery = 1;
         bool perScene = true, listStarts = false;
@@ -63,7 +64,11 @@ internal static class SceneMeasurement
                 case "--totals": perScene = false; break;
                 case "--starts": listStarts = true; break;
                 case "--config": config = args[++i]; break;
-                default: throw new ArgumentException($"scenes: unknown option {args[i]} (--realtime, --detector FILE|stock, --scale S, --detect-every N, --record FILE, --replay FILE, --totals, --starts, --config FILE).");
+                case "--simulate-ms":
+                    var parts = args[++i].Split(',');
+                    cost = (double.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), double.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
+                    break;
+                default: throw new ArgumentException($"scenes: unknown option {args[i]} (--realtime, --detector FILE|stock, --scale S, --detect-every N, --record FILE, --replay FILE, --totals, --starts, --config FILE, --simulate-ms FIXED,PERFACE).");
             }
         }
         var scenes = SampleScenes.Load();
@@ -108,6 +113,15 @@ internal static class SceneMeasurement
             }
         }
 
+        if (cost is { } c)
+        {
+            frames = SimulateCapture(frames, c.Fixed, c.PerFace);
+            Console.WriteLine($"simulated realtime capture at 15 frames/s, a frame costing {c.Fixed} ms + {c.PerFace} ms per face: {frames.Count} of {frames[^1].Index + 1} frames processed");
+            var scenesTaken = new int[scenes.Count];
+            foreach (var f in frames) if (SampleScenes.SceneOf(scenes, f.Index) is var sc and >= 0) scenesTaken[sc]++;
+            Console.WriteLine("processed / dropped per scene: " + string.Join(" ", scenes.Select((s, i) => $"{i}:{scenesTaken[i]}/{s.Frames - scenesTaken[i]}")));
+        }
+
         foreach (var counting in new[] { IncorrectMaskCounting.Violation, IncorrectMaskCounting.Separate })
         {
             var (starts, log) = Replay(frames, settings with { Violation = settings.Violation with { IncorrectCounts = counting } });
@@ -138,6 +152,38 @@ internal static class SceneMeasurement
         }
         pipeline.Complete();
         return (sink.Starts, sink.Log);
+    }
+
+    /// <summary>
+    /// Which frames of an every-frame recording a realtime camera would have processed if each frame cost
+    /// <paramref name="fixedMs"/> + <paramref name="perFaceMs"/> × faces: frames arrive every 1/15 s into the capture's
+    /// queue (2 frames, the oldest dropped when full, as <c>CameraCapture</c>), the pipeline takes the oldest when free.
+    /// A machine-independent way to see what drops do to tracking and the policy; their timestamps are the arrival times.
+    /// </summary>
+    public static List<RecordedFrame> SimulateCapture(IReadOnlyList<RecordedFrame> frames, double fixedMs, double perFaceMs, int capacity = 2)
+    {
+        var taken = new List<RecordedFrame>(frames.Count);
+        var pending = new Queue<RecordedFrame>(capacity + 1);
+        double free = 0;
+        void Take(double now)
+        {
+            while (pending.Count > 0 && free <= now)
+            {
+                var f = pending.Dequeue();
+                free = Math.Max(free, f.Index * 1000.0 / Fps) + fixedMs + perFaceMs * f.Faces.Length;
+                taken.Add(f with { SecondsSinceStart = f.Index / Fps });
+            }
+        }
+        foreach (var f in frames)
+        {
+            double arrival = f.Index * 1000.0 / Fps;
+            Take(arrival);
+            pending.Enqueue(f);
+            if (pending.Count > capacity) pending.Dequeue();
+            Take(arrival);
+        }
+        Take(double.MaxValue);
+        return taken;
     }
 
     private static long RunEveryFrame(CameraPipeline pipeline, RecordingModelSet recording, StartSink sink)
