@@ -217,6 +217,11 @@ public sealed record ClassifierSettings
     public bool Enabled { get; init; } = true;
     /// <summary>Another classifier ONNX with the same contract (null: the manifest's).</summary>
     public string? ModelFile { get; init; }
+    /// <summary>
+    /// Also classify faces smaller than <c>violation.minFaceSize</c> (they can never start a violation; classifying them
+    /// only adds them to the label counts and compliance rate, at one classifier run per face).
+    /// </summary>
+    public bool ClassifySmallFaces { get; init; }
 
     public void Validate(string section)
     {

@@ -146,6 +146,7 @@ public sealed class CameraSupervisor : IHostedService
         Detector = options.Detector.ToDetectorOptions(),
         Tracking = options.Tracking,
         Violation = camera.Zones is null ? options.Violation : options.Violation with { Zones = camera.Zones },
+        ClassifySmallFaces = options.Classifier.ClassifySmallFaces,
         StatsInterval = options.Stats.Interval,
         Version = version,
     };

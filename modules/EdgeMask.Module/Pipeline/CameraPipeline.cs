@@ -22,6 +22,12 @@ public sealed record CameraPipelineSettings
     public DetectorOptions Detector { get; init; } = new();
     public FaceTrackerOptions Tracking { get; init; } = new();
     public ViolationPolicyOptions Violation { get; init; } = new();
+    /// <summary>
+    /// Classify faces smaller than <see cref="ViolationPolicyOptions.MinFaceSize"/> too. Off by default: such a face can
+    /// never start a violation and the classifier is only validated from 20 px up, so classifying it buys only a
+    /// compliance statistic of doubtful worth at a classifier run per face — in a crowd, a quarter of the frame's faces.
+    /// </summary>
+    public bool ClassifySmallFaces { get; init; }
     public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>The configuration version these settings belong to (0: not from a managed configuration).</summary>
     public long Version { get; init; }
@@ -97,6 +103,9 @@ public sealed class CameraPipeline : IDisposable
     private readonly List<FaceDetection> _faces = new(64);
     private readonly LatencyWindow _latencies = new();
     private MaskClassification[] _classifications = new MaskClassification[64];
+    // Faces worth classifying this frame (big enough for the policy), and each detection's slot among them (-1: none).
+    private readonly List<FaceDetection> _toClassify = new(64);
+    private int[] _classifiedSlot = new int[64];
     private CameraPipelineSettings _settings;
     private CameraPipelineSettings? _pending;
     private long _appliedVersion;
@@ -195,8 +204,22 @@ public sealed class CameraPipeline : IDisposable
             if (_classifier is not null && n > 0)
             {
                 if (_classifications.Length < n) _classifications = new MaskClassification[Math.Max(n, 2 * _classifications.Length)];
-                _classifier.Classify(frame, CollectionsMarshal.AsSpan(_faces), _classifications.AsSpan(0, n));
-                _tracker.Update(CollectionsMarshal.AsSpan(_faces), _classifications.AsSpan(0, n), frameIndex, capturedAt);
+                int k = _settings.ClassifySmallFaces ? n : SelectFacesToClassify(frame.Width, frame.Height);
+                if (k == n)
+                {
+                    _classifier.Classify(frame, CollectionsMarshal.AsSpan(_faces), _classifications.AsSpan(0, n));
+                    _tracker.Update(CollectionsMarshal.AsSpan(_faces), _classifications.AsSpan(0, n), frameIndex, capturedAt);
+                }
+                else
+                {
+                    if (k > 0) _classifier.Classify(frame, CollectionsMarshal.AsSpan(_toClassify), _classifications.AsSpan(0, k));
+                    _tracker.Update(CollectionsMarshal.AsSpan(_faces), frameIndex, capturedAt);
+                    foreach (FaceTrack track in _tracker.Tracks)
+                    {
+                        if (track.IsObservedThisFrame && _classifiedSlot[track.Observation.DetectionIndex] is var slot and >= 0)
+                            track.AttachClassification(_classifications[slot]);
+                    }
+                }
             }
             else
             {
@@ -221,6 +244,32 @@ public sealed class CameraPipeline : IDisposable
         UpdateRate(frames);
         _metrics?.Observe(Counters, _probes.DroppedFrames(), ms);
         if (_time.GetUtcNow() >= _nextStatsAt) PublishStats();
+    }
+
+    /// <summary>
+    /// Fills <see cref="_toClassify"/> with the faces the policy can count (short side of the box clipped to the frame
+    /// at least the violation's min face size, the test the policy applies to the same box) and
+    /// <see cref="_classifiedSlot"/> with where each detection went; returns how many.
+    /// </summary>
+    private int SelectFacesToClassify(int width, int height)
+    {
+        int n = _faces.Count;
+        if (_classifiedSlot.Length < n) _classifiedSlot = new int[Math.Max(n, 2 * _classifiedSlot.Length)];
+        float minSide = _settings.Violation.MinFaceSize;
+        _toClassify.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            if (_faces[i].Box.ClipTo(width, height).ShortSide >= minSide)
+            {
+                _classifiedSlot[i] = _toClassify.Count;
+                _toClassify.Add(_faces[i]);
+            }
+            else
+            {
+                _classifiedSlot[i] = -1;
+            }
+        }
+        return _toClassify.Count;
     }
 
     /// <summary>

@@ -210,6 +210,46 @@ public sealed class CameraPipelineTests : IDisposable
     }
 
     [Fact]
+    public void ProcessFrame_FaceBelowMinFaceSize_NotClassifiedTrackedAndStartsNothing()
+    {
+        // A bare face of 80 px, another of 16 px (below violation.minFaceSize 24), and a 40 px face cut by the
+        // frame's left edge to 14 px: only the first can ever start a violation, so only it is classified.
+        _models.Faces = _ => [Face(300, 250), Face(600, 250, 16), Face(-6, 250, 40)];
+        _models.MaskProbability = _ => 0.02f;
+        using var pipeline = Pipeline();
+        long index = 0;
+
+        Frames(pipeline, 8, ref index);
+
+        Assert.Equal(8, _models.FacesClassified);
+        Assert.Equal([80f], _models.LastBatchSizes);
+        var start = Assert.Single(_sink.Events);
+        Assert.Equal(EventTypes.ViolationStart, start.Type);
+        Assert.Equal(80f, start.Face.Box[2] - start.Face.Box[0], 0.01f);
+        Assert.Equal(3, pipeline.Tracks.Length);
+        var classified = pipeline.Tracks.ToArray().Where(t => t.Observation.IsClassified).ToList();
+        Assert.Equal(80f, Assert.Single(classified).Box.Width, 1f);
+        var counters = pipeline.Policy.Counters.Read();
+        Assert.Equal(24, counters.FacesSeen);
+        Assert.Equal(8, counters.FacesClassified);
+    }
+
+    [Fact]
+    public void ProcessFrame_ClassifySmallFaces_EveryFaceClassifiedStillOneStart()
+    {
+        _models.Faces = _ => [Face(300, 250), Face(600, 250, 16)];
+        _models.MaskProbability = _ => 0.02f;
+        using var pipeline = Pipeline(Settings() with { ClassifySmallFaces = true });
+        long index = 0;
+
+        Frames(pipeline, 8, ref index);
+
+        Assert.Equal(16, _models.FacesClassified);
+        Assert.Single(_sink.Events);
+        Assert.Equal(16, pipeline.Policy.Counters.Read().FacesClassified);
+    }
+
+    [Fact]
     public void NoClassifier_FacesTrackedNoViolation()
     {
         _models.Classifies = false;
