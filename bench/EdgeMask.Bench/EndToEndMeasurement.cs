@@ -10,7 +10,7 @@ using OpenCvSharp;
 namespace EdgeMask.Bench;
 
 /// <summary>One operating point of <c>e2e</c>: a detector file (null: the manifest's default) at an input scale.</summary>
-internal sealed record EndToEndConfig(string Label, string? DetectorFile, float Scale);
+internal sealed record EndToEndConfig(string Label, string? DetectorFile, float Scale, bool ClassifySmallFaces = false);
 
 /// <summary>
 /// End to end on the sample video, as fast as possible on CPU: decode → detect → classify → track → policy → events,
@@ -94,6 +94,7 @@ internal static class EndToEndMeasurement
                     Detector = (defaults.Detector with { Scale = config.Scale }).ToDetectorOptions(),
                     Tracking = defaults.Tracking,
                     Violation = defaults.Violation,
+                    ClassifySmallFaces = config.ClassifySmallFaces,
                     StatsInterval = TimeSpan.FromHours(1),
                 };
                 lanes.Add(new Lane(config, models, new CameraPipeline(settings, new FixedModelSource(models), new DirectEventOutput("bench", "sample", sink), sink, TimeProvider.System, NullLogger.Instance), sink));

@@ -91,7 +91,17 @@ internal sealed class RecordingModelSet(IModelSet inner) : IModelSet
         public void Classify(Mat frame, ReadOnlySpan<FaceDetection> faces, Span<MaskClassification> results)
         {
             classifier.Classify(frame, faces, results);
-            owner.Frames[^1] = owner.Frames[^1] with { Classes = results.ToArray() };
+            // The pipeline may classify a subset of the detections (faces too small to count are skipped): keep the
+            // classes aligned with the detections, NaN where a face was not classified.
+            var recorded = owner.Frames[^1];
+            var classes = new MaskClassification[recorded.Faces.Length];
+            classes.AsSpan().Fill(new MaskClassification(float.NaN, float.NaN, float.NaN));
+            for (int i = 0; i < faces.Length; i++)
+            {
+                int at = Array.IndexOf(recorded.Faces, faces[i]);
+                if (at >= 0) classes[at] = results[i];
+            }
+            owner.Frames[^1] = recorded with { Classes = classes };
         }
         public void Dispose() => classifier.Dispose();
     }
@@ -121,7 +131,13 @@ internal sealed class ReplayModelSet : IModelSet
         public void Classify(Mat frame, ReadOnlySpan<FaceDetection> faces, Span<MaskClassification> results)
         {
             var f = owner.Current ?? throw new InvalidOperationException("No recorded frame is current.");
-            f.Classes.AsSpan(0, faces.Length).CopyTo(results);
+            for (int i = 0; i < faces.Length; i++)
+            {
+                int at = Array.IndexOf(f.Faces, faces[i]);
+                if (at < 0 || float.IsNaN(f.Classes[at].MaskProbability))
+                    throw new InvalidOperationException($"Frame {f.Index}: face {faces[i].Box} was not classified in the recording; record with every face classified (the every-frame mode does).");
+                results[i] = f.Classes[at];
+            }
         }
         public void Dispose() { }
     }

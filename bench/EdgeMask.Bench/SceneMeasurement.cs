@@ -82,6 +82,7 @@ internal static class SceneMeasurement
             Detector = (defaults.Detector with { Scale = scale }).ToDetectorOptions(),
             Tracking = defaults.Tracking,
             Violation = defaults.Violation,
+            ClassifySmallFaces = defaults.Classifier.ClassifySmallFaces,
             StatsInterval = TimeSpan.FromHours(1),
         };
 
@@ -96,8 +97,10 @@ internal static class SceneMeasurement
             var inference = EndToEndMeasurement.Inference(detector, threads: 0, spinning: false);
             using var models = InferenceModels.Open(inference, defaults.Classifier, NullLogger.Instance);
             var recording = new RecordingModelSet(models);
+            // Frame by frame, every face is classified so that a replay may use any min face size; paced, the product's setting.
+            var live = realtime ? settings : settings with { ClassifySmallFaces = true };
             var sink = new StartSink();
-            using var pipeline = new CameraPipeline(settings, new FixedModelSource(recording), new DirectEventOutput("bench", "sample", sink), sink, TimeProvider.System, NullLogger.Instance);
+            using var pipeline = new CameraPipeline(live, new FixedModelSource(recording), new DirectEventOutput("bench", "sample", sink), sink, TimeProvider.System, NullLogger.Instance);
             Console.WriteLine($"detector {Path.GetFileName(models.DetectorPath)} ×{scale}, detect every {detectEvery}, {(realtime ? "paced at 15 frames/s by the capture (drops)" : "every frame, stamped at 15 frames/s")}; load average {LoadAverage()}");
             var wall = Stopwatch.StartNew();
             long processed = realtime
