@@ -95,6 +95,7 @@ internal static class EndToEndMeasurement
                     Tracking = defaults.Tracking,
                     Violation = defaults.Violation,
                     ClassifySmallFaces = config.ClassifySmallFaces,
+                    ClassifySettledEveryNthFrame = config.ClassifySmallFaces ? 1 : defaults.Classifier.SettledEveryNthFrame,
                     StatsInterval = TimeSpan.FromHours(1),
                 };
                 lanes.Add(new Lane(config, models, new CameraPipeline(settings, new FixedModelSource(models), new DirectEventOutput("bench", "sample", sink), sink, TimeProvider.System, NullLogger.Instance), sink));

@@ -21,7 +21,7 @@ if (args.Length > 0 && args[0] == "e2e")
             case "--spin": spinning = true; break;
             case "--scenes": perScene = true; break;
             case "--classify-all":
-                // The configuration before: classify faces below violation.minFaceSize too (as before issue 16).
+                // The configuration before: classify every face on every frame (as before issue 16).
                 if (configs.Count == 0) configs.Add(new EndToEndConfig("default ×1", null, 1f));
                 configs[^1] = configs[^1] with { ClassifySmallFaces = true, Label = configs[^1].Label + " classify-all" };
                 break;

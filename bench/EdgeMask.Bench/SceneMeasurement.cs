@@ -83,6 +83,7 @@ internal static class SceneMeasurement
             Tracking = defaults.Tracking,
             Violation = defaults.Violation,
             ClassifySmallFaces = defaults.Classifier.ClassifySmallFaces,
+            ClassifySettledEveryNthFrame = defaults.Classifier.SettledEveryNthFrame,
             StatsInterval = TimeSpan.FromHours(1),
         };
 
@@ -97,8 +98,8 @@ internal static class SceneMeasurement
             var inference = EndToEndMeasurement.Inference(detector, threads: 0, spinning: false);
             using var models = InferenceModels.Open(inference, defaults.Classifier, NullLogger.Instance);
             var recording = new RecordingModelSet(models);
-            // Frame by frame, every face is classified so that a replay may use any min face size; paced, the product's setting.
-            var live = realtime ? settings : settings with { ClassifySmallFaces = true };
+            // Frame by frame, every face is classified on every frame so that a replay may use any setting; paced, the product's settings.
+            var live = realtime ? settings : settings with { ClassifySmallFaces = true, ClassifySettledEveryNthFrame = 1 };
             var sink = new StartSink();
             using var pipeline = new CameraPipeline(live, new FixedModelSource(recording), new DirectEventOutput("bench", "sample", sink), sink, TimeProvider.System, NullLogger.Instance);
             Console.WriteLine($"detector {Path.GetFileName(models.DetectorPath)} ×{scale}, detect every {detectEvery}, {(realtime ? "paced at 15 frames/s by the capture (drops)" : "every frame, stamped at 15 frames/s")}; load average {LoadAverage()}");

@@ -83,6 +83,16 @@ public sealed class ViolationPolicy
     /// <summary>Snapshots the pipeline should take from the current frame. Valid until the next call.</summary>
     public ReadOnlySpan<SnapshotRequest> SnapshotRequests => CollectionsMarshal.AsSpan(_snapshots);
 
+    /// <summary>
+    /// Whether one more classification of this track can change nothing soon: its window is full and every frame of
+    /// it says the same — no frame in violation (p(violation) below the end probability) and no episode, or every frame
+    /// a strong violation during an episode. The first frame that disagrees unsettles it. The pipeline classifies a
+    /// settled track's face less often (<c>CameraPipelineSettings.ClassifySettledEveryNthFrame</c>).
+    /// </summary>
+    public bool IsSettled(long trackId) =>
+        _states.TryGetValue(trackId, out TrackPolicyState? s) && s.Count == _options.WindowFrames
+        && (s.Episode is null ? s.WeakCount == 0 : s.StrongCount == s.Count);
+
     /// <summary>Episodes currently open.</summary>
     public int ActiveViolations { get; private set; }
 

@@ -28,6 +28,13 @@ public sealed record CameraPipelineSettings
     /// compliance statistic of doubtful worth at a classifier run per face — in a crowd, a quarter of the frame's faces.
     /// </summary>
     public bool ClassifySmallFaces { get; init; }
+    /// <summary>
+    /// A track whose policy window is settled (<see cref="ViolationPolicy.IsSettled"/>: N frames agreeing) has its face
+    /// classified on every Nth frame only, staggered by track id so a crowd's settled faces spread over the frames; 1
+    /// classifies every face on every frame. In a crowd most faces are settled, and the classifier is most of a crowd
+    /// frame's time; the price is that a settled face's change is seen up to N − 1 frames later.
+    /// </summary>
+    public int ClassifySettledEveryNthFrame { get; init; } = 2;
     public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>The configuration version these settings belong to (0: not from a managed configuration).</summary>
     public long Version { get; init; }
@@ -37,6 +44,7 @@ public sealed record CameraPipelineSettings
         if (!Configuration.EdgeMaskOptions.IsTopicSafe(Device)) throw new InvalidOptionException("device", Device, "must be a topic-safe name.");
         if (!Configuration.EdgeMaskOptions.IsTopicSafe(Camera)) throw new InvalidOptionException("camera", Camera, "must be a topic-safe name.");
         if (DetectEveryNthFrame is < 1 or > 30) throw new InvalidOptionException("detector:detectEveryNthFrame", DetectEveryNthFrame, "must be between 1 and 30.");
+        if (ClassifySettledEveryNthFrame is < 1 or > 8) throw new InvalidOptionException("classifier:settledEveryNthFrame", ClassifySettledEveryNthFrame, "must be between 1 (every frame) and 8.");
         try { Detector.Validate(); }
         catch (ArgumentException ex) { throw new InvalidOptionException("detector", null, ex.Message); }
         Tracking.Validate("tracking");
@@ -103,9 +111,9 @@ public sealed class CameraPipeline : IDisposable
     private readonly List<FaceDetection> _faces = new(64);
     private readonly LatencyWindow _latencies = new();
     private MaskClassification[] _classifications = new MaskClassification[64];
-    // Faces worth classifying this frame (big enough for the policy), and each detection's slot among them (-1: none).
+    // Faces worth classifying this frame (tracked, big enough for the policy, not settled or due) and their tracks.
     private readonly List<FaceDetection> _toClassify = new(64);
-    private int[] _classifiedSlot = new int[64];
+    private readonly List<FaceTrack> _classifiedTracks = new(64);
     private CameraPipelineSettings _settings;
     private CameraPipelineSettings? _pending;
     private long _appliedVersion;
@@ -204,20 +212,22 @@ public sealed class CameraPipeline : IDisposable
             if (_classifier is not null && n > 0)
             {
                 if (_classifications.Length < n) _classifications = new MaskClassification[Math.Max(n, 2 * _classifications.Length)];
-                int k = _settings.ClassifySmallFaces ? n : SelectFacesToClassify(frame.Width, frame.Height);
-                if (k == n)
+                if (_settings.ClassifySmallFaces && _settings.ClassifySettledEveryNthFrame == 1)
                 {
                     _classifier.Classify(frame, CollectionsMarshal.AsSpan(_faces), _classifications.AsSpan(0, n));
                     _tracker.Update(CollectionsMarshal.AsSpan(_faces), _classifications.AsSpan(0, n), frameIndex, capturedAt);
                 }
                 else
                 {
-                    if (k > 0) _classifier.Classify(frame, CollectionsMarshal.AsSpan(_toClassify), _classifications.AsSpan(0, k));
+                    // Track first (association does not use the labels), then classify only the faces whose label can
+                    // matter: a detection no track took, a face too small to count, a settled track between its
+                    // re-checks would be classified for nothing.
                     _tracker.Update(CollectionsMarshal.AsSpan(_faces), frameIndex, capturedAt);
-                    foreach (FaceTrack track in _tracker.Tracks)
+                    int k = SelectFacesToClassify(frameIndex, frame.Width, frame.Height);
+                    if (k > 0)
                     {
-                        if (track.IsObservedThisFrame && _classifiedSlot[track.Observation.DetectionIndex] is var slot and >= 0)
-                            track.AttachClassification(_classifications[slot]);
+                        _classifier.Classify(frame, CollectionsMarshal.AsSpan(_toClassify), _classifications.AsSpan(0, k));
+                        for (int j = 0; j < k; j++) _classifiedTracks[j].AttachClassification(_classifications[j]);
                     }
                 }
             }
@@ -247,27 +257,25 @@ public sealed class CameraPipeline : IDisposable
     }
 
     /// <summary>
-    /// Fills <see cref="_toClassify"/> with the faces the policy can count (short side of the box clipped to the frame
-    /// at least the violation's min face size, the test the policy applies to the same box) and
-    /// <see cref="_classifiedSlot"/> with where each detection went; returns how many.
+    /// Fills <see cref="_toClassify"/> (and <see cref="_classifiedTracks"/>) with the faces of this step's observed
+    /// tracks that are worth a classifier run: big enough for the policy to count (short side of the box clipped to the
+    /// frame at least the violation's min face size, the test the policy applies to the same box; unless small faces
+    /// are classified too), and not settled — or settled and due this frame. Returns how many.
     /// </summary>
-    private int SelectFacesToClassify(int width, int height)
+    private int SelectFacesToClassify(long frameIndex, int width, int height)
     {
-        int n = _faces.Count;
-        if (_classifiedSlot.Length < n) _classifiedSlot = new int[Math.Max(n, 2 * _classifiedSlot.Length)];
-        float minSide = _settings.Violation.MinFaceSize;
+        float minSide = _settings.ClassifySmallFaces ? 0f : _settings.Violation.MinFaceSize;
+        int every = _settings.ClassifySettledEveryNthFrame;
         _toClassify.Clear();
-        for (int i = 0; i < n; i++)
+        _classifiedTracks.Clear();
+        foreach (FaceTrack track in _tracker.Tracks)
         {
-            if (_faces[i].Box.ClipTo(width, height).ShortSide >= minSide)
-            {
-                _classifiedSlot[i] = _toClassify.Count;
-                _toClassify.Add(_faces[i]);
-            }
-            else
-            {
-                _classifiedSlot[i] = -1;
-            }
+            if (!track.IsObservedThisFrame) continue;
+            TrackObservation obs = track.Observation;
+            if (obs.Box.ClipTo(width, height).ShortSide < minSide) continue;
+            if (every > 1 && (frameIndex + track.Id) % every != 0 && _policy.IsSettled(track.Id)) continue;
+            _toClassify.Add(_faces[obs.DetectionIndex]);
+            _classifiedTracks.Add(track);
         }
         return _toClassify.Count;
     }

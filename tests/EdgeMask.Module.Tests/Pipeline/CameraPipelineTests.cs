@@ -106,7 +106,10 @@ public sealed class CameraPipelineTests : IDisposable
     {
         _models.Faces = _ => [Face(300, 250), Face(700, 250)];
         _models.MaskProbability = f => f.Box.X1 > 480 ? 0.95f : 0.05f;
-        using var pipeline = Pipeline(probes: new PipelineProbes { DroppedFrames = () => 7, CameraHealth = () => "ok", OutboxDepth = () => 42 });
+        // Every face classified on every frame, so the compliance rate is exactly one of two (settled faces are
+        // otherwise sampled every other frame, staggered by track id, which moves the rate by a frame's worth).
+        using var pipeline = Pipeline(Settings() with { ClassifySettledEveryNthFrame = 1 },
+            probes: new PipelineProbes { DroppedFrames = () => 7, CameraHealth = () => "ok", OutboxDepth = () => 42 });
         long index = 0;
 
         Frames(pipeline, 10, ref index);
@@ -247,6 +250,53 @@ public sealed class CameraPipelineTests : IDisposable
         Assert.Equal(16, _models.FacesClassified);
         Assert.Single(_sink.Events);
         Assert.Equal(16, pipeline.Policy.Counters.Read().FacesClassified);
+    }
+
+    [Fact]
+    public void ProcessFrame_SettledMaskedFace_ClassifiedEveryOtherFrameAndAMaskPulledDownStillStarts()
+    {
+        _models.Faces = _ => [Face(300, 250)];
+        _models.MaskProbability = _ => 0.97f;
+        using var pipeline = Pipeline();
+        long index = 0;
+
+        Frames(pipeline, 30, ref index);
+
+        // Every frame until the 8-frame window is full of masked frames, then every other frame: 8 + 11.
+        Assert.Equal(19, _models.FacesClassified);
+        Assert.Equal(30, pipeline.Counters.Faces);
+
+        _models.MaskProbability = _ => 0.02f;
+        Frames(pipeline, 7, ref index);
+
+        // Unsettled by its first unmasked frame, classified every frame again: K = 5 frames after at most one skipped.
+        Assert.Equal(EventTypes.ViolationStart, Assert.Single(_sink.Events).Type);
+    }
+
+    [Fact]
+    public void ProcessFrame_SettledEveryFrame_EveryFaceClassifiedEveryFrame()
+    {
+        _models.Faces = _ => [Face(300, 250)];
+        _models.MaskProbability = _ => 0.97f;
+        using var pipeline = Pipeline(Settings() with { ClassifySettledEveryNthFrame = 1 });
+        long index = 0;
+
+        Frames(pipeline, 30, ref index);
+
+        Assert.Equal(30, _models.FacesClassified);
+    }
+
+    [Fact]
+    public void ProcessFrame_DetectionNoTrackTook_NotClassified()
+    {
+        // A second, doubtful detection (score 0.55: below the tracker's new-track threshold) never becomes a track.
+        _models.Faces = _ => [Face(300, 250), Face(700, 250, 80, score: 0.55f)];
+        using var pipeline = Pipeline(Settings(score: 0.5f));
+        long index = 0;
+
+        Frames(pipeline, 4, ref index);
+
+        Assert.Equal(4, _models.FacesClassified);
     }
 
     [Fact]

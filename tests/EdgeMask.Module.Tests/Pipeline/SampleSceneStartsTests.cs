@@ -56,6 +56,7 @@ public class SampleSceneStartsTests
             Tracking = options.Tracking,
             Violation = options.Violation with { IncorrectCounts = counting },
             ClassifySmallFaces = options.Classifier.ClassifySmallFaces,
+            ClassifySettledEveryNthFrame = options.Classifier.SettledEveryNthFrame,
         };
         using var pipeline = new CameraPipeline(settings, new FixedModelSource(models), new DirectEventOutput("test", "sample", sink), sink, TimeProvider.System, NullLogger.Instance);
         using var video = new VideoCapture(TestPaths.SampleVideo);
