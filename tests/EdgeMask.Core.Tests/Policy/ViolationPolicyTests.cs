@@ -602,3 +602,38 @@ public class ViolationHandoverTests
         Assert.Equal("Violation:HandoverDistance", ex.Key);
     }
 }
+
+public class ViolationPolicySettledTests
+{
+    private static readonly FaceDetection Person = Face(300, 250, 80);
+
+    [Fact]
+    public void IsSettled_WindowFullOfMaskedFrames_TrueUntilOneFrameDisagrees()
+    {
+        var h = new PipelineHarness(new FaceTrackerOptions { ConfirmHits = 1 }, new ViolationPolicyOptions());
+        for (int f = 0; f < 7; f++) h.Step((Person, Masked()));
+        long id = h.Tracker.Tracks[0].Id;
+        Assert.False(h.Policy.IsSettled(id));
+
+        h.Step((Person, Masked()));
+        Assert.True(h.Policy.IsSettled(id));
+
+        h.Step((Person, Unmasked()));
+        Assert.False(h.Policy.IsSettled(id));
+    }
+
+    [Fact]
+    public void IsSettled_RunningViolationAllStrong_TrueAndAWeakFrameUnsettles()
+    {
+        var h = new PipelineHarness(new FaceTrackerOptions { ConfirmHits = 1 }, new ViolationPolicyOptions());
+        for (int f = 0; f < 8; f++) h.Step((Person, Unmasked()));
+        long id = h.Tracker.Tracks[0].Id;
+        Assert.Equal(1, h.Starts);
+        Assert.True(h.Policy.IsSettled(id));
+
+        // p(violation) 0.6: still in violation, below the start probability: the episode runs, no longer settled.
+        h.Step((Person, Unmasked(0.6f)));
+        Assert.False(h.Policy.IsSettled(id));
+        Assert.False(h.Policy.IsSettled(id + 1000));
+    }
+}
