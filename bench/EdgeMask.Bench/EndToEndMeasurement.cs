@@ -10,7 +10,7 @@ using OpenCvSharp;
 namespace EdgeMask.Bench;
 
 /// <summary>One operating point of <c>e2e</c>: a detector file (null: the manifest's default) at an input scale.</summary>
-internal sealed record EndToEndConfig(string Label, string? DetectorFile, float Scale, bool ClassifySmallFaces = false);
+internal sealed record EndToEndConfig(string Label, string? DetectorFile, float Scale, bool ClassifySmallFaces = false, int? SettledEveryNthFrame = null);
 
 /// <summary>
 /// End to end on the sample video, as fast as possible on CPU: decode → detect → classify → track → policy → events,
@@ -95,7 +95,7 @@ internal static class EndToEndMeasurement
                     Tracking = defaults.Tracking,
                     Violation = defaults.Violation,
                     ClassifySmallFaces = config.ClassifySmallFaces,
-                    ClassifySettledEveryNthFrame = config.ClassifySmallFaces ? 1 : defaults.Classifier.SettledEveryNthFrame,
+                    ClassifySettledEveryNthFrame = config.SettledEveryNthFrame ?? (config.ClassifySmallFaces ? 1 : defaults.Classifier.SettledEveryNthFrame),
                     StatsInterval = TimeSpan.FromHours(1),
                 };
                 lanes.Add(new Lane(config, models, new CameraPipeline(settings, new FixedModelSource(models), new DirectEventOutput("bench", "sample", sink), sink, TimeProvider.System, NullLogger.Instance), sink));

@@ -1,7 +1,7 @@
 using System.Globalization;
 using EdgeMask.Bench;
 
-// `e2e [frames] [warm-up frames] [--spin] [--threads N] [--detector FILE|stock|default [--scale S] [--classify-all]]… [--scenes]`: the
+// `e2e [frames] [warm-up frames] [--spin] [--threads N] [--detector FILE|stock|default [--scale S] [--classify-all] [--settled N]]… [--scenes]`: the
 // end-to-end pipeline measurement (the video loops when frames exceed it), for each --detector given (each followed by
 // its --scale), or by default the stock detector ×1 and the manifest's default ×1 side by side. `scenes [--realtime]
 // [--detector FILE|stock] [--scale S] [--detect-every N] [--config FILE] [--record FILE] [--replay FILE] [--totals] [--starts]`: violation starts
@@ -20,6 +20,12 @@ if (args.Length > 0 && args[0] == "e2e")
         {
             case "--spin": spinning = true; break;
             case "--scenes": perScene = true; break;
+            case "--settled":
+                // classifier.settledEveryNthFrame for the configuration before.
+                int every = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                if (configs.Count == 0) configs.Add(new EndToEndConfig("default ×1", null, 1f));
+                configs[^1] = configs[^1] with { SettledEveryNthFrame = every, Label = configs[^1].Label + $" settled/{every}" };
+                break;
             case "--classify-all":
                 // The configuration before: classify every face on every frame (as before issue 16).
                 if (configs.Count == 0) configs.Add(new EndToEndConfig("default ×1", null, 1f));

@@ -226,7 +226,7 @@ public sealed record ClassifierSettings
     /// A face whose track's violation window is settled (N frames agreeing) is classified on every Nth frame only
     /// (1: every face, every frame). Most of a crowd is settled, and the classifier is most of a crowd frame's cost.
     /// </summary>
-    public int SettledEveryNthFrame { get; init; } = 2;
+    public int SettledEveryNthFrame { get; init; } = 3;
 
     public void Validate(string section)
     {

@@ -262,14 +262,16 @@ public sealed class CameraPipelineTests : IDisposable
 
         Frames(pipeline, 30, ref index);
 
-        // Every frame until the 8-frame window is full of masked frames, then every other frame: 8 + 11.
-        Assert.Equal(19, _models.FacesClassified);
+        // Every frame until the 8-frame window is full of masked frames, then every third frame (staggered by the
+        // track id, 1: frames 8, 11, …, 29): 8 + 8.
+        Assert.Equal(16, _models.FacesClassified);
         Assert.Equal(30, pipeline.Counters.Faces);
 
         _models.MaskProbability = _ => 0.02f;
         Frames(pipeline, 7, ref index);
 
-        // Unsettled by its first unmasked frame, classified every frame again: K = 5 frames after at most one skipped.
+        // Unsettled by its first classified unmasked frame (at most two skipped before it), then classified every
+        // frame again: K = 5 strong frames by the 7th.
         Assert.Equal(EventTypes.ViolationStart, Assert.Single(_sink.Events).Type);
     }
 
