@@ -1,22 +1,54 @@
+using System.Globalization;
 using EdgeMask.Bench;
 
-// `e2e [frames] [warm-up frames] [--spin] [--threads N]`: the end-to-end pipeline measurement (the video loops when
-// frames exceed it). `stages [frames]`: managed allocations per pipeline stage. `soak [minutes] [--interval S]
-// [--realtime] [--no-snapshots] [--mqtt-port N] [--threads N] [--csv FILE] [--glibc-defaults]`: the device runtime on the looping sample,
-// memory, handles and threads every interval. Anything else goes to BenchmarkDotNet.
+// `e2e [frames] [warm-up frames] [--spin] [--threads N] [--detector FILE|stock|default [--scale S] [--classify-all] [--settled N]]… [--scenes]`: the
+// end-to-end pipeline measurement (the video loops when frames exceed it), for each --detector given (each followed by
+// its --scale), or by default the stock detector ×1 and the manifest's default ×1 side by side. `scenes [--realtime]
+// [--detector FILE|stock] [--scale S] [--detect-every N] [--config FILE] [--record FILE] [--replay FILE] [--totals] [--starts]`: violation starts
+// per scene against the sample's scene table. `stages [frames]`: managed allocations per pipeline stage. `soak
+// [minutes] [--interval S] [--realtime] [--no-snapshots] [--mqtt-port N] [--threads N] [--csv FILE] [--glibc-defaults]`:
+// the device runtime on the looping sample, memory, handles and threads every interval. Anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "e2e")
 {
     var positional = new List<int>();
-    bool spinning = false;
+    var configs = new List<EndToEndConfig>();
+    bool spinning = false, perScene = false;
     int threads = 0;
     for (int i = 1; i < args.Length; i++)
     {
-        if (args[i] == "--spin") spinning = true;
-        else if (args[i] == "--threads" && i + 1 < args.Length) threads = int.Parse(args[++i]);
-        else positional.Add(int.Parse(args[i]));
+        switch (args[i])
+        {
+            case "--spin": spinning = true; break;
+            case "--scenes": perScene = true; break;
+            case "--settled":
+                // classifier.settledEveryNthFrame for the configuration before.
+                int every = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                if (configs.Count == 0) configs.Add(new EndToEndConfig("default ×1", null, 1f));
+                configs[^1] = configs[^1] with { SettledEveryNthFrame = every, Label = configs[^1].Label + $" settled/{every}" };
+                break;
+            case "--classify-all":
+                // The configuration before: classify every face on every frame (as before issue 16).
+                if (configs.Count == 0) configs.Add(new EndToEndConfig("default ×1", null, 1f));
+                configs[^1] = configs[^1] with { ClassifySmallFaces = true, Label = configs[^1].Label + " classify-all" };
+                break;
+            case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+            case "--detector":
+                string file = args[++i];
+                configs.Add(new EndToEndConfig($"{file} ×1", file == "default" ? null : file, 1f));
+                break;
+            case "--scale":
+                float scale = float.Parse(args[++i], CultureInfo.InvariantCulture);
+                if (configs.Count == 0) configs.Add(new EndToEndConfig("default", null, scale));
+                configs[^1] = configs[^1] with { Scale = scale, Label = $"{configs[^1].Label.Split(' ')[0]} ×{scale.ToString(CultureInfo.InvariantCulture)}" };
+                break;
+            default: positional.Add(int.Parse(args[i], CultureInfo.InvariantCulture)); break;
+        }
     }
-    return EndToEndMeasurement.Run(positional.Count > 0 ? positional[0] : int.MaxValue, positional.Count > 1 ? positional[1] : 36, spinning, threads);
+    return EndToEndMeasurement.Run(positional.Count > 0 ? positional[0] : int.MaxValue, positional.Count > 1 ? positional[1] : 36, spinning, threads,
+        configs.Count > 0 ? configs : EndToEndMeasurement.DefaultConfigs, perScene);
 }
+if (args.Length > 0 && args[0] == "scenes")
+    return await SceneMeasurement.RunAsync(args);
 if (args.Length > 0 && args[0] == "soak")
     return await SoakMeasurement.RunAsync(args);
 if (args.Length > 0 && args[0] == "stages")

@@ -11,7 +11,7 @@ public sealed class FaceCounters
 {
     private long _facesSeen, _facesClassified, _facesUnmasked, _facesMasked;
     private long _labelledMask, _labelledNoMask, _labelledIncorrect;
-    private long _violationsStarted, _violationsEnded, _violationUpdates;
+    private long _violationsStarted, _violationsEnded, _violationUpdates, _violationsHandedOver;
     private int _activeViolations;
 
     /// <param name="classification">The face's classification; null when it was not classified in this frame.</param>
@@ -37,6 +37,9 @@ public sealed class FaceCounters
         Interlocked.Increment(ref _activeViolations);
     }
 
+    /// <summary>A running episode moved to a new track of the same person (no new start).</summary>
+    internal void HandedOver() => Interlocked.Increment(ref _violationsHandedOver);
+
     internal void Updated() => Interlocked.Increment(ref _violationUpdates);
 
     internal void Ended()
@@ -58,6 +61,7 @@ public sealed class FaceCounters
         LabelledMask = Interlocked.Read(ref _labelledMask),
         LabelledNoMask = Interlocked.Read(ref _labelledNoMask),
         LabelledIncorrect = Interlocked.Read(ref _labelledIncorrect),
+        ViolationsHandedOver = Interlocked.Read(ref _violationsHandedOver),
     };
 }
 
@@ -81,6 +85,8 @@ public readonly record struct FaceCountersSnapshot(
     public long LabelledMask { get; init; }
     public long LabelledNoMask { get; init; }
     public long LabelledIncorrect { get; init; }
+    /// <summary>Running episodes that moved to a new track of the same person instead of being started again.</summary>
+    public long ViolationsHandedOver { get; init; }
 
     /// <summary>Masked (compliant) / classified faces between <paramref name="earlier"/> and this snapshot; null when none was classified.</summary>
     public double? ComplianceRateSince(in FaceCountersSnapshot earlier)

@@ -75,7 +75,9 @@ public sealed class ViolationEpisode
 
     /// <summary>Stable for the episode: start, updates and end share it.</summary>
     public string Id { get; }
-    public long TrackId { get; }
+    /// <summary>The track that carries the episode now: it changes when the person's track was lost and found
+    /// again under a new id (<see cref="ViolationPolicyOptions.HandoverDistance"/>); <see cref="Id"/> does not.</summary>
+    public long TrackId { get; internal set; }
     public DateTimeOffset StartedAt { get; }
     public DateTimeOffset? EndedAt { get; internal set; }
     public ViolationEndReason? EndReason { get; internal set; }

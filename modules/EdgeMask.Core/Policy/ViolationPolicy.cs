@@ -83,6 +83,16 @@ public sealed class ViolationPolicy
     /// <summary>Snapshots the pipeline should take from the current frame. Valid until the next call.</summary>
     public ReadOnlySpan<SnapshotRequest> SnapshotRequests => CollectionsMarshal.AsSpan(_snapshots);
 
+    /// <summary>
+    /// Whether one more classification of this track can change nothing soon: its window is full and every frame of
+    /// it says the same — no frame in violation (p(violation) below the end probability) and no episode, or every frame
+    /// a strong violation during an episode. The first frame that disagrees unsettles it. The pipeline classifies a
+    /// settled track's face less often (<c>CameraPipelineSettings.ClassifySettledEveryNthFrame</c>).
+    /// </summary>
+    public bool IsSettled(long trackId) =>
+        _states.TryGetValue(trackId, out TrackPolicyState? s) && s.Count == _options.WindowFrames
+        && (s.Episode is null ? s.WeakCount == 0 : s.StrongCount == s.Count);
+
     /// <summary>Episodes currently open.</summary>
     public int ActiveViolations { get; private set; }
 
@@ -134,7 +144,7 @@ public sealed class ViolationPolicy
             {
                 TrackObservation obs = track.Observation;
                 Counters.AddFace(obs.Classification, obs.Classification is { } c && !_options.IncorrectCounts.IsViolation(c));
-                if (obs.IsClassified) Observe(track, in obs, now);
+                if (obs.IsClassified) Observe(track, in obs, now, tracks);
             }
             if (_states.TryGetValue(track.Id, out TrackPolicyState? s) && s.Episode is { UpdatePending: true } e
                 && now - e.LastEventAt >= _options.UpdateMinInterval)
@@ -193,7 +203,7 @@ public sealed class ViolationPolicy
         } while (orphan != 0);
     }
 
-    private void Observe(FaceTrack track, in TrackObservation obs, DateTimeOffset now)
+    private void Observe(FaceTrack track, in TrackObservation obs, DateTimeOffset now, ReadOnlySpan<FaceTrack> tracks)
     {
         if (!_states.TryGetValue(track.Id, out TrackPolicyState? state))
         {
@@ -223,11 +233,15 @@ public sealed class ViolationPolicy
 
         if (episode is null)
         {
-            if (eligible && track.IsConfirmed && violating && pViolation >= _options.StartProbability
-                && state.StrongCount >= _options.StartUnmaskedFrames
-                && (state.CooldownUntil is not { } until || now >= until))
+            if (eligible && track.IsConfirmed && violating && pViolation >= _options.StartProbability)
             {
-                Start(state, in obs, now, Quality(clipped, obs.Score, pViolation));
+                // A new track where a running episode's track just went unseen is most likely the same person with a
+                // new track id (a missed detection, an occlusion, dropped frames): the episode follows the person
+                // instead of being announced a second time. It takes the new track's own evidence (more window frames
+                // in violation than an end allows) so the handed-over episode does not end at the next frame.
+                if (state.WeakCount > _options.EndMaxUnmaskedFrames && TryTakeOver(state, track, tracks, now)) return;
+                if (state.StrongCount >= _options.StartUnmaskedFrames && (state.CooldownUntil is not { } until || now >= until))
+                    Start(state, in obs, now, Quality(clipped, obs.Score, pViolation));
             }
             return;
         }
@@ -250,6 +264,44 @@ public sealed class ViolationPolicy
                 _snapshots.Add(new SnapshotRequest(episode, obs, quality, IsStart: false));
             }
         }
+    }
+
+    /// <summary>
+    /// Hands the open episode of an unseen track over to <paramref name="track"/> when the new track is where that
+    /// track was predicted to be (centre within <see cref="ViolationPolicyOptions.HandoverDistance"/> face heights,
+    /// height within ×/÷ 1.5): the nearest such track wins. The episode keeps its id and start; its events now name
+    /// the new track. The old track gets a cooldown so that, should it be found again, it does not start a duplicate.
+    /// </summary>
+    private bool TryTakeOver(TrackPolicyState state, FaceTrack track, ReadOnlySpan<FaceTrack> tracks, DateTimeOffset now)
+    {
+        float maxDistance = _options.HandoverDistance;
+        if (maxDistance <= 0f) return false;
+        BoxF box = track.Box;
+        TrackPolicyState? best = null;
+        float bestDistance = float.MaxValue;
+        foreach (FaceTrack other in tracks)
+        {
+            if (other.IsObservedThisFrame || !other.IsConfirmed || other.Id == track.Id) continue;
+            if (!_states.TryGetValue(other.Id, out TrackPolicyState? candidate) || candidate.Episode is null) continue;
+            BoxF predicted = other.Box;
+            float height = MathF.Max(predicted.Height, 1f);
+            if (box.Height > height * 1.5f || box.Height * 1.5f < height) continue;
+            float dx = box.CenterX - predicted.CenterX, dy = box.CenterY - predicted.CenterY;
+            float distance = MathF.Sqrt(dx * dx + dy * dy) / height;
+            if (distance <= maxDistance && distance < bestDistance)
+            {
+                best = candidate;
+                bestDistance = distance;
+            }
+        }
+        if (best is null) return false;
+        ViolationEpisode episode = best.Episode!;
+        best.Episode = null;
+        best.CooldownUntil = now + _options.Cooldown;
+        episode.TrackId = state.TrackId;
+        state.Episode = episode;
+        Counters.HandedOver();
+        return true;
     }
 
     private void Start(TrackPolicyState state, in TrackObservation obs, DateTimeOffset now, float quality)

@@ -109,6 +109,18 @@ public sealed record ViolationPolicyOptions
     /// <summary>After a violation ends (masked), the same track cannot start a new one for this long.</summary>
     public TimeSpan Cooldown { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Re-identification across a lost track: a new track in violation whose box centre is within this many face
+    /// heights of where an unseen track with a running episode was predicted to be (and of a similar size) takes that
+    /// episode over instead of starting another — one person, one violation, even when a missed detection, an
+    /// occlusion or dropped frames gave them a new track id. 0 (the default) turns it off; 0.5 is a sensible value
+    /// where people are often hidden for a moment (faces in a crowd are at least a face apart, so half a face height
+    /// does not hand one person's episode to a neighbour). Off by default because on the station sample, processed
+    /// frame by frame, the tracker does not fragment and the handover only moved one episode between two close-ups
+    /// (bench <c>scenes</c>, issue 16).
+    /// </summary>
+    public float HandoverDistance { get; init; }
+
     /// <summary>Minimum time between two events of one episode caused by better evidence (<c>violation.update</c>).</summary>
     public TimeSpan UpdateMinInterval { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -151,6 +163,8 @@ public sealed record ViolationPolicyOptions
                 "must be between 0 (off) and 10000.");
         if (!(MinFaceSize >= 0f && float.IsFinite(MinFaceSize)))
             throw new InvalidOptionException(K(nameof(MinFaceSize)), MinFaceSize, "must be a size in pixels, 0 or more.");
+        if (!(HandoverDistance >= 0f && HandoverDistance <= 5f))
+            throw new InvalidOptionException(K(nameof(HandoverDistance)), HandoverDistance, "must be between 0 (off) and 5 face heights.");
         if (Cooldown < TimeSpan.Zero)
             throw new InvalidOptionException(K(nameof(Cooldown)), Cooldown, "must not be negative.");
         if (UpdateMinInterval < TimeSpan.Zero)

@@ -233,10 +233,21 @@ public sealed record ClassifierSettings
     public bool Enabled { get; init; } = true;
     /// <summary>Another classifier ONNX with the same contract (null: the manifest's).</summary>
     public string? ModelFile { get; init; }
+    /// <summary>
+    /// Also classify faces smaller than <c>violation.minFaceSize</c> (they can never start a violation; classifying them
+    /// only adds them to the label counts and compliance rate, at one classifier run per face).
+    /// </summary>
+    public bool ClassifySmallFaces { get; init; }
+    /// <summary>
+    /// A face whose track's violation window is settled (N frames agreeing) is classified on every Nth frame only
+    /// (1: every face, every frame). Most of a crowd is settled, and the classifier is most of a crowd frame's cost.
+    /// </summary>
+    public int SettledEveryNthFrame { get; init; } = 3;
 
     public void Validate(string section)
     {
         if (ModelFile is not null && string.IsNullOrWhiteSpace(ModelFile)) throw new InvalidOptionException($"{section}:modelFile", ModelFile, "must name a file or be null.");
+        if (SettledEveryNthFrame is < 1 or > 8) throw new InvalidOptionException($"{section}:settledEveryNthFrame", SettledEveryNthFrame, "must be between 1 (every frame) and 8.");
     }
 }
 

@@ -146,6 +146,8 @@ public sealed class CameraSupervisor : IHostedService
         Detector = options.Detector.ToDetectorOptions(),
         Tracking = options.Tracking,
         Violation = camera.Zones is null ? options.Violation : options.Violation with { Zones = camera.Zones },
+        ClassifySmallFaces = options.Classifier.ClassifySmallFaces,
+        ClassifySettledEveryNthFrame = options.Classifier.SettledEveryNthFrame,
         StatsInterval = options.Stats.Interval,
         Version = version,
     };

@@ -540,3 +540,100 @@ public class ViolationPolicyTests
     public void Validate_PixelZoneBeyondOne_IsAccepted() =>
         new ViolationPolicyOptions { Zones = [new ZoneOptions { Units = ZoneUnits.Pixels, Points = [new(0, 0), new(900, 0), new(900, 500)] }] }.Validate();
 }
+
+public class ViolationHandoverTests
+{
+    private static readonly FaceTrackerOptions Tracking = new() { ConfirmHits = 1 };
+    private static readonly FaceDetection Person = Face(300, 250, 80);
+
+    // The same person found again 0.4 face heights off after three frames unseen: IoU with the prediction 0.43, below
+    // the tracker's LostMatchIoU (0.5), so the tracker gives them a new track id.
+    private static readonly FaceDetection PersonFoundAgain = Face(332, 250, 80);
+
+    private static PipelineHarness Unseen(PipelineHarness h, FaceDetection again, int frames)
+    {
+        for (int f = 0; f < 5; f++) h.Step((Person, Unmasked()));
+        Assert.Equal(1, h.Starts);
+        for (int f = 0; f < 3; f++) h.Step();
+        for (int f = 0; f < frames; f++) h.Step((again, Unmasked()));
+        return h;
+    }
+
+    [Fact]
+    public void Evaluate_HandoverOff_TrackFoundAgainUnderANewIdStartsASecondViolation()
+    {
+        var h = Unseen(new PipelineHarness(Tracking, new ViolationPolicyOptions()), PersonFoundAgain, 8);
+
+        Assert.Equal(2, h.Starts);
+        Assert.Equal(2, h.OfType(EventTypes.ViolationStart).Select(e => e.TrackId).Distinct().Count());
+    }
+
+    [Fact]
+    public void Evaluate_HandoverOn_NewTrackOfTheSamePersonContinuesTheEpisode()
+    {
+        var h = Unseen(new PipelineHarness(Tracking, new ViolationPolicyOptions { HandoverDistance = 0.5f }), PersonFoundAgain, 8);
+        // Long enough for the old track to be removed (MaxAge): its removal must not end the episode the new track carries.
+        for (int f = 0; f < 30; f++) h.Step((PersonFoundAgain, Unmasked()));
+        h.Flush();
+
+        var start = Assert.Single(h.OfType(EventTypes.ViolationStart));
+        var end = Assert.Single(h.OfType(EventTypes.ViolationEnd));
+        Assert.Equal(start.Id, end.Id);
+        Assert.Equal("shutdown", end.EndReason);
+        Assert.NotEqual(start.TrackId, end.TrackId);
+        Assert.Equal(1, h.Policy.Counters.Read().ViolationsHandedOver);
+        Assert.Equal(0, h.Policy.ActiveViolations);
+    }
+
+    [Fact]
+    public void Evaluate_HandoverOn_NeighbourAFaceAwayStartsItsOwnViolation()
+    {
+        // A different person one face height beside where the unseen track was predicted.
+        var h = Unseen(new PipelineHarness(Tracking, new ViolationPolicyOptions { HandoverDistance = 0.5f }), Face(380, 250, 80), 8);
+
+        Assert.Equal(2, h.Starts);
+        Assert.Equal(0, h.Policy.Counters.Read().ViolationsHandedOver);
+    }
+
+    [Fact]
+    public void Validate_HandoverDistanceNegative_NamesTheKey()
+    {
+        var ex = Assert.Throws<InvalidOptionException>(() => new ViolationPolicyOptions { HandoverDistance = -1f }.Validate());
+        Assert.Equal("Violation:HandoverDistance", ex.Key);
+    }
+}
+
+public class ViolationPolicySettledTests
+{
+    private static readonly FaceDetection Person = Face(300, 250, 80);
+
+    [Fact]
+    public void IsSettled_WindowFullOfMaskedFrames_TrueUntilOneFrameDisagrees()
+    {
+        var h = new PipelineHarness(new FaceTrackerOptions { ConfirmHits = 1 }, new ViolationPolicyOptions());
+        for (int f = 0; f < 7; f++) h.Step((Person, Masked()));
+        long id = h.Tracker.Tracks[0].Id;
+        Assert.False(h.Policy.IsSettled(id));
+
+        h.Step((Person, Masked()));
+        Assert.True(h.Policy.IsSettled(id));
+
+        h.Step((Person, Unmasked()));
+        Assert.False(h.Policy.IsSettled(id));
+    }
+
+    [Fact]
+    public void IsSettled_RunningViolationAllStrong_TrueAndAWeakFrameUnsettles()
+    {
+        var h = new PipelineHarness(new FaceTrackerOptions { ConfirmHits = 1 }, new ViolationPolicyOptions());
+        for (int f = 0; f < 8; f++) h.Step((Person, Unmasked()));
+        long id = h.Tracker.Tracks[0].Id;
+        Assert.Equal(1, h.Starts);
+        Assert.True(h.Policy.IsSettled(id));
+
+        // p(violation) 0.6: still in violation, below the start probability: the episode runs, no longer settled.
+        h.Step((Person, Unmasked(0.6f)));
+        Assert.False(h.Policy.IsSettled(id));
+        Assert.False(h.Policy.IsSettled(id + 1000));
+    }
+}

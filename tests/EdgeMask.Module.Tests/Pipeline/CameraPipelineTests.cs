@@ -106,7 +106,10 @@ public sealed class CameraPipelineTests : IDisposable
     {
         _models.Faces = _ => [Face(300, 250), Face(700, 250)];
         _models.MaskProbability = f => f.Box.X1 > 480 ? 0.95f : 0.05f;
-        using var pipeline = Pipeline(probes: new PipelineProbes { DroppedFrames = () => 7, CameraHealth = () => "ok", OutboxDepth = () => 42 });
+        // Every face classified on every frame, so the compliance rate is exactly one of two (settled faces are
+        // otherwise sampled every other frame, staggered by track id, which moves the rate by a frame's worth).
+        using var pipeline = Pipeline(Settings() with { ClassifySettledEveryNthFrame = 1 },
+            probes: new PipelineProbes { DroppedFrames = () => 7, CameraHealth = () => "ok", OutboxDepth = () => 42 });
         long index = 0;
 
         Frames(pipeline, 10, ref index);
@@ -207,6 +210,95 @@ public sealed class CameraPipelineTests : IDisposable
         Assert.Equal(1, _models.OpenLeases);
         pipeline.Dispose();
         Assert.Equal(0, _models.OpenLeases);
+    }
+
+    [Fact]
+    public void ProcessFrame_FaceBelowMinFaceSize_NotClassifiedTrackedAndStartsNothing()
+    {
+        // A bare face of 80 px, another of 16 px (below violation.minFaceSize 24), and a 40 px face cut by the
+        // frame's left edge to 14 px: only the first can ever start a violation, so only it is classified.
+        _models.Faces = _ => [Face(300, 250), Face(600, 250, 16), Face(-6, 250, 40)];
+        _models.MaskProbability = _ => 0.02f;
+        using var pipeline = Pipeline();
+        long index = 0;
+
+        Frames(pipeline, 8, ref index);
+
+        Assert.Equal(8, _models.FacesClassified);
+        Assert.Equal([80f], _models.LastBatchSizes);
+        var start = Assert.Single(_sink.Events);
+        Assert.Equal(EventTypes.ViolationStart, start.Type);
+        Assert.Equal(80f, start.Face.Box[2] - start.Face.Box[0], 0.01f);
+        Assert.Equal(3, pipeline.Tracks.Length);
+        var classified = pipeline.Tracks.ToArray().Where(t => t.Observation.IsClassified).ToList();
+        Assert.Equal(80f, Assert.Single(classified).Box.Width, 1f);
+        var counters = pipeline.Policy.Counters.Read();
+        Assert.Equal(24, counters.FacesSeen);
+        Assert.Equal(8, counters.FacesClassified);
+    }
+
+    [Fact]
+    public void ProcessFrame_ClassifySmallFaces_EveryFaceClassifiedStillOneStart()
+    {
+        _models.Faces = _ => [Face(300, 250), Face(600, 250, 16)];
+        _models.MaskProbability = _ => 0.02f;
+        using var pipeline = Pipeline(Settings() with { ClassifySmallFaces = true });
+        long index = 0;
+
+        Frames(pipeline, 8, ref index);
+
+        Assert.Equal(16, _models.FacesClassified);
+        Assert.Single(_sink.Events);
+        Assert.Equal(16, pipeline.Policy.Counters.Read().FacesClassified);
+    }
+
+    [Fact]
+    public void ProcessFrame_SettledMaskedFace_ClassifiedEveryOtherFrameAndAMaskPulledDownStillStarts()
+    {
+        _models.Faces = _ => [Face(300, 250)];
+        _models.MaskProbability = _ => 0.97f;
+        using var pipeline = Pipeline();
+        long index = 0;
+
+        Frames(pipeline, 30, ref index);
+
+        // Every frame until the 8-frame window is full of masked frames, then every third frame (staggered by the
+        // track id, 1: frames 8, 11, …, 29): 8 + 8.
+        Assert.Equal(16, _models.FacesClassified);
+        Assert.Equal(30, pipeline.Counters.Faces);
+
+        _models.MaskProbability = _ => 0.02f;
+        Frames(pipeline, 7, ref index);
+
+        // Unsettled by its first classified unmasked frame (at most two skipped before it), then classified every
+        // frame again: K = 5 strong frames by the 7th.
+        Assert.Equal(EventTypes.ViolationStart, Assert.Single(_sink.Events).Type);
+    }
+
+    [Fact]
+    public void ProcessFrame_SettledEveryFrame_EveryFaceClassifiedEveryFrame()
+    {
+        _models.Faces = _ => [Face(300, 250)];
+        _models.MaskProbability = _ => 0.97f;
+        using var pipeline = Pipeline(Settings() with { ClassifySettledEveryNthFrame = 1 });
+        long index = 0;
+
+        Frames(pipeline, 30, ref index);
+
+        Assert.Equal(30, _models.FacesClassified);
+    }
+
+    [Fact]
+    public void ProcessFrame_DetectionNoTrackTook_NotClassified()
+    {
+        // A second, doubtful detection (score 0.55: below the tracker's new-track threshold) never becomes a track.
+        _models.Faces = _ => [Face(300, 250), Face(700, 250, 80, score: 0.55f)];
+        using var pipeline = Pipeline(Settings(score: 0.5f));
+        long index = 0;
+
+        Frames(pipeline, 4, ref index);
+
+        Assert.Equal(4, _models.FacesClassified);
     }
 
     [Fact]

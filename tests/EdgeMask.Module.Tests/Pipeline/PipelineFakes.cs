@@ -31,6 +31,9 @@ internal sealed class FakeModels : IModelSource
 
     public bool Classifies { get; set; } = true;
     public long DetectorCalls;
+    /// <summary>Faces handed to the classifier so far, and the sizes (short side) of the last batch.</summary>
+    public long FacesClassified;
+    public float[] LastBatchSizes { get; private set; } = [];
     public int DetectorsCreated, DetectorsDisposed, ClassifiersCreated, ClassifiersDisposed;
     public ConcurrentQueue<DetectorOptions> DetectorOptionsSeen { get; } = new();
 
@@ -95,7 +98,15 @@ internal sealed class FakeModels : IModelSource
     {
         public void Classify(Mat frame, ReadOnlySpan<FaceDetection> faces, Span<MaskClassification> results)
         {
-            for (int i = 0; i < faces.Length; i++) results[i] = new MaskClassification(owner.MaskProbability(faces[i]));
+            if (results.Length != faces.Length) throw new ArgumentException("One result per face.", nameof(results));
+            Interlocked.Add(ref owner.FacesClassified, faces.Length);
+            var sizes = new float[faces.Length];
+            for (int i = 0; i < faces.Length; i++)
+            {
+                results[i] = new MaskClassification(owner.MaskProbability(faces[i]));
+                sizes[i] = faces[i].Box.ShortSide;
+            }
+            owner.LastBatchSizes = sizes;
         }
 
         public void Dispose() => Interlocked.Increment(ref owner.ClassifiersDisposed);
