@@ -109,15 +109,15 @@ internal sealed record TrainingOptions
         if (MaxSteps is < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), MaxSteps, "--max-steps must be at least 1.");
         if (!(CropExpansion is >= 0.5f and <= 4f)) throw new ArgumentOutOfRangeException(nameof(CropExpansion), CropExpansion, "--crop-expansion must be 0.5..4.");
         if (string.IsNullOrWhiteSpace(OutputPath)) throw new ArgumentException("--out must name the ONNX file to write.");
+        if (StartFrom is not null && InitFrom is not null)
+            throw new ArgumentException("Give either --start-from (a checkpoint of an earlier run) or --init-from (ResNet-18), not both.");
+        if (StartFrom is not null && !File.Exists(StartFrom))
+            throw new ArgumentException($"--start-from: the checkpoint '{StartFrom}' does not exist (an earlier run's <work>/best.pt or epoch-N.pt).");
         Model.Validate();
         if (InitFrom is not null && Model.Stem != StemKind.ImageNet)
             throw new ArgumentException("--init-from needs --stem imagenet (ResNet-18's 7×7 stem and max-pooling).");
         if (InitFrom is not null && Model.StemWidth != PretrainedResNet18.Shape.StemWidth)
             throw new ArgumentException($"--init-from needs --stem-width {PretrainedResNet18.Shape.StemWidth} (ResNet-18's stem).");
-        if (StartFrom is not null && InitFrom is not null)
-            throw new ArgumentException("Give either --start-from (a checkpoint of an earlier run) or --init-from (ResNet-18), not both.");
-        if (StartFrom is not null && !File.Exists(StartFrom))
-            throw new ArgumentException($"--start-from: the checkpoint '{StartFrom}' does not exist (an earlier run's <work>/best.pt or epoch-N.pt).");
         return this;
     }
 }
