@@ -20,7 +20,7 @@ public sealed class ShippedClassifierAccuracyTests(ClassifierModelFixture fixtur
     // Issue 17's targets on voc853 dev faces ≥ 20 px and cd7 dev: mask vs no_mask ≥ 98.5 %, badly worn masks labelled
     // incorrect ≥ 70 % and cd7 ≥ 99 % are met and held at the targets. Badly worn masks caught as a violation (target
     // 90 %, 18 of 19) is not: the guard holds the shipped 16 of 19 instead (the model card says why: the same three
-    // faces are called mask by this file and the one before it).
+    // faces are called mask by every file exported while working on it).
     private const double VocMaskVersusNoMaskBar = 0.985;
     private const double IncorrectLabelledBar = 0.70;
     private const double IncorrectCaughtBar = 16.0 / 19;
