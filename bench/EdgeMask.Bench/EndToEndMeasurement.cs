@@ -28,7 +28,7 @@ internal static class EndToEndMeasurement
         using var models = InferenceModels.Open(options.Inference, options.Classifier, NullLogger.Instance);
         var sink = new CountingSink();
         using var pipeline = new CameraPipeline(new CameraPipelineSettings { Device = "bench", Camera = "sample", StatsInterval = TimeSpan.FromHours(1) },
-            models.CreateDetector(options.Detector.ToDetectorOptions()), models.CreateClassifier(), sink, null, TimeProvider.System, NullLogger.Instance);
+            new FixedModelSource(models), new DirectEventOutput("bench", "sample", sink), sink, TimeProvider.System, NullLogger.Instance);
         using var capture = new VideoCapture(BenchPaths.SampleVideo);
         if (!capture.IsOpened()) throw new IOException($"Cannot open {BenchPaths.SampleVideo}.");
         using var frame = new Mat();

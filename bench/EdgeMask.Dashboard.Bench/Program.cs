@@ -37,7 +37,8 @@ foreach (var batchSize in batchSizes)
             Id = $"bench-{run}-{batchSize}-{i}", Type = EventTypes.ViolationStart, Sequence = 0, Device = "bench", Camera = camera, TrackId = i,
             StartedAt = at, At = at, Frame = new EventFrame(960, 540),
             Face = new EventFace([10, 10, 50, 60], [0.01f, 0.02f, 0.05f, 0.1f], [[20, 30], [40, 30], [30, 40], [22, 50], [38, 50]], 0.98f),
-            Mask = new EventMask("no_mask", 0.95f, 8, 6), Snapshot = EventSnapshot.None,
+            // Contract version 2 as a device sends it: every class probability (stored in their own columns).
+            Mask = new EventMask("no_mask", 0.95f, 8, 6) { Probabilities = new EventProbabilities(0.02f, 0.95f, 0.03f) }, Snapshot = EventSnapshot.None,
         };
         return new IngestMessage(IngestKind.Event, "bench", camera, EventJsonContext.Serialize(e), IngestMessage.NoProperties, "bench");
     }).ToList();

@@ -2,7 +2,8 @@ namespace EdgeMask.Alarm;
 
 /// <summary>
 /// The whole local-alarm configuration, bound from the <c>Alarm</c> configuration section (appsettings, environment
-/// <c>Alarm__…</c>, module twin). Immutable: a change builds a new snapshot and a new <see cref="LocalAlarm"/>.
+/// <c>Alarm__…</c>, module twin). Immutable: a change builds a new snapshot, applied by <see cref="LocalAlarm.Reconfigure"/>
+/// (lines kept) or, when the lines or the announcement change, by a new <see cref="LocalAlarm"/>.
 /// Checked by <see cref="AlarmOptionsValidator.Validate"/> before any line is touched.
 /// </summary>
 public sealed record AlarmOptions

@@ -18,12 +18,13 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
     // Re-evaluate at least this often, so a wall-clock step (NTP, a changed time zone) is caught without an event.
     private static readonly TimeSpan MaxTimerPeriod = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan SafeStateLockWait = TimeSpan.FromMilliseconds(500);
+    private static readonly string[] NoOutputs = [];
 
-    private readonly AlarmOptions _options;
+    private AlarmOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
-    private readonly AlarmEngine _engine;
+    private AlarmEngine _engine;
     private readonly GpioLineBank _lines;
     private readonly ITimer _timer;
     private readonly Announcer? _announcer;
@@ -88,7 +89,66 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
         LogStarted(_logger, options.Outputs.Count, options.Announcement.Enabled, options.QuietHours.Ranges.Count);
     }
 
-    public AlarmOptions Options => _options;
+    public AlarmOptions Options
+    {
+        get
+        {
+            lock (_gate)
+                return _options;
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="next"/> can be applied by <see cref="Reconfigure"/> to this alarm: the same lines (names,
+    /// kinds, chips, line numbers, polarity, driver) and the same announcement. Anything else needs the lines or the
+    /// audio reopened, i.e. a new <see cref="LocalAlarm"/>.
+    /// </summary>
+    public bool CanReconfigure(AlarmOptions next)
+    {
+        ArgumentNullException.ThrowIfNull(next);
+        var current = Options;
+        // Records holding lists compare those by reference: options bound from two documents are compared by content here.
+        var (na, ca) = (next.Announcement, current.Announcement);
+        if (!next.Enabled || next.Gpio.Driver != current.Gpio.Driver
+            || !next.Gpio.SysfsChipBase.OrderBy(k => k.Key).SequenceEqual(current.Gpio.SysfsChipBase.OrderBy(k => k.Key))
+            || na with { EnableOutputs = NoOutputs } != ca with { EnableOutputs = NoOutputs }
+            || !na.EnableOutputs.SequenceEqual(ca.EnableOutputs, StringComparer.Ordinal)
+            || next.Outputs.Count != current.Outputs.Count)
+            return false;
+        for (int i = 0; i < next.Outputs.Count; i++)
+        {
+            var (a, b) = (next.Outputs[i], current.Outputs[i]);
+            if (a.Name != b.Name || a.Kind != b.Kind || a.Chip != b.Chip || a.Line != b.Line || a.ActiveLow != b.ActiveLow)
+                return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Live settings: patterns, minimum and maximum on-times, rate limits, quiet hours, camera mappings and the watchdog
+    /// take effect at once, without reopening a line — a light that is on stays on (and keeps its timing), open
+    /// episodes and camera watchdogs carry over. Only for options <see cref="CanReconfigure"/> accepts.
+    /// </summary>
+    /// <exception cref="AlarmConfigurationException">The options are invalid (nothing changes).</exception>
+    /// <exception cref="InvalidOperationException">The options change the lines or the announcement: make a new alarm.</exception>
+    public void Reconfigure(AlarmOptions next)
+    {
+        AlarmOptionsValidator.Validate(next);
+        if (!CanReconfigure(next))
+            throw new InvalidOperationException("These alarm options change the lines or the announcement: a new alarm is needed.");
+        var zone = next.QuietHours.TimeZone is { } id ? TimeZoneInfo.FindSystemTimeZoneById(id) : _time.LocalTimeZone;
+        var engine = new AlarmEngine(next, zone);
+        lock (_gate)
+        {
+            if (_stopped)
+                return;
+            engine.TakeStateFrom(_engine);
+            _engine = engine;
+            _options = next;
+            EvaluateAndApply();
+        }
+        LogReconfigured(_logger);
+    }
 
     /// <summary>When the alarm's timer is due next (null when stopped); lets tests step a fake clock from wake-up to wake-up.</summary>
     internal DateTimeOffset? NextWakeUp
@@ -408,6 +468,9 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Alarm test for {Duration}")]
     private static partial void LogTestStarted(ILogger logger, TimeSpan duration);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Alarm settings changed; lines kept open")]
+    private static partial void LogReconfigured(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Alarm stopped; every line is off")]
     private static partial void LogStopped(ILogger logger);

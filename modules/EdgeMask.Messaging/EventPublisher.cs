@@ -32,7 +32,8 @@ public sealed record EventPublisherOptions
 /// and put on a bounded in-memory queue; a background writer stores queued messages in the <see cref="SqliteOutbox"/> in batches,
 /// and the outbox drainers publish from there. A message is therefore written to the outbox before any transport sees it.
 /// Snapshots go through the outbox too, in their own bounded lane (see README: an event that names a snapshot should not arrive
-/// after an outage without it). Does not own the outbox.
+/// after an outage without it). The constructor only builds; <see cref="Start"/> starts the writer (messages queued before
+/// wait for it), <see cref="DisposeAsync"/> stores what is queued and stops it. Does not own the outbox.
 /// </summary>
 public sealed class EventPublisher : IAsyncDisposable
 {
@@ -40,7 +41,8 @@ public sealed class EventPublisher : IAsyncDisposable
     private readonly EventPublisherOptions _options;
     private readonly ILogger _logger;
     private readonly Channel<OutboxEntry> _queue;
-    private readonly Task _writer;
+    private Task _writer = Task.CompletedTask;
+    private int _started;
     private long _accepted, _droppedQueueFull, _stored, _refused, _storeFailures;
     private volatile bool _writing;
     private int _disposed;
@@ -56,6 +58,13 @@ public sealed class EventPublisher : IAsyncDisposable
         _queue = Channel.CreateBounded<OutboxEntry>(
             new BoundedChannelOptions(options.QueueCapacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true },
             dropped => OnQueueDrop(dropped));
+    }
+
+    /// <summary>Starts the background writer (once).</summary>
+    public void Start()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Interlocked.Exchange(ref _started, 1) != 0) throw new InvalidOperationException("The event publisher is already started.");
         _writer = Task.Run(WriterLoopAsync);
     }
 
@@ -107,16 +116,18 @@ public sealed class EventPublisher : IAsyncDisposable
     {
         while (_queue.Reader.Count > 0 || _writing)
         {
+            if (Volatile.Read(ref _started) == 0) throw new InvalidOperationException("The event publisher is not started (call Start).");
             if (_writer.IsCompleted) return;
             await Task.Delay(10, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Stores what is still queued, then stops the writer.</summary>
+    /// <summary>Stores what is still queued (also when never started), then stops the writer.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _queue.Writer.TryComplete();
+        if (Interlocked.Exchange(ref _started, 1) == 0) _writer = Task.Run(WriterLoopAsync);
         await _writer.ConfigureAwait(false);
     }
 

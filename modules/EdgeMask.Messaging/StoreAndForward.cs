@@ -134,6 +134,10 @@ public sealed class StoreAndForward : IAsyncDisposable
                 drainers.Add(new OutboxDrainer(outbox, t, options.Drain, time, lf.CreateLogger<OutboxDrainer>()));
             publisher = new EventPublisher(outbox, new EventPublisherOptions { Device = options.Device, QueueCapacity = options.QueueCapacity },
                 lf.CreateLogger<EventPublisher>());
+            // Built first, started in dependency order: what consumes the outbox before what fills it.
+            mqtt?.Start();
+            foreach (var d in drainers) d.Start();
+            publisher.Start();
             return new StoreAndForward(broker, outbox, mqtt, transports, drainers, publisher);
         }
         catch
@@ -168,15 +172,38 @@ public sealed class StoreAndForward : IAsyncDisposable
             s.StoredMessages, s.StoredBytes, perDestination);
     }
 
-    /// <summary>Stores what is queued, stops draining (undelivered messages stay in the outbox for the next start), publishes the
-    /// retained <c>offline</c> status, closes the outbox and stops the embedded broker.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// A clean stop: stores what is queued, gives the destinations until <paramref name="drainDeadline"/> to acknowledge the
+    /// backlog (a device is given seconds to stop; what is not delivered stays in the outbox for the next start), stops
+    /// draining, publishes the retained <c>offline</c> status (bounded by <paramref name="cancellationToken"/>), closes the
+    /// outbox and stops the embedded broker. Returns the messages left undelivered.
+    /// </summary>
+    public async Task<long> StopAsync(TimeSpan drainDeadline, CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return 0;
         await Publisher.DisposeAsync().ConfigureAwait(false);
+        if (drainDeadline > TimeSpan.Zero)
+        {
+            using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            drain.CancelAfter(drainDeadline);
+            try
+            {
+                foreach (var d in _drainers) await d.WaitUntilDrainedAsync(drain.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Out of time: the rest is on disk and goes first at the next start.
+            }
+        }
+        long left = _drainers.Sum(d => d.Depth);
         foreach (var d in _drainers) await d.DisposeAsync().ConfigureAwait(false);
-        if (Mqtt is not null) await Mqtt.DisposeAsync().ConfigureAwait(false);
+        if (Mqtt is not null) await Mqtt.StopAsync(cancellationToken).ConfigureAwait(false);
         Outbox.Dispose();
         if (Broker is not null) await Broker.DisposeAsync().ConfigureAwait(false);
+        return left;
     }
+
+    /// <summary>Stores what is queued, stops draining (undelivered messages stay in the outbox for the next start), publishes the
+    /// retained <c>offline</c> status, closes the outbox and stops the embedded broker.</summary>
+    public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero, CancellationToken.None).ConfigureAwait(false);
 }

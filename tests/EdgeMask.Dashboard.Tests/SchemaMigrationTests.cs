@@ -59,6 +59,35 @@ public abstract class SchemaMigrationTests : IDisposable
     }
 
     [Fact]
+    public async Task Open_DatabaseAtVersion2WithVersion1Rows_AddsTheVersion2ColumnsAndShowsOldRowsUnsplit()
+    {
+        // A database the dashboard of issue 18 made (schema version 2), holding what version 1 devices sent.
+        foreach (var statement in PreMigrationSchema.Concat(SchemaMigrations.All.Single(m => m.Version == 2).Statements))
+        {
+            Execute(statement);
+        }
+        Execute("CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)");
+        Execute("INSERT INTO schema_migrations VALUES (1, 'v1', 1793613600000), (2, 'v2', 1793613600000)");
+        Execute("INSERT INTO stats VALUES ('dev1', 'cam1', 1793613600000, 10, 14.5, 145, 0, 20, 5, 0.75, 1, 'ok', 'CPU', 0, 40, 60, 90, 1793613600000)");
+
+        using var store = (SqlDashboardStore)DashboardStoreFactory.Open(new StoreOptions { ConnectionString = ConnectionString });
+
+        Assert.Equal([3], store.AppliedMigrations);
+        Assert.Equal([1, 2, 3], await store.SchemaVersionsAsync(default));
+        var old = Assert.Single((await store.QueryEventsAsync(new EventQuery(), default)).Items);
+        Assert.Equal(("old-1", "no_mask", (LabelProbabilities?)null), (old.Id, old.Label, old.Probabilities));
+        // Version 2 documents now keep what is new in them, beside the old rows.
+        var incorrect = IncorrectEvent("new-i", Core.Events.EventTypes.IncorrectStart, 0, "dev1", "cam1", T0.AddSeconds(30));
+        Assert.True(await store.AddEventAsync(incorrect, T0, default));
+        Assert.True(await store.AddStatsAsync(Stats("dev1", "cam1", T0.AddSeconds(20), 10, 3, byLabel: new Core.Events.LabelCounts(7, 1, 2)), T0, default));
+        Assert.Equal(new LabelProbabilities(0.07, 0.12, 0.81),
+            Assert.Single((await store.QueryEventsAsync(new EventQuery(Type: Core.Events.EventTypes.IncorrectStart), default)).Items).Probabilities);
+        var bucket = Assert.Single(await store.QueryComplianceAsync(new ComplianceQuery("dev1", "cam1", T0, T0.AddMinutes(1), BucketSize.Minute), default));
+        Assert.Equal(new FaceSplit(Mask: 7, NoMask: 1, Incorrect: 2, Unsplit: 20), bucket.Faces);
+        Assert.Equal((30L, 8L, 1L, 1L), (bucket.FacesSeen, bucket.FacesUnmasked, bucket.Violations, bucket.IncorrectEpisodes));
+    }
+
+    [Fact]
     public async Task Open_TwiceOrByAnotherReplica_AppliesNothingTheSecondTime()
     {
         using (var first = (SqlDashboardStore)DashboardStoreFactory.Open(new StoreOptions { ConnectionString = ConnectionString }))

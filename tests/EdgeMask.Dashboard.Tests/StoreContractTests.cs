@@ -15,7 +15,7 @@ namespace EdgeMask.Dashboard.Tests;
 /// The store, ingest, query and retention specification, run unchanged against SQLite (<see cref="SqliteStoreTests"/>)
 /// and a real PostgreSQL server (<see cref="PostgresStoreTests"/>).
 /// </summary>
-public abstract class StoreContractTests : IDisposable
+public abstract partial class StoreContractTests : IDisposable
 {
     private readonly TempDirectory _directory = new();
     private readonly FakeTimeProvider _time = new(T0.AddHours(-1));

@@ -50,6 +50,7 @@ public sealed class OutboxTransportTests : IAsyncLifetime
         await using var client = NewClient();
         var transport = new IoTHubOutboxTransport(client);
         await using var drainer = new OutboxDrainer(outbox, transport, new OutboxDrainerOptions { RetryMinDelay = TimeSpan.FromMilliseconds(20), DisconnectedPollInterval = TimeSpan.FromMilliseconds(20) });
+        drainer.Start();
 
         for (var i = 0; i < 5; i++)
         {

@@ -30,6 +30,7 @@ public sealed class MqttPublisherTests(ITestOutputHelper output) : IDisposable
     {
         using var broker = new MosquittoBroker();
         await using var publisher = new MqttPublisher(Options(broker.Port), logger: _logs.CreateLogger<MqttPublisher>());
+        publisher.Start();
         await publisher.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
 
         await using var late = await MqttCollector.StartAsync(broker.Port, "edgemask/dev1/status");
@@ -49,6 +50,7 @@ public sealed class MqttPublisherTests(ITestOutputHelper output) : IDisposable
         using var broker = new MosquittoBroker();
         await using var watcher = await MqttCollector.StartAsync(broker.Port, "edgemask/dev1/status");
         var publisher = new MqttPublisher(Options(broker.Port), logger: _logs.CreateLogger<MqttPublisher>());
+        publisher.Start();
         await publisher.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
         await watcher.WaitUntilAsync(m => m.Any(r => ParseStatus(r).State == "online"), TestPaths.Patience, "online");
 
@@ -71,6 +73,7 @@ public sealed class MqttPublisherTests(ITestOutputHelper output) : IDisposable
         {
             Device = arg, State = "online", At = TestData.T0, ExecutionProvider = "TensorRT",
         });
+        publisher.Start();
         await publisher.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
         await publisher.AbandonAsync();
 
@@ -87,6 +90,7 @@ public sealed class MqttPublisherTests(ITestOutputHelper output) : IDisposable
         using var broker = new MosquittoBroker();
         await using var watcher = await MqttCollector.StartAsync(broker.Port, "edgemask/dev1/status");
         var publisher = new MqttPublisher(Options(broker.Port));
+        publisher.Start();
         await publisher.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
         await publisher.DisposeAsync();
 
@@ -100,6 +104,7 @@ public sealed class MqttPublisherTests(ITestOutputHelper output) : IDisposable
         using var broker = new MosquittoBroker();
         await using var collector = await MqttCollector.StartAsync(broker.Port, "edgemask/dev1/cam1/events");
         await using var publisher = new MqttPublisher(Options(broker.Port));
+        publisher.Start();
         await publisher.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
 
         for (var i = 1; i <= 50; i++)
@@ -120,6 +125,7 @@ public sealed class MqttPublisherTests(ITestOutputHelper output) : IDisposable
     {
         var port = TestPaths.FreePort(); // nobody listens here
         await using var publisher = new MqttPublisher(Options(port), logger: _logs.CreateLogger<MqttPublisher>());
+        publisher.Start();
         Assert.False(publisher.IsConnected);
         var m = new OutboxMessage(1, OutboxKinds.Event, "cam1", "edgemask/dev1/cam1/events", new byte[] { 1 }, 1, false, null, TestData.T0);
         await Assert.ThrowsAsync<OutboxTransportUnavailableException>(() => publisher.PublishAsync(m, CancellationToken.None));
@@ -131,6 +137,7 @@ public sealed class MqttPublisherTests(ITestOutputHelper output) : IDisposable
         using var broker = new MosquittoBroker();
         broker.Stop();
         await using var publisher = new MqttPublisher(Options(broker.Port), logger: _logs.CreateLogger<MqttPublisher>());
+        publisher.Start();
         // Wait until the loop has failed at least twice, so the backoff path really ran.
         var deadline = DateTime.UtcNow + TestPaths.Patience;
         while (publisher.FailedConnectAttempts < 2 && DateTime.UtcNow < deadline) await Task.Delay(20);

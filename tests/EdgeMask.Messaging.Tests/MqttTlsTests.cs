@@ -84,6 +84,7 @@ public sealed class MqttTlsTests(ITestOutputHelper output) : IDisposable
         using var broker = TlsBroker(out var tlsPort);
         await using var watcher = await MqttCollector.StartAsync(broker.Port, "edgemask/dev1/status"); // plain listener of the same broker
         await using var publisher = new MqttPublisher(Options(tlsPort, _dir.File("ca.pem")), logger: _logs.CreateLogger<MqttPublisher>());
+        publisher.Start();
         await publisher.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
         await watcher.WaitUntilAsync(m => m.Any(r => r.Text.Contains("\"online\"", StringComparison.Ordinal)), TestPaths.Patience, "online over TLS");
     }
@@ -94,6 +95,7 @@ public sealed class MqttTlsTests(ITestOutputHelper output) : IDisposable
         using var broker = TlsBroker(out var tlsPort);
         var otherCa = MakePki("other-");
         await using var publisher = new MqttPublisher(Options(tlsPort, otherCa), logger: _logs.CreateLogger<MqttPublisher>());
+        publisher.Start();
         var deadline = DateTime.UtcNow + TestPaths.Patience;
         while (publisher.FailedConnectAttempts < 3 && DateTime.UtcNow < deadline) await Task.Delay(20);
 
@@ -113,9 +115,13 @@ public sealed class MqttTlsTests(ITestOutputHelper output) : IDisposable
             Tls = new MqttTlsOptions { CaFile = _dir.File("ca.pem"), ClientCertificateFile = cert, ClientKeyFile = key },
         };
         await using (var publisher = new MqttPublisher(withCert, logger: _logs.CreateLogger<MqttPublisher>()))
+        {
+            publisher.Start();
             await publisher.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
+        }
 
         await using var without = new MqttPublisher(Options(tlsPort, _dir.File("ca.pem")) with { ClientId = "no-cert" });
+        without.Start();
         var deadline = DateTime.UtcNow + TestPaths.Patience;
         while (without.FailedConnectAttempts < 2 && DateTime.UtcNow < deadline) await Task.Delay(20);
         Assert.True(without.FailedConnectAttempts >= 2);
@@ -134,9 +140,13 @@ public sealed class MqttTlsTests(ITestOutputHelper output) : IDisposable
             Device = "dev1", Port = broker.Port, ReconnectMinDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
         };
         await using (var good = new MqttPublisher(plain with { Username = "edge", Password = "s3cret" }))
+        {
+            good.Start();
             await good.WaitUntilConnectedAsync(CancellationToken.None).WaitAsync(TestPaths.Patience);
+        }
 
         await using var bad = new MqttPublisher(plain with { Username = "edge", Password = "wrong", ClientId = "bad" }, logger: _logs.CreateLogger<MqttPublisher>());
+        bad.Start();
         var deadline = DateTime.UtcNow + TestPaths.Patience;
         while (bad.FailedConnectAttempts < 2 && DateTime.UtcNow < deadline) await Task.Delay(20);
         Assert.True(bad.FailedConnectAttempts >= 2);

@@ -214,6 +214,7 @@ public sealed class StoreAndForwardTests(ITestOutputHelper output) : IDisposable
         await using var collectorA = await MqttCollector.StartAsync(brokerA.Port, "edgemask/dev1/+/events");
         var backupOptions = Options(brokerB.Port).Mqtt! with { Destination = "backup", ClientId = "edgemask-dev1-backup" };
         await using var backup = new MqttPublisher(backupOptions, logger: _logs.CreateLogger<MqttPublisher>());
+        backup.Start();
         var o = Options(brokerA.Port);
         o = o with { Outbox = o.Outbox with { Destinations = [new OutboxDestination("mqtt"), new OutboxDestination("backup", OutboxKinds.Event)] } };
         await using var saf = await StoreAndForward.StartAsync(o, [backup], _logs);
@@ -241,6 +242,7 @@ public sealed class StoreAndForwardTests(ITestOutputHelper output) : IDisposable
     {
         var port = TestPaths.FreePort(); // nobody listens: nothing is delivered, only routing is checked
         await using var other = new MqttPublisher(Options(port).Mqtt! with { Destination = "iothub", ClientId = "other" });
+        other.Start();
         await using var saf = await StoreAndForward.StartAsync(Options(port), [other], _logs);
 
         Assert.Equal([new OutboxDestination("mqtt", OutboxKinds.All), new OutboxDestination("iothub", OutboxKinds.Event | OutboxKinds.Stats)], saf.Outbox.Destinations);

@@ -81,6 +81,43 @@ internal sealed class AlarmEngine
 
     public IReadOnlyList<OutputRuntime> Outputs => _outputs;
 
+    /// <summary>
+    /// Continues where <paramref name="previous"/> (an engine over the same outputs, by index, with older settings) is:
+    /// open episodes, camera watchdogs, outputs that are on and since when, what each output has served, activation
+    /// counters, rate-limit history and a running test. The new settings decide from the next evaluation on.
+    /// </summary>
+    public void TakeStateFrom(AlarmEngine previous)
+    {
+        if (previous._outputs.Length != _outputs.Length)
+            throw new ArgumentException("The engines drive different outputs; a new line bank is needed.", nameof(previous));
+        foreach (var (id, episode) in previous._episodes)
+            _episodes[id] = episode;
+        foreach (var (name, old) in previous._cameras)
+        {
+            var c = Camera(name);
+            c.Armed = old.Armed;
+            c.Tripped = old.Tripped;
+            c.LastSeen = old.LastSeen;
+        }
+        for (int i = 0; i < _outputs.Length; i++)
+        {
+            var o = _outputs[i];
+            var p = previous._outputs[i];
+            o.ActiveSince = p.ActiveSince;
+            o.Reason = p.Reason;
+            o.Desired = p.Desired;
+            o.Activations = p.Activations;
+            o.RateLimited = p.RateLimited;
+            o.QuietSuppressed = p.QuietSuppressed;
+            o.Served.UnionWith(p.Served);
+            o.RateLimiter.TakeHistoryFrom(p.RateLimiter);
+        }
+        _testStart = previous._testStart;
+        _testUntil = previous._testUntil;
+        _testGeneration = previous._testGeneration;
+        Announcing = previous.Announcing;
+    }
+
     public int ActiveEpisodes => _episodes.Count;
 
     public bool Announcing { get; set; }

@@ -5,6 +5,13 @@ internal sealed class RateLimiter(RateLimitOptions options)
 {
     private readonly Queue<DateTimeOffset> _starts = new();
 
+    /// <summary>Continues the history of <paramref name="previous"/> (a live settings change must not reset the limit).</summary>
+    public void TakeHistoryFrom(RateLimiter previous)
+    {
+        foreach (var start in previous._starts)
+            Record(start);
+    }
+
     public bool Allows(DateTimeOffset now)
     {
         if (options.MaxActivations == 0)

@@ -19,16 +19,19 @@ public sealed class MaskEventFactory
 
     /// <summary>
     /// Whether the classifier has the incorrect label (false for a two-class model: <c>probabilities.incorrect</c> is
-    /// then left out rather than claimed to be 0).
+    /// then left out rather than claimed to be 0). Set when the pipeline moves to another classifier; read when an event
+    /// is built, possibly on another thread (a plain bool: a stale read names one event's probabilities the old way).
     /// </summary>
-    public bool HasIncorrect { get; init; } = true;
+    public bool HasIncorrect { get => Volatile.Read(ref _hasIncorrect); set => Volatile.Write(ref _hasIncorrect, value); }
+
+    private bool _hasIncorrect = true;
 
     /// <summary>
-    /// The event for <paramref name="decision"/>. The snapshot is the episode's <see cref="ViolationEpisode.Snapshot"/>
-    /// at the time of the call (set it first when the same step asked for a snapshot), unless
-    /// <paramref name="snapshot"/> overrides it. Boxes are clipped to the frame, so the normalized box is in 0..1.
+    /// The event for <paramref name="decision"/>, naming <paramref name="snapshot"/>: the latest snapshot the pipeline
+    /// stored for this episode (<see cref="EventSnapshot.None"/> when none was). Boxes are clipped to the frame, so the
+    /// normalized box is in 0..1.
     /// </summary>
-    public MaskEvent Create(in ViolationDecision decision, EventSnapshot? snapshot = null)
+    public MaskEvent Create(in ViolationDecision decision, EventSnapshot snapshot)
     {
         ViolationEpisode episode = decision.Episode ?? throw new ArgumentException("The decision has no episode (default value?).", nameof(decision));
         int w = decision.FrameWidth, h = decision.FrameHeight;
@@ -73,7 +76,7 @@ public sealed class MaskEventFactory
                     ? new EventProbabilities(c.MaskProbability, c.NoMaskProbability, HasIncorrect ? c.IncorrectProbability : null)
                     : null,
             },
-            Snapshot = snapshot ?? episode.Snapshot,
+            Snapshot = snapshot ?? throw new ArgumentNullException(nameof(snapshot)),
         };
     }
 }

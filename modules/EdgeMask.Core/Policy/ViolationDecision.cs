@@ -87,12 +87,6 @@ public sealed class ViolationEpisode
     /// <summary>Quality of <see cref="BestObservation"/>: face short side (px) × detector score × p(violation).</summary>
     public float BestQuality { get; internal set; }
 
-    /// <summary>
-    /// The snapshot of this episode, set by the pipeline after it handled a <see cref="SnapshotRequest"/>
-    /// (<see cref="EventSnapshot.None"/> until then). <see cref="MaskEventFactory"/> puts it in every later event.
-    /// </summary>
-    public EventSnapshot Snapshot { get; set; } = EventSnapshot.None;
-
     /// <summary>Events decided so far (the next event's <see cref="MaskEvent.Sequence"/>).</summary>
     public int EventCount { get; internal set; }
 
@@ -128,8 +122,9 @@ public readonly record struct ViolationDecision(
 
 /// <summary>
 /// "This frame is the best view of this violation so far": the pipeline should crop/encode a snapshot from the
-/// current frame around <see cref="Observation"/>'s box, store/publish it, and set <see cref="ViolationEpisode.Snapshot"/>
-/// before building the events of the same step. Issued with every start and whenever the quality improves by
-/// <see cref="ViolationPolicyOptions.SnapshotImprovementRatio"/>; always about the current frame.
+/// current frame around <see cref="Observation"/>'s box, store/publish it, and hand the result to
+/// <see cref="MaskEventFactory.Create"/> for the events of this episode from this step on (the policy keeps no
+/// snapshot state: what was stored is the pipeline's to know). Issued with every start and whenever the quality
+/// improves by <see cref="ViolationPolicyOptions.SnapshotImprovementRatio"/>; always about the current frame.
 /// </summary>
 public readonly record struct SnapshotRequest(ViolationEpisode Episode, TrackObservation Observation, float Quality, bool IsStart);

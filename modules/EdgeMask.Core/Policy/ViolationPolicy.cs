@@ -20,7 +20,7 @@ public delegate string EpisodeIdGenerator(string device, string camera, long tra
 /// </remarks>
 public sealed class ViolationPolicy
 {
-    private readonly ViolationPolicyOptions _options;
+    private ViolationPolicyOptions _options;
     private readonly string _device;
     private readonly string _camera;
     private readonly EpisodeIdGenerator _newEpisodeId;
@@ -28,7 +28,7 @@ public sealed class ViolationPolicy
     private readonly Stack<TrackPolicyState> _pool = new(64);
     private readonly List<ViolationDecision> _decisions = new(16);
     private readonly List<SnapshotRequest> _snapshots = new(16);
-    private readonly PointF2[][] _zonePixels;
+    private PointF2[][] _zonePixels;
     private int _zoneFrameWidth = -1, _zoneFrameHeight = -1;
     private int _frameWidth, _frameHeight;
 
@@ -41,8 +41,33 @@ public sealed class ViolationPolicy
         _device = device;
         _camera = camera;
         _newEpisodeId = episodeIds ?? DefaultEpisodeId;
-        _zonePixels = new PointF2[options.Zones.Count][];
-        for (int z = 0; z < _zonePixels.Length; z++) _zonePixels[z] = new PointF2[options.Zones[z].Points.Count];
+        _zonePixels = AllocateZones(options);
+    }
+
+    private static PointF2[][] AllocateZones(ViolationPolicyOptions options)
+    {
+        var zones = new PointF2[options.Zones.Count][];
+        for (int z = 0; z < zones.Length; z++) zones[z] = new PointF2[options.Zones[z].Points.Count];
+        return zones;
+    }
+
+    /// <summary>
+    /// Uses <paramref name="options"/> from the next <see cref="Evaluate(FaceTracker, int, int)"/> on, keeping every
+    /// track's window and every open episode (a live threshold change must not end or restart the violations in
+    /// progress). A different window length keeps each track's newest frames; new zones apply to the next frame.
+    /// Call between two steps, on the policy's own thread.
+    /// </summary>
+    public void Reconfigure(ViolationPolicyOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (options.WindowFrames != _options.WindowFrames)
+        {
+            foreach (TrackPolicyState state in _states.Values) state.Resize(options.WindowFrames);
+        }
+        _options = options;
+        _zonePixels = AllocateZones(options);
+        _zoneFrameWidth = _zoneFrameHeight = -1;
     }
 
     /// <summary><c>&lt;device&gt;-&lt;camera&gt;-&lt;trackId&gt;-&lt;start time in UTC ticks&gt;</c>: track ids restart with the process, times do not.</summary>
@@ -324,6 +349,27 @@ public sealed class ViolationPolicy
             Episode = null;
             CooldownUntil = null;
             LastClassified = default;
+        }
+
+        /// <summary>Keeps the newest min(Count, window) flags in a ring of <paramref name="window"/> frames.</summary>
+        public void Resize(int window)
+        {
+            int keep = Math.Min(Count, window);
+            Span<byte> newest = stackalloc byte[ViolationPolicyOptions.MaxWindowFrames];
+            // The oldest kept flag is `keep` slots behind the head.
+            for (int i = 0; i < keep; i++) newest[i] = _ring[(_head - keep + i + 2 * _capacity) % _capacity];
+            if (_ring.Length < window) _ring = new byte[window];
+            _capacity = window;
+            Count = keep;
+            StrongCount = WeakCount = IncorrectStrongCount = 0;
+            for (int i = 0; i < keep; i++)
+            {
+                _ring[i] = newest[i];
+                if ((newest[i] & StrongFlag) != 0) StrongCount++;
+                if ((newest[i] & WeakFlag) != 0) WeakCount++;
+                if ((newest[i] & (StrongFlag | IncorrectFlag)) == (StrongFlag | IncorrectFlag)) IncorrectStrongCount++;
+            }
+            _head = keep % window;
         }
 
         public void Push(bool strong, bool weak, bool incorrect)

@@ -17,8 +17,8 @@ namespace EdgeMask.Core.Tracking;
 /// </remarks>
 public sealed class FaceTracker
 {
-    private readonly FaceTrackerOptions _options;
-    private readonly bool _useVelocity;
+    private FaceTrackerOptions _options;
+    private bool _useVelocity;
     private readonly List<FaceTrack> _tracks = new(32);
     private readonly List<FaceTrack> _removed = new(8);
     private readonly Stack<FaceTrack> _pool = new(32);
@@ -40,6 +40,18 @@ public sealed class FaceTracker
     }
 
     public FaceTrackerOptions Options => _options;
+
+    /// <summary>
+    /// Uses <paramref name="options"/> from the next step on, keeping every track, its id, motion state and history:
+    /// a live settings change (thresholds, gates, ages) must not end the violations of the people in view. Call
+    /// between two steps, on the tracker's own thread.
+    /// </summary>
+    public void Reconfigure(FaceTrackerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Validate();
+        _useVelocity = options.MotionModel == MotionModel.ConstantVelocity;
+    }
 
     /// <summary>Live tracks (tentative and confirmed, seen or predicted) after the last step, oldest first.</summary>
     public ReadOnlySpan<FaceTrack> Tracks => CollectionsMarshal.AsSpan(_tracks);

@@ -1,6 +1,8 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using EdgeMask.Core.Detection;
 using EdgeMask.Core.Events;
 using EdgeMask.Dashboard.Live;
 using EdgeMask.Dashboard.Options;
@@ -25,6 +27,8 @@ public sealed partial class IngestPipeline(
     /// <summary>EdgeMask.Messaging's MqttPublisher puts every message's stable id in the user property <c>id</c>.</summary>
     public const string MessageIdProperty = "id";
 
+    private const int MaxUnknownLabelsLogged = 100;
+    private readonly ConcurrentDictionary<string, byte> _unknownLabels = new(StringComparer.Ordinal);
     private long _stored;
     private long _duplicates;
     private long _malformed;
@@ -92,9 +96,13 @@ public sealed partial class IngestPipeline(
             if (result.EventsStored[i])
             {
                 var e = events[i].Event;
+                NoteLabel(e);
                 liveFeed.Publish(new StoredEvent(e.Id, e.Type, e.Sequence, e.Device, e.Camera, e.TrackId, e.StartedAt, e.At, e.EndedAt,
-                    e.EndReason, e.Mask.Label, e.Mask.Probability, e.Mask.FramesObserved, e.Mask.FramesUnmasked,
-                    e.Snapshot.Available ? e.Snapshot.Id : null, now));
+                    e.EndReason, e.Mask.Label, LabelProbabilities.Widen(e.Mask.Probability), e.Mask.FramesObserved, e.Mask.FramesUnmasked,
+                    e.Snapshot.Available ? e.Snapshot.Id : null, now)
+                {
+                    Probabilities = e.Mask.Probabilities is { } p ? LabelProbabilities.From(p) : null,
+                });
             }
         }
         for (var i = 0; i < stats.Count; i++)
@@ -126,6 +134,11 @@ public sealed partial class IngestPipeline(
         RequireParty(e.Device, e.Camera, message);
         Require(e.Mask is not null && float.IsFinite(e.Mask.Probability) && e.Mask.Probability is >= 0 and <= 1, "mask.probability is not in 0..1");
         Require(!string.IsNullOrWhiteSpace(e.Mask!.Label) && e.Mask.Label.Length <= 64, "mask.label is empty or longer than 64 characters");
+        if (e.Mask.Probabilities is { } p)
+        {
+            Require(IsProbability(p.Mask) && IsProbability(p.NoMask) && (p.Incorrect is null || IsProbability(p.Incorrect.Value)),
+                "mask.probabilities has a value that is not in 0..1");
+        }
         Require(e.Snapshot is not null, "snapshot is missing");
         Require(e.At >= e.StartedAt, "at is before startedAt");
         return e;
@@ -138,6 +151,12 @@ public sealed partial class IngestPipeline(
         Require(EventContract.IsStatsSchema(s.Schema), $"schema '{s.Schema}' is not {CameraStats.SchemaName} or {CameraStats.SchemaNameV1}");
         RequireParty(s.Device, s.Camera, message);
         Require(s.FacesSeen >= 0 && s.FacesUnmasked >= 0 && s.FacesUnmasked <= s.FacesSeen, "facesSeen/facesUnmasked are inconsistent");
+        if (s.FacesByLabel is { } split)
+        {
+            // The split is of the classified faces, which are among the faces seen.
+            Require(split.Mask >= 0 && split.NoMask >= 0 && split.Incorrect >= 0, "facesByLabel has a negative count");
+            Require(split.Mask + split.NoMask + split.Incorrect <= s.FacesSeen, "facesByLabel adds up to more than facesSeen");
+        }
         Require(double.IsFinite(s.FramesPerSecond) && s.FramesPerSecond >= 0, "framesPerSecond is not a finite non-negative number");
         Require(s.LatencyMs is not null, "latencyMs is missing");
         return s;
@@ -179,6 +198,25 @@ public sealed partial class IngestPipeline(
         return Convert.ToHexStringLower(SHA256.HashData(payload.Span))[..32];
     }
 
+    private static bool IsProbability(float p) => float.IsFinite(p) && p is >= 0 and <= 1;
+
+    /// <summary>
+    /// A label outside the contract's (a newer classifier's, or a device that does not follow the contract) is stored and
+    /// shown like any other, never refused: refusing would lose the violation. It is logged once per label so that
+    /// whoever runs the dashboard learns of it without a warning per message.
+    /// </summary>
+    private void NoteLabel(MaskEvent e)
+    {
+        if (MaskLabelExtensions.TryParseWireName(e.Mask.Label, out _) || _unknownLabels.Count >= MaxUnknownLabelsLogged)
+        {
+            return;
+        }
+        if (_unknownLabels.TryAdd(e.Mask.Label, 0))
+        {
+            LogUnknownLabel(e.Mask.Label, e.Device, e.Camera, e.Schema);
+        }
+    }
+
     private static void RequireParty(string device, string camera, IngestMessage message)
     {
         Require(!string.IsNullOrWhiteSpace(device) && !string.IsNullOrWhiteSpace(camera), "device or camera is empty");
@@ -193,6 +231,10 @@ public sealed partial class IngestPipeline(
             throw new MalformedMessageException(problem);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Stored events with the mask label {Label}, which is none of mask, no_mask, incorrect (first from {Device}/{Camera}, {Schema}); they are shown with a neutral colour and counted under their own label")]
+    private partial void LogUnknownLabel(string label, string device, string camera, string schema);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Skipped a malformed {Kind} message from {Source}: {Problem}")]
     private partial void LogMalformed(IngestKind kind, string source, string problem);

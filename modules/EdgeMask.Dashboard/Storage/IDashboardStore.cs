@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
 using EdgeMask.Core.Events;
 
 namespace EdgeMask.Dashboard.Storage;
@@ -27,7 +29,7 @@ public interface IDashboardStore : IDisposable
     Task<EventPage> QueryEventsAsync(EventQuery query, CancellationToken cancellationToken);
     Task<IReadOnlyList<ComplianceBucket>> QueryComplianceAsync(ComplianceQuery query, CancellationToken cancellationToken);
     Task<IReadOnlyList<CameraTotals>> QueryCameraTotalsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken);
-    /// <summary>Violations started per mask label (the labels the devices reported, whatever they are).</summary>
+    /// <summary>Episodes started (violation and incorrect-mask) per mask label (the labels the devices reported, whatever they are).</summary>
     Task<IReadOnlyList<LabelCount>> QueryLabelCountsAsync(string? device, string? camera, DateTimeOffset from, DateTimeOffset to,
         CancellationToken cancellationToken);
     /// <summary>Every label seen in stored events, for filters.</summary>
@@ -106,6 +108,12 @@ public sealed record StoredEvent(
     string Label, double Probability, int FramesObserved, int FramesUnmasked,
     string? SnapshotId, DateTimeOffset ReceivedAt)
 {
+    /// <summary>The classifier's probability of each class (contract version 2); null for a version 1 event.</summary>
+    public LabelProbabilities? Probabilities { get; init; }
+
+    /// <summary>An episode of a mask worn incorrectly, counted apart from violations (<c>incorrect.*</c>).</summary>
+    public bool IsIncorrectMask => EventTypes.IsIncorrect(Type);
+
     /// <summary>How long the episode lasted so far (start to end, or to this event while it is still open).</summary>
     public TimeSpan Duration => (EndedAt ?? At) - StartedAt;
     public string Key => $"{Id}:{Type}:{Sequence}";
@@ -115,7 +123,41 @@ public sealed record EventQuery(
     string? Device = null, string? Camera = null, string? Type = null,
     DateTimeOffset? From = null, DateTimeOffset? To = null, int Offset = 0, int Limit = 50, string? Label = null);
 
-public sealed record LabelCount(string Label, long Violations);
+/// <summary>Starts per label: of violation episodes, and of incorrect-mask episodes (<c>incorrect.start</c>).</summary>
+public sealed record LabelCount(string Label, long Violations, long IncorrectEpisodes);
+
+/// <summary>
+/// p of each class as the event reported it, keyed by label as in the event contract. <see cref="Incorrect"/> is null
+/// for a two-class classifier.
+/// </summary>
+public sealed record LabelProbabilities(
+    [property: JsonPropertyName("mask")] double Mask,
+    [property: JsonPropertyName("no_mask")] double NoMask,
+    [property: JsonPropertyName("incorrect")] double? Incorrect)
+{
+    public static LabelProbabilities From(EventProbabilities p) => new(Widen(p.Mask), Widen(p.NoMask), p.Incorrect is { } i ? Widen(i) : null);
+
+    /// <summary>
+    /// The float as the document wrote it (the shortest decimal that reads back as the same float), so the API and CSV
+    /// say 0.7371715 where the device said 0.7371715, not the float's binary expansion 0.737171471118927.
+    /// </summary>
+    public static double Widen(float value) => double.Parse(value.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// Faces by the classifier's label, summed over the stats that carry <c>facesByLabel</c> (contract version 2), and the
+/// faces of stats that do not (<see cref="Unsplit"/>: version 1 devices, whose classifier had no third label).
+/// </summary>
+public sealed record FaceSplit(
+    [property: JsonPropertyName("mask")] long Mask,
+    [property: JsonPropertyName("no_mask")] long NoMask,
+    [property: JsonPropertyName("incorrect")] long Incorrect,
+    [property: JsonPropertyName("unsplit")] long Unsplit)
+{
+    public static FaceSplit Zero { get; } = new(0, 0, 0, 0);
+
+    public FaceSplit Add(FaceSplit other) => new(Mask + other.Mask, NoMask + other.NoMask, Incorrect + other.Incorrect, Unsplit + other.Unsplit);
+}
 
 public sealed record EventPage(IReadOnlyList<StoredEvent> Items, long Total);
 
@@ -128,13 +170,18 @@ public enum BucketSize
 
 public sealed record ComplianceQuery(string? Device, string? Camera, DateTimeOffset From, DateTimeOffset To, BucketSize Bucket);
 
-/// <summary>Faces seen and unmasked (from stats) and violations started (from events) in one time bucket.</summary>
-public sealed record ComplianceBucket(DateTimeOffset Start, long FacesSeen, long FacesUnmasked, long Violations)
+/// <summary>
+/// Faces seen, unmasked and split by label (from stats), and episodes started (from events) in one time bucket:
+/// <see cref="Violations"/> (<c>violation.start</c>) and <see cref="IncorrectEpisodes"/> (<c>incorrect.start</c>, sent
+/// only by devices that count badly worn masks separately).
+/// </summary>
+/// <remarks>The compliance rate keeps the meaning of version 1: 1 − unmasked / seen, unmasked as the device's policy counts it.</remarks>
+public sealed record ComplianceBucket(DateTimeOffset Start, long FacesSeen, long FacesUnmasked, long Violations, long IncorrectEpisodes, FaceSplit Faces)
 {
     public double? ComplianceRate => FacesSeen == 0 ? null : 1.0 - (double)FacesUnmasked / FacesSeen;
 }
 
-public sealed record CameraTotals(string Device, string Camera, long FacesSeen, long FacesUnmasked, long Violations)
+public sealed record CameraTotals(string Device, string Camera, long FacesSeen, long FacesUnmasked, long Violations, long IncorrectEpisodes, FaceSplit Faces)
 {
     public double? ComplianceRate => FacesSeen == 0 ? null : 1.0 - (double)FacesUnmasked / FacesSeen;
 }

@@ -96,6 +96,19 @@ internal static class SchemaMigrations
                 PRIMARY KEY (namespace, event_hub, consumer_group, partition_id))
             """,
         ], CopyVersionOneCheckpointsAsync),
+        new(3, "event contract version 2: class probabilities of events, faces by label of stats",
+        [
+            // NULL is what a version 1 document said: no probabilities, no split. Rows stored before this version are
+            // version 1 documents, so the upgrade leaves them NULL and the pages show them unsplit.
+            "ALTER TABLE events ADD COLUMN p_mask DOUBLE PRECISION NULL",
+            "ALTER TABLE events ADD COLUMN p_no_mask DOUBLE PRECISION NULL",
+            "ALTER TABLE events ADD COLUMN p_incorrect DOUBLE PRECISION NULL",
+            "ALTER TABLE stats ADD COLUMN faces_mask BIGINT NULL",
+            "ALTER TABLE stats ADD COLUMN faces_no_mask BIGINT NULL",
+            "ALTER TABLE stats ADD COLUMN faces_incorrect BIGINT NULL",
+            // Every compliance query counts starts by type (violation.start, incorrect.start) in a time range.
+            "CREATE INDEX ix_events_type_at ON events (type, at_ms)",
+        ]),
     ];
 
     public static int Latest => All[^1].Version;

@@ -14,7 +14,7 @@ public abstract class SqlDashboardStore : IDashboardStore
 {
     private const string EventColumns =
         "event_id, type, seq, device, camera, track_id, started_at_ms, at_ms, ended_at_ms, end_reason, label, probability, " +
-        "frames_observed, frames_unmasked, snapshot_id, received_at_ms";
+        "frames_observed, frames_unmasked, snapshot_id, received_at_ms, p_mask, p_no_mask, p_incorrect";
 
     public abstract StoreProviderInfo Info { get; }
 
@@ -42,13 +42,14 @@ public abstract class SqlDashboardStore : IDashboardStore
 
     private const string InsertEventSql =
         $"INSERT INTO events ({EventColumns}) VALUES (@id, @type, @seq, @device, @camera, @track, @started, @at, @ended, " +
-        "@reason, @label, @p, @observed, @unmasked, @snapshot, @received) ON CONFLICT (event_id, type, seq) DO NOTHING";
+        "@reason, @label, @p, @observed, @unmasked, @snapshot, @received, @pmask, @pnomask, @pincorrect) ON CONFLICT (event_id, type, seq) DO NOTHING";
 
     private const string InsertStatsSql =
         "INSERT INTO stats (device, camera, at_ms, interval_s, fps, frames_processed, dropped, faces_seen, faces_unmasked, " +
-        "compliance, active_violations, health, execution_provider, outbox_depth, latency_p50, latency_p95, latency_max, received_at_ms) " +
+        "compliance, active_violations, health, execution_provider, outbox_depth, latency_p50, latency_p95, latency_max, received_at_ms, " +
+        "faces_mask, faces_no_mask, faces_incorrect) " +
         "VALUES (@device, @camera, @at, @interval, @fps, @frames, @dropped, @seen, @unmasked, @compliance, @active, @health, @ep, " +
-        "@outbox, @p50, @p95, @max, @received) ON CONFLICT (device, camera, at_ms) DO NOTHING";
+        "@outbox, @p50, @p95, @max, @received, @fmask, @fnomask, @fincorrect) ON CONFLICT (device, camera, at_ms) DO NOTHING";
 
     // The camera row shows the newest stats; an older one arriving late (redelivery, replay) must not win.
     private const string UpdateCameraSql =
@@ -106,20 +107,23 @@ public abstract class SqlDashboardStore : IDashboardStore
         if (batch.Events.Count > 0)
         {
             await using var insert = Reusable(connection, transaction, InsertEventSql,
-                "id", "type", "seq", "device", "camera", "track", "started", "at", "ended", "reason", "label", "p", "observed", "unmasked", "snapshot", "received");
+                "id", "type", "seq", "device", "camera", "track", "started", "at", "ended", "reason", "label", "p", "observed", "unmasked", "snapshot", "received",
+                "pmask", "pnomask", "pincorrect");
             for (var i = 0; i < batch.Events.Count; i++)
             {
                 var e = batch.Events[i];
+                var p = e.Mask.Probabilities is { } given ? LabelProbabilities.From(given) : null;
                 result.EventsStored[i] = await RunAsync(insert, cancellationToken, e.Id, e.Type, e.Sequence, e.Device, e.Camera, e.TrackId,
-                    Ms(e.StartedAt), Ms(e.At), Ms(e.EndedAt), e.EndReason, e.Mask.Label, (double)e.Mask.Probability, e.Mask.FramesObserved,
-                    e.Mask.FramesUnmasked, e.Snapshot.Available ? e.Snapshot.Id : null, received) == 1;
+                    Ms(e.StartedAt), Ms(e.At), Ms(e.EndedAt), e.EndReason, e.Mask.Label, LabelProbabilities.Widen(e.Mask.Probability), e.Mask.FramesObserved,
+                    e.Mask.FramesUnmasked, e.Snapshot.Available ? e.Snapshot.Id : null, received,
+                    p?.Mask, p?.NoMask, p?.Incorrect) == 1;
             }
         }
         if (batch.Stats.Count > 0)
         {
             await using var insert = Reusable(connection, transaction, InsertStatsSql,
                 "device", "camera", "at", "interval", "fps", "frames", "dropped", "seen", "unmasked", "compliance", "active", "health", "ep",
-                "outbox", "p50", "p95", "max", "received");
+                "outbox", "p50", "p95", "max", "received", "fmask", "fnomask", "fincorrect");
             await using var update = Reusable(connection, transaction, UpdateCameraSql,
                 "device", "camera", "at", "fps", "ep", "outbox", "health", "compliance", "active", "dropped");
             for (var i = 0; i < batch.Stats.Count; i++)
@@ -127,7 +131,8 @@ public abstract class SqlDashboardStore : IDashboardStore
                 var s = batch.Stats[i];
                 result.StatsStored[i] = await RunAsync(insert, cancellationToken, s.Device, s.Camera, Ms(s.At), s.IntervalSeconds, s.FramesPerSecond,
                     s.FramesProcessed, s.DroppedFrames, s.FacesSeen, s.FacesUnmasked, s.ComplianceRate, s.ActiveViolations, s.CameraHealth,
-                    s.ExecutionProvider, s.OutboxDepth, s.LatencyMs.P50, s.LatencyMs.P95, s.LatencyMs.Max, received) == 1;
+                    s.ExecutionProvider, s.OutboxDepth, s.LatencyMs.P50, s.LatencyMs.P95, s.LatencyMs.Max, received,
+                    s.FacesByLabel?.Mask, s.FacesByLabel?.NoMask, s.FacesByLabel?.Incorrect) == 1;
                 await RunAsync(update, cancellationToken, s.Device, s.Camera, Ms(s.At), s.FramesPerSecond, s.ExecutionProvider, s.OutboxDepth,
                     s.CameraHealth, s.ComplianceRate, s.ActiveViolations, s.DroppedFrames);
             }
@@ -204,73 +209,100 @@ public abstract class SqlDashboardStore : IDashboardStore
                 reader.IsDBNull(8) ? null : Time(reader.GetValue(8)), reader.IsDBNull(9) ? null : reader.GetString(9),
                 reader.GetString(10), Convert.ToDouble(reader.GetValue(11), CultureInfo.InvariantCulture),
                 (int)Long(reader.GetValue(12)), (int)Long(reader.GetValue(13)),
-                reader.IsDBNull(14) ? null : reader.GetString(14), Time(reader.GetValue(15))));
+                reader.IsDBNull(14) ? null : reader.GetString(14), Time(reader.GetValue(15)))
+            {
+                Probabilities = reader.IsDBNull(16) || reader.IsDBNull(17) ? null
+                    : new LabelProbabilities(Double(reader.GetValue(16)), Double(reader.GetValue(17)), reader.IsDBNull(18) ? null : Double(reader.GetValue(18))),
+            });
         }
         return new EventPage(items, total);
     }
 
+    // Faces by label from the stats that carry them (version 2); a version 1 row's faces are "unsplit". SUM ignores the
+    // NULLs of version 1 rows, and COALESCE turns a bucket of only version 1 rows into zeros.
+    private const string FaceSums =
+        "SUM(faces_seen), SUM(faces_unmasked), COALESCE(SUM(faces_mask), 0), COALESCE(SUM(faces_no_mask), 0), COALESCE(SUM(faces_incorrect), 0), " +
+        "SUM(CASE WHEN faces_mask IS NULL THEN faces_seen ELSE 0 END)";
+
+    // Episodes started, violations and badly worn masks apart, in one pass over the starts.
+    private const string StartCounts =
+        "SUM(CASE WHEN type = @violation THEN 1 ELSE 0 END), SUM(CASE WHEN type = @incorrect THEN 1 ELSE 0 END)";
+
+    private sealed record Tally(long Seen, long Unmasked, FaceSplit Faces, long Violations, long Incorrect)
+    {
+        public static Tally Empty { get; } = new(0, 0, FaceSplit.Zero, 0, 0);
+    }
+
+    private static (long Seen, long Unmasked, FaceSplit Faces) ReadFaceSums(DbDataReader reader, int first) =>
+        (Long(reader.GetValue(first)), Long(reader.GetValue(first + 1)),
+            new FaceSplit(Long(reader.GetValue(first + 2)), Long(reader.GetValue(first + 3)), Long(reader.GetValue(first + 4)), Long(reader.GetValue(first + 5))));
+
     public async Task<IReadOnlyList<ComplianceBucket>> QueryComplianceAsync(ComplianceQuery query, CancellationToken cancellationToken)
     {
         var size = BucketMilliseconds(query.Bucket);
-        var faces = new SortedDictionary<long, (long Seen, long Unmasked, long Violations)>();
+        var buckets = new SortedDictionary<long, Tally>();
         await using var connection = await OpenConnectionAsync(cancellationToken);
 
         var (statsWhere, statsParameters) = RangeFilter(query.Device, query.Camera, query.From, query.To);
         statsParameters.Add(("size", size));
         await using (var command = Command(connection, null,
-            $"SELECT (at_ms / @size) * @size, SUM(faces_seen), SUM(faces_unmasked) FROM stats{statsWhere} GROUP BY 1 ORDER BY 1",
-            [.. statsParameters]))
+            $"SELECT (at_ms / @size) * @size, {FaceSums} FROM stats{statsWhere} GROUP BY 1 ORDER BY 1", [.. statsParameters]))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                faces[Long(reader.GetValue(0))] = (Long(reader.GetValue(1)), Long(reader.GetValue(2)), 0);
+                var (seen, unmasked, faces) = ReadFaceSums(reader, 1);
+                buckets[Long(reader.GetValue(0))] = Tally.Empty with { Seen = seen, Unmasked = unmasked, Faces = faces };
             }
         }
 
-        var (eventWhere, eventParameters) = EventFilter(query.Device, query.Camera, EventTypes.ViolationStart, query.From, query.To);
+        var (eventWhere, eventParameters) = StartsFilter(query.Device, query.Camera, query.From, query.To);
         eventParameters.Add(("size", size));
         await using (var command = Command(connection, null,
-            $"SELECT (at_ms / @size) * @size, COUNT(*) FROM events{eventWhere} GROUP BY 1 ORDER BY 1", [.. eventParameters]))
+            $"SELECT (at_ms / @size) * @size, {StartCounts} FROM events{eventWhere} GROUP BY 1 ORDER BY 1", [.. eventParameters]))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
                 var bucket = Long(reader.GetValue(0));
-                var current = faces.GetValueOrDefault(bucket);
-                faces[bucket] = current with { Violations = Long(reader.GetValue(1)) };
+                buckets[bucket] = buckets.GetValueOrDefault(bucket, Tally.Empty) with
+                {
+                    Violations = Long(reader.GetValue(1)), Incorrect = Long(reader.GetValue(2)),
+                };
             }
         }
-        return faces.Select(kv => new ComplianceBucket(DateTimeOffset.FromUnixTimeMilliseconds(kv.Key),
-            kv.Value.Seen, kv.Value.Unmasked, kv.Value.Violations)).ToList();
+        return buckets.Select(kv => new ComplianceBucket(DateTimeOffset.FromUnixTimeMilliseconds(kv.Key),
+            kv.Value.Seen, kv.Value.Unmasked, kv.Value.Violations, kv.Value.Incorrect, kv.Value.Faces)).ToList();
     }
 
     public async Task<IReadOnlyList<CameraTotals>> QueryCameraTotalsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
-        var totals = new SortedDictionary<(string Device, string Camera), (long Seen, long Unmasked, long Violations)>();
+        var totals = new SortedDictionary<(string Device, string Camera), Tally>();
         await using var connection = await OpenConnectionAsync(cancellationToken);
         var (where, parameters) = RangeFilter(null, null, from, to);
         await using (var command = Command(connection, null,
-            $"SELECT device, camera, SUM(faces_seen), SUM(faces_unmasked) FROM stats{where} GROUP BY device, camera", [.. parameters]))
+            $"SELECT device, camera, {FaceSums} FROM stats{where} GROUP BY device, camera", [.. parameters]))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                totals[(reader.GetString(0), reader.GetString(1))] = (Long(reader.GetValue(2)), Long(reader.GetValue(3)), 0);
+                var (seen, unmasked, faces) = ReadFaceSums(reader, 2);
+                totals[(reader.GetString(0), reader.GetString(1))] = Tally.Empty with { Seen = seen, Unmasked = unmasked, Faces = faces };
             }
         }
-        var (eventWhere, eventParameters) = EventFilter(null, null, EventTypes.ViolationStart, from, to);
+        var (eventWhere, eventParameters) = StartsFilter(null, null, from, to);
         await using (var command = Command(connection, null,
-            $"SELECT device, camera, COUNT(*) FROM events{eventWhere} GROUP BY device, camera", [.. eventParameters]))
+            $"SELECT device, camera, {StartCounts} FROM events{eventWhere} GROUP BY device, camera", [.. eventParameters]))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
                 var key = (reader.GetString(0), reader.GetString(1));
-                totals[key] = totals.GetValueOrDefault(key) with { Violations = Long(reader.GetValue(2)) };
+                totals[key] = totals.GetValueOrDefault(key, Tally.Empty) with { Violations = Long(reader.GetValue(2)), Incorrect = Long(reader.GetValue(3)) };
             }
         }
-        return totals.Select(kv => new CameraTotals(kv.Key.Device, kv.Key.Camera, kv.Value.Seen, kv.Value.Unmasked, kv.Value.Violations)).ToList();
+        return totals.Select(kv => new CameraTotals(kv.Key.Device, kv.Key.Camera, kv.Value.Seen, kv.Value.Unmasked, kv.Value.Violations,
+            kv.Value.Incorrect, kv.Value.Faces)).ToList();
     }
 
     public async Task<IReadOnlyList<DeviceRow>> GetDevicesAsync(CancellationToken cancellationToken)
@@ -499,18 +531,29 @@ public abstract class SqlDashboardStore : IDashboardStore
         return (where, parameters);
     }
 
+    // The starts of both kinds of episode, with the parameters StartCounts names.
+    private static (string Where, List<(string, object?)> Parameters) StartsFilter(
+        string? device, string? camera, DateTimeOffset? from, DateTimeOffset? to)
+    {
+        var (where, parameters) = RangeFilter(device, camera, from, to);
+        where = (where.Length == 0 ? " WHERE " : where + " AND ") + "type IN (@violation, @incorrect)";
+        parameters.Add(("violation", EventTypes.ViolationStart));
+        parameters.Add(("incorrect", EventTypes.IncorrectStart));
+        return (where, parameters);
+    }
+
     public async Task<IReadOnlyList<LabelCount>> QueryLabelCountsAsync(string? device, string? camera, DateTimeOffset from, DateTimeOffset to,
         CancellationToken cancellationToken)
     {
-        // Labels are whatever the devices report (mask, no_mask, and any the classifier gains): counted, never listed in code.
-        var (where, parameters) = EventFilter(device, camera, EventTypes.ViolationStart, from, to);
+        // Labels are whatever the devices report (mask, no_mask, incorrect, and any the classifier gains): counted, never listed in code.
+        var (where, parameters) = StartsFilter(device, camera, from, to);
         var counts = new List<LabelCount>();
         await using var connection = await OpenConnectionAsync(cancellationToken);
-        await using var command = Command(connection, null, $"SELECT label, COUNT(*) FROM events{where} GROUP BY label ORDER BY label", [.. parameters]);
+        await using var command = Command(connection, null, $"SELECT label, {StartCounts} FROM events{where} GROUP BY label ORDER BY label", [.. parameters]);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            counts.Add(new LabelCount(reader.GetString(0), Long(reader.GetValue(1))));
+            counts.Add(new LabelCount(reader.GetString(0), Long(reader.GetValue(1)), Long(reader.GetValue(2))));
         }
         return counts;
     }
@@ -614,6 +657,7 @@ public abstract class SqlDashboardStore : IDashboardStore
     private static long? Ms(DateTimeOffset? at) => at?.ToUnixTimeMilliseconds();
     // SQLite answers INTEGER as long, PostgreSQL answers SUM(bigint) as numeric: read both the same way.
     private static long Long(object? value) => Convert.ToInt64(value, CultureInfo.InvariantCulture);
+    private static double Double(object value) => Convert.ToDouble(value, CultureInfo.InvariantCulture);
     private static DateTimeOffset Time(object value) => DateTimeOffset.FromUnixTimeMilliseconds(Long(value));
     private static string? NullableString(DbDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal);
 }

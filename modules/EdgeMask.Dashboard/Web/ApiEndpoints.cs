@@ -13,11 +13,11 @@ internal static class ApiEndpoints
         var api = app.MapGroup("/api").WithTags("EdgeMask");
         api.MapGet("/events", EventsAsync)
             .WithName("GetEvents")
-            .WithSummary("Violation events, newest first, filtered and paged.")
-            .WithDescription("Query: device, camera, type (violation.start|violation.update|violation.end), label (as the devices report it), from, to (ISO 8601, UTC when no offset), page (1-based), pageSize (1..500). Requires the X-Api-Key header or a signed-in session.");
+            .WithSummary("Violation and incorrect-mask events, newest first, filtered and paged.")
+            .WithDescription("Query: device, camera, type (violation.start|violation.update|violation.end|incorrect.start|incorrect.update|incorrect.end), label (mask, no_mask, incorrect, or any other the devices report), from, to (ISO 8601, UTC when no offset), page (1-based), pageSize (1..500). Requires the X-Api-Key header or a signed-in session.");
         api.MapGet("/stats", StatsAsync)
             .WithName("GetStats")
-            .WithSummary("Faces seen, unmasked and violations per time bucket, and totals per camera.")
+            .WithSummary("Faces seen, unmasked and by label, violations and incorrect-mask episodes per time bucket, and totals per camera.")
             .WithDescription("Query: device, camera, bucket (minute|hour|day), from, to. Requires the X-Api-Key header or a signed-in session.");
         api.MapGet("/devices", DevicesAsync)
             .WithName("GetDevices")
@@ -38,7 +38,7 @@ internal static class ApiEndpoints
         return TypedResults.Ok(new EventsResponse(page.Total, filter.Page, filter.PageSize,
             page.Items.Select(e => new EventItem(e.Id, e.Type, e.Sequence, e.Device, e.Camera, e.TrackId, e.StartedAt, e.At, e.EndedAt,
                 e.EndReason, e.Duration.TotalSeconds, e.Label, e.Probability, e.FramesObserved, e.FramesUnmasked, e.SnapshotId,
-                e.SnapshotId is { } s ? $"/snapshots/{Uri.EscapeDataString(s)}" : null, e.ReceivedAt)).ToList()));
+                e.SnapshotId is { } s ? $"/snapshots/{Uri.EscapeDataString(s)}" : null, e.ReceivedAt, e.Probabilities)).ToList()));
     }
 
     private static async Task<Results<Ok<StatsResponse>, ProblemHttpResult>> StatsAsync(
@@ -51,8 +51,9 @@ internal static class ApiEndpoints
         var buckets = await store.QueryComplianceAsync(filter.ToQuery(), cancellationToken);
         var cameras = await store.QueryCameraTotalsAsync(filter.From, filter.To, cancellationToken);
         return TypedResults.Ok(new StatsResponse(filter.Bucket.ToString().ToLowerInvariant(), filter.From, filter.To, filter.Device, filter.Camera,
-            buckets.Select(b => new StatsBucket(b.Start, b.FacesSeen, b.FacesUnmasked, b.ComplianceRate, b.Violations)).ToList(),
-            cameras.Select(c => new CameraTotal(c.Device, c.Camera, c.FacesSeen, c.FacesUnmasked, c.ComplianceRate, c.Violations)).ToList()));
+            buckets.Select(b => new StatsBucket(b.Start, b.FacesSeen, b.FacesUnmasked, b.ComplianceRate, b.Violations, b.IncorrectEpisodes, b.Faces)).ToList(),
+            cameras.Select(c => new CameraTotal(c.Device, c.Camera, c.FacesSeen, c.FacesUnmasked, c.ComplianceRate, c.Violations, c.IncorrectEpisodes,
+                c.Faces)).ToList()));
     }
 
     private static async Task<Ok<DevicesResponse>> DevicesAsync(IDashboardStore store, DashboardOptions options, TimeProvider timeProvider,
@@ -93,14 +94,19 @@ public sealed record EventsResponse(long Total, int Page, int PageSize, IReadOnl
 public sealed record EventItem(
     string Id, string Type, int Sequence, string Device, string Camera, long TrackId, DateTimeOffset StartedAt, DateTimeOffset At,
     DateTimeOffset? EndedAt, string? EndReason, double DurationSeconds, string Label, double Probability, int FramesObserved,
-    int FramesUnmasked, string? SnapshotId, string? SnapshotUrl, DateTimeOffset ReceivedAt);
+    int FramesUnmasked, string? SnapshotId, string? SnapshotUrl, DateTimeOffset ReceivedAt,
+    /// <summary>p of each class keyed by label (contract version 2); null for a version 1 event.</summary>
+    LabelProbabilities? Probabilities);
 
 public sealed record StatsResponse(string Bucket, DateTimeOffset From, DateTimeOffset To, string? Device, string? Camera,
     IReadOnlyList<StatsBucket> Series, IReadOnlyList<CameraTotal> Cameras);
 
-public sealed record StatsBucket(DateTimeOffset Start, long FacesSeen, long FacesUnmasked, double? ComplianceRate, long Violations);
+/// <param name="FacesByLabel">Faces by the classifier's label; <c>unsplit</c> counts the faces of version 1 stats, which carry no split.</param>
+public sealed record StatsBucket(DateTimeOffset Start, long FacesSeen, long FacesUnmasked, double? ComplianceRate, long Violations, long IncorrectEpisodes,
+    FaceSplit FacesByLabel);
 
-public sealed record CameraTotal(string Device, string Camera, long FacesSeen, long FacesUnmasked, double? ComplianceRate, long Violations);
+public sealed record CameraTotal(string Device, string Camera, long FacesSeen, long FacesUnmasked, double? ComplianceRate, long Violations,
+    long IncorrectEpisodes, FaceSplit FacesByLabel);
 
 public sealed record DevicesResponse(IReadOnlyList<DeviceItem> Devices, IReadOnlyList<CameraItem> Cameras);
 

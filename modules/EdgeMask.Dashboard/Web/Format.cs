@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Http.HttpResults;
+using EdgeMask.Dashboard.Storage;
 
 namespace EdgeMask.Dashboard.Web;
 
@@ -15,6 +16,10 @@ internal static class Format
             : $"{(int)duration.TotalMinutes} min {duration.Seconds} s";
 
     public static string Number(double value, string format = "0.00") => value.ToString(format, CultureInfo.InvariantCulture);
+
+    /// <summary>Every class probability of an event (the tooltip of its label); empty for a version 1 event, which has none.</summary>
+    public static string Probabilities(LabelProbabilities? p) =>
+        p is null ? "" : $"mask {Number(p.Mask)} · no_mask {Number(p.NoMask)}" + (p.Incorrect is { } i ? $" · incorrect {Number(i)}" : "");
 
     public static string Rate(double? rate) => rate is { } r ? (r * 100).ToString("0.0", CultureInfo.InvariantCulture) + " %" : "—";
 }

@@ -22,10 +22,16 @@ internal static class PageEndpoints
         app.MapGet("/snapshots/{id}", SnapshotAsync).ExcludeFromDescription();
     }
 
-    private static async Task<IResult> LiveAsync(HttpContext context, IDashboardStore store, CancellationToken cancellationToken)
+    private static async Task<IResult> LiveAsync(HttpContext context, IDashboardStore store, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
         var recent = await store.QueryEventsAsync(new EventQuery(Limit: 50), cancellationToken);
-        return Page.Render<LivePage>(new { Page = PageContext.From(context), Recent = recent.Items });
+        var since = new DateTimeOffset(timeProvider.GetUtcNow().UtcDateTime.Date, TimeSpan.Zero);
+        var today = await store.QueryCameraTotalsAsync(since, since.AddDays(1), cancellationToken);
+        return Page.Render<LivePage>(new
+        {
+            Page = PageContext.From(context), Recent = recent.Items, Since = since,
+            Violations = today.Sum(t => t.Violations), IncorrectEpisodes = today.Sum(t => t.IncorrectEpisodes),
+        });
     }
 
     private static async Task LiveStreamAsync(HttpContext context, LiveFeed feed, IHostApplicationLifetime lifetime, TimeProvider timeProvider)
@@ -91,7 +97,9 @@ internal static class PageEndpoints
     {
         var ok = EventFilter.TryParse(context.Request.Query, 50, out var filter, out var error);
         var page = ok ? await store.QueryEventsAsync(filter.ToQuery(), cancellationToken) : new EventPage([], 0);
-        var labels = await store.GetLabelsAsync(cancellationToken);
+        // The label asked for is offered even when no event has it (yet, or any more), so the form shows the filter in force.
+        var stored = await store.GetLabelsAsync(cancellationToken);
+        var labels = MaskLabels.FilterOptions(filter.Label is { } asked && !stored.Contains(asked) ? [.. stored, asked] : stored);
         return Page.Render<HistoryPage>(new { Page = PageContext.From(context), Filter = filter, Events = page, Labels = labels, Error = error },
             ok ? 200 : 400);
     }
@@ -103,7 +111,7 @@ internal static class PageEndpoints
             return Results.Problem(error, statusCode: 400);
         }
         var csv = new StringBuilder();
-        csv.Append("id,type,sequence,device,camera,trackId,startedAt,at,endedAt,durationSeconds,label,probability,framesObserved,framesUnmasked,snapshotId,endReason\r\n");
+        csv.Append("id,type,sequence,device,camera,trackId,startedAt,at,endedAt,durationSeconds,label,probability,framesObserved,framesUnmasked,snapshotId,endReason,pMask,pNoMask,pIncorrect\r\n");
         const int chunk = 1000;
         const int maxRows = 100_000;
         for (var offset = 0; offset < maxRows; offset += chunk)
@@ -116,9 +124,11 @@ internal static class PageEndpoints
                     e.Id, e.Type, e.Sequence.ToString(CultureInfo.InvariantCulture), e.Device, e.Camera,
                     e.TrackId.ToString(CultureInfo.InvariantCulture), Iso(e.StartedAt), Iso(e.At), e.EndedAt is { } end ? Iso(end) : "",
                     e.Duration.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture), e.Label,
-                    e.Probability.ToString("0.####", CultureInfo.InvariantCulture),
+                    Probability(e.Probability),
                     e.FramesObserved.ToString(CultureInfo.InvariantCulture), e.FramesUnmasked.ToString(CultureInfo.InvariantCulture),
                     e.SnapshotId ?? "", e.EndReason ?? "",
+                    // Empty for version 1 events, which carry no class probabilities (and for a two-class classifier's incorrect).
+                    Probability(e.Probabilities?.Mask), Probability(e.Probabilities?.NoMask), Probability(e.Probabilities?.Incorrect),
                 }.Select(CsvField)).Append("\r\n");
             }
             if (page.Items.Count < chunk)
@@ -132,11 +142,15 @@ internal static class PageEndpoints
     private static async Task<IResult> DevicesAsync(HttpContext context, IDashboardStore store, DashboardOptions options, TimeProvider timeProvider,
         CancellationToken cancellationToken)
     {
+        var now = timeProvider.GetUtcNow();
         var devices = await store.GetDevicesAsync(cancellationToken);
         var cameras = await store.GetCamerasAsync(cancellationToken);
+        // The last 24 h; the end is open by a day because device clocks may run ahead of this one.
+        var lastDay = (await store.QueryCameraTotalsAsync(now.AddDays(-1), now.AddDays(1), cancellationToken))
+            .ToDictionary(t => (t.Device, t.Camera));
         return Page.Render<DevicesPage>(new
         {
-            Page = PageContext.From(context), Devices = devices, Cameras = cameras, Now = timeProvider.GetUtcNow(), OfflineAfter = options.DeviceOfflineAfter,
+            Page = PageContext.From(context), Devices = devices, Cameras = cameras, LastDay = lastDay, Now = now, OfflineAfter = options.DeviceOfflineAfter,
         });
     }
 
@@ -149,6 +163,8 @@ internal static class PageEndpoints
         }
         return Results.File(path, "image/jpeg");
     }
+
+    private static string Probability(double? p) => p?.ToString("0.####", CultureInfo.InvariantCulture) ?? "";
 
     private static string Iso(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
 
@@ -166,12 +182,13 @@ internal static class PageEndpoints
 /// <summary>What the live stream sends per event (also what the live page's script renders).</summary>
 internal sealed record LiveEvent(
     string Key, string Id, string Type, int Sequence, string Device, string Camera, long TrackId,
-    DateTimeOffset At, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, double DurationSeconds, string Label, double Probability, string? SnapshotId)
+    DateTimeOffset At, DateTimeOffset StartedAt, DateTimeOffset? EndedAt, double DurationSeconds, string Label, double Probability, string? SnapshotId,
+    LabelProbabilities? Probabilities)
 {
     public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
 
     public static LiveEvent From(StoredEvent e) => new(e.Key, e.Id, e.Type, e.Sequence, e.Device, e.Camera, e.TrackId, e.At, e.StartedAt,
-        e.EndedAt, e.Duration.TotalSeconds, e.Label, e.Probability, e.SnapshotId);
+        e.EndedAt, e.Duration.TotalSeconds, e.Label, e.Probability, e.SnapshotId, e.Probabilities);
 }
 
 internal static class DeviceView

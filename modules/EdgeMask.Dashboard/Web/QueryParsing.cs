@@ -18,15 +18,21 @@ public sealed record EventFilter(string? Device, string? Camera, string? Type, D
         var device = Text(query, "device");
         var camera = Text(query, "camera");
         var type = Text(query, "type");
-        if (type is not null && type is not (EventTypes.ViolationStart or EventTypes.ViolationUpdate or EventTypes.ViolationEnd))
+        if (type is not null && !EventTypes.All.Contains(type))
         {
-            error = $"type must be {EventTypes.ViolationStart}, {EventTypes.ViolationUpdate} or {EventTypes.ViolationEnd}";
+            error = $"type must be one of {string.Join(", ", EventTypes.All)}";
+        }
+        // Any label the devices report can be asked for (labels are data); only its length is bounded, as at ingest.
+        var label = Text(query, "label");
+        if (label is { Length: > 64 })
+        {
+            error ??= "label is longer than 64 characters";
         }
         var from = ParseTime(query, "from", ref error);
         var to = ParseTime(query, "to", ref error);
         var page = ParseInt(query, "page", 1, 1, int.MaxValue / MaxPageSize, ref error);
         var pageSize = ParseInt(query, "pageSize", defaultPageSize, 1, MaxPageSize, ref error);
-        filter = new EventFilter(device, camera, type, from, to, page, pageSize, Text(query, "label"));
+        filter = new EventFilter(device, camera, type, from, to, page, pageSize, label);
         return error is null;
     }
 

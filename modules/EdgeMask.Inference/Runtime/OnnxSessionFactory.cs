@@ -8,7 +8,10 @@ namespace EdgeMask.Inference.Runtime;
 public sealed class OnnxModelSession : IDisposable
 {
     private readonly string? _engineCache;
+    private readonly TensorRtEngineCache.Snapshot? _cacheBefore;
     private InferenceWarmUp? _warmUp;
+    // 0: not known; otherwise 1 + (int)TensorRtEngineCacheOutcome (Volatile takes no nullable enum).
+    private int _cacheOutcome;
 
     public InferenceSession Session { get; }
     public string ModelPath { get; }
@@ -18,7 +21,7 @@ public sealed class OnnxModelSession : IDisposable
     public TensorRtProfile? Profile { get; }
 
     internal OnnxModelSession(InferenceSession session, string modelPath, ExecutionProviderKind active, IReadOnlyList<ProviderAttempt> attempts,
-        TensorRtProfile? profile = null, string? engineCache = null)
+        TensorRtProfile? profile = null, string? engineCache = null, TensorRtEngineCache.Snapshot? cacheBefore = null)
     {
         Session = session;
         ModelPath = modelPath;
@@ -26,10 +29,25 @@ public sealed class OnnxModelSession : IDisposable
         Attempts = attempts;
         Profile = profile;
         _engineCache = engineCache;
+        _cacheBefore = cacheBefore;
     }
 
-    /// <summary>Records a warm-up run (see <c>RetinaFaceDetector.WarmUp</c>, <c>MaskClassifier.WarmUp</c>) for <see cref="Report"/>.</summary>
-    public void RecordWarmUp(InferenceWarmUp warmUp) => Volatile.Write(ref _warmUp, warmUp);
+    /// <summary>
+    /// Records a warm-up run (see <c>RetinaFaceDetector.WarmUp</c>, <c>MaskClassifier.WarmUp</c>) for <see cref="Report"/>,
+    /// and, under TensorRT, whether the engine came from the engine cache or was built: the provider builds (or loads)
+    /// the engine at session creation or at the first run, so the cache folder is compared once the warm-up ran.
+    /// Warm one session up before creating the next when they share the cache folder.
+    /// </summary>
+    public void RecordWarmUp(InferenceWarmUp warmUp)
+    {
+        if (ActiveProvider == ExecutionProviderKind.TensorRT && _cacheBefore is { } before && _engineCache is not null)
+            Volatile.Write(ref _cacheOutcome, 1 + (int)TensorRtEngineCache.Compare(before, TensorRtEngineCache.Take(_engineCache)));
+        Volatile.Write(ref _warmUp, warmUp);
+    }
+
+    /// <summary>Under TensorRT after the warm-up: whether the engine was loaded from the cache or built (null: not known yet, or not TensorRT).</summary>
+    public TensorRtEngineCacheOutcome? EngineCacheOutcome =>
+        Volatile.Read(ref _cacheOutcome) is var v and > 0 ? (TensorRtEngineCacheOutcome)(v - 1) : null;
 
     /// <summary>What was built for this model, for health and the module twin's reported properties.</summary>
     public InferenceEngineReport Report()
@@ -42,6 +60,12 @@ public sealed class OnnxModelSession : IDisposable
             TensorRtProfile = trt ? Profile?.ToString() : null,
             TensorRtShapes = trt ? Profile?.ProviderOptions() : null,
             EngineCacheDirectory = trt ? _engineCache : null,
+            EngineCache = trt ? EngineCacheOutcome switch
+            {
+                TensorRtEngineCacheOutcome.Loaded => "loaded",
+                TensorRtEngineCacheOutcome.Built => "built",
+                _ => null,
+            } : null,
             SkippedProviders = [.. Attempts.Where(a => !a.Succeeded).Select(a => $"{ExecutionProviderOptions.ToName(a.Provider)}: {a.Reason}")],
             WarmUp = Volatile.Read(ref _warmUp),
         };
@@ -67,6 +91,8 @@ public sealed record InferenceEngineReport
     /// <summary>The profile exactly as handed to the provider (<c>trt_profile_min_shapes</c> …).</summary>
     public IReadOnlyDictionary<string, string>? TensorRtShapes { get; init; }
     public string? EngineCacheDirectory { get; init; }
+    /// <summary>TensorRT: <c>loaded</c> (the engine came from the cache) or <c>built</c> (at start-up); null before the warm-up or off TensorRT.</summary>
+    public string? EngineCache { get; init; }
     public IReadOnlyList<string> SkippedProviders { get; init; } = [];
     public InferenceWarmUp? WarmUp { get; init; }
 }
@@ -104,6 +130,8 @@ public static class OnnxSessionFactory
             try
             {
                 sessionOptions = CreateSessionOptions(provider, options, profile);
+                // Taken before the provider may build (and write) an engine; compared after the warm-up.
+                var cacheBefore = provider == ExecutionProviderKind.TensorRT ? TensorRtEngineCache.Take(options.TensorRtCacheDirectory) : null;
                 var session = new InferenceSession(modelPath, sessionOptions);
                 attempts.Add(new ProviderAttempt(provider, true, null));
                 // Falling back is news when a GPU provider was asked for by name; under "auto" it is the normal path on a CPU machine.
@@ -113,7 +141,7 @@ public static class OnnxSessionFactory
                 logger.LogInformation("Model {Model} runs on execution provider {Provider}", Path.GetFileName(modelPath), ExecutionProviderOptions.ToName(provider));
                 if (provider == ExecutionProviderKind.TensorRT && profile is not null)
                     logger.LogInformation("TensorRT engine for {Model} built for profile {Profile} (cache {Cache})", Path.GetFileName(modelPath), profile.ToString(), options.TensorRtCacheDirectory);
-                return new OnnxModelSession(session, modelPath, provider, attempts, profile, options.TensorRtCacheDirectory);
+                return new OnnxModelSession(session, modelPath, provider, attempts, profile, options.TensorRtCacheDirectory, cacheBefore);
             }
             catch (Exception ex) when (provider != ExecutionProviderKind.Cpu && IsProviderUnavailable(ex))
             {

@@ -67,16 +67,26 @@ public sealed record TensorRtProfile
         if (frameSizes.Count == 0)
             throw new ArgumentException("The detector's TensorRT profile needs the frame size of at least one camera.", nameof(frameSizes));
         sizing.Validate();
-        var inputs = frameSizes.Select(s => InputGeometry.For(s.Width, s.Height, sizing)).ToList();
-        var opt = inputs.GroupBy(g => (g.InputHeight, g.InputWidth))
-            .OrderByDescending(g => g.Count()).ThenByDescending(g => (long)g.Key.InputHeight * g.Key.InputWidth)
+        return ForDetectorInputs(inputName, frameSizes.Select(s => InputGeometry.For(s.Width, s.Height, sizing)).Select(g => (g.InputHeight, g.InputWidth)).ToList());
+    }
+
+    /// <summary>
+    /// The detector's profile from its input sizes (height, width): batch 1, min and max over all of them, optimised for
+    /// the most common one (the larger on a tie) — or for <paramref name="opt"/> when given.
+    /// </summary>
+    public static TensorRtProfile ForDetectorInputs(string inputName, IReadOnlyCollection<(int Height, int Width)> inputs, (int Height, int Width)? opt = null)
+    {
+        if (inputs.Count == 0)
+            throw new ArgumentException("The detector's TensorRT profile needs at least one input size.", nameof(inputs));
+        var best = opt ?? inputs.GroupBy(g => g)
+            .OrderByDescending(g => g.Count()).ThenByDescending(g => (long)g.Key.Height * g.Key.Width)
             .First().Key;
         return new TensorRtProfile(
         [
             new TensorRtShapeRange(inputName,
-                [1, 3, inputs.Min(g => g.InputHeight), inputs.Min(g => g.InputWidth)],
-                [1, 3, opt.InputHeight, opt.InputWidth],
-                [1, 3, inputs.Max(g => g.InputHeight), inputs.Max(g => g.InputWidth)]),
+                [1, 3, Math.Min(best.Height, inputs.Min(g => g.Height)), Math.Min(best.Width, inputs.Min(g => g.Width))],
+                [1, 3, best.Height, best.Width],
+                [1, 3, Math.Max(best.Height, inputs.Max(g => g.Height)), Math.Max(best.Width, inputs.Max(g => g.Width))]),
         ]);
     }
 

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading.Channels;
 using EdgeMask.Core.Events;
+using EdgeMask.Core.Resilience;
 using EdgeMask.Messaging.Outbox;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -11,12 +12,15 @@ using MQTTnet;
 using MQTTnet.Exceptions;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
+using Polly;
 
 namespace EdgeMask.Messaging.Mqtt;
 
 /// <summary>
 /// The MQTT side of store-and-forward: owns one MQTTnet client and keeps it connected (MQTTnet v5 has no managed client,
-/// so the reconnect loop with bounded, jittered exponential backoff lives here). On every connect it registers the last will
+/// so the reconnect loop lives here, waiting through the device's one <see cref="RetryPolicy"/>: exponential, capped,
+/// jittered). The constructor only builds; <see cref="Start"/> starts the connection loop, <see cref="DisposeAsync"/>
+/// stops it. On every connect it registers the last will
 /// (retained <c>offline</c> <see cref="DeviceStatus"/> on <c>edgemask/&lt;device&gt;/status</c>) and then publishes the retained
 /// <c>online</c> status before it reports <see cref="IsConnected"/>, so no event overtakes the online status. A clean
 /// <see cref="DisposeAsync"/> publishes a retained <c>offline</c> itself (a normal DISCONNECT suppresses the will).
@@ -33,7 +37,10 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
     private readonly X509Certificate2Collection? _clientCertificates;
     private readonly Channel<bool> _disconnected = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
+    private readonly ResiliencePipeline _reconnect;
+    private Task _loop = Task.CompletedTask;
+    private int _started;
+    private int _attemptsThisOutage;
     private volatile bool _ready;
     private long _connects, _failedAttempts;
     private int _disposed;
@@ -59,6 +66,17 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
         StatusTopic = Topics.Status(options.Device);
         _client = new MqttClientFactory().CreateMqttClient();
         _client.DisconnectedAsync += OnDisconnectedAsync;
+        // Every failure to reach the broker is retried: broker down, DNS, refused credentials (they may be fixed on
+        // the broker side). Only disposal (ObjectDisposedException) ends the loop.
+        _reconnect = RetryPolicy.Create(new BackoffOptions { Initial = options.ReconnectMinDelay, Max = options.ReconnectMaxDelay }, _time,
+            shouldRetry: e => e is not ObjectDisposedException, onRetry: OnConnectFailed);
+    }
+
+    /// <summary>Starts the connection loop (once); returns at once. <see cref="IsConnected"/> turns true when the broker accepted us.</summary>
+    public void Start()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Interlocked.Exchange(ref _started, 1) != 0) throw new InvalidOperationException("The MQTT publisher is already started.");
         _loop = Task.Run(() => ConnectionLoopAsync(_stop.Token));
     }
 
@@ -84,6 +102,7 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
     {
         while (!IsConnected)
         {
+            if (Volatile.Read(ref _started) == 0) throw new InvalidOperationException("The MQTT publisher is not started (call Start).");
             if (_loop.IsCompleted) throw new InvalidOperationException("The MQTT connection loop stopped.", _loop.Exception);
             await Task.Delay(TimeSpan.FromMilliseconds(50), _time, cancellationToken).ConfigureAwait(false);
         }
@@ -117,8 +136,15 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
         return SendAsync(StatusMessage(status), cancellationToken);
     }
 
-    /// <summary>Stops reconnecting; if connected, publishes the retained <c>offline</c> status and disconnects cleanly.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>How long a clean stop may spend on the <c>offline</c> status and the DISCONNECT: a device is given seconds to stop.</summary>
+    public static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Stops reconnecting; if connected, publishes the retained <c>offline</c> status and disconnects cleanly, within
+    /// <see cref="StopTimeout"/> or <paramref name="cancellationToken"/>, whichever comes first (then the broker
+    /// publishes the last will instead). Then disposes the client.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await StopLoopAsync().ConfigureAwait(false);
@@ -126,7 +152,8 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
         {
             try
             {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(StopTimeout);
                 await SendAsync(StatusMessage(Status("offline")), timeout.Token).ConfigureAwait(false);
                 await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build(), timeout.Token)
                     .ConfigureAwait(false);
@@ -139,6 +166,9 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
         }
         _client.Dispose();
     }
+
+    /// <summary>As <see cref="StopAsync"/> with only its own time bound.</summary>
+    public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
 
     /// <summary>Test hook: drops the connection without a DISCONNECT packet, as a crashed process would, so the broker publishes the will.</summary>
     internal async ValueTask AbandonAsync()
@@ -198,58 +228,54 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
 
     private async Task ConnectionLoopAsync(CancellationToken ct)
     {
-        var delay = _options.ReconnectMinDelay;
-        var attemptsThisOutage = 0;
         while (!ct.IsCancellationRequested)
         {
             if (!_client.IsConnected)
             {
-                try
-                {
-                    await ConnectOnceAsync(ct).ConfigureAwait(false);
-                    Interlocked.Increment(ref _connects);
-                    _ready = true;
-                    _logger.LogInformation("Connected to MQTT broker {Host}:{Port} as {ClientId} after {Attempts} attempt(s); status online on {StatusTopic}",
-                        _options.Host, _options.Port, _options.EffectiveClientId, attemptsThisOutage + 1, StatusTopic);
-                    ConnectionChanged?.Invoke(true);
-                    attemptsThisOutage = 0;
-                    delay = _options.ReconnectMinDelay;
-                }
-                catch (Exception ex) when (ex is not ObjectDisposedException)
-                {
-                    if (ct.IsCancellationRequested) return; // stopping: the attempt was cut short on purpose
-                    // Every failure to reach the broker is retried: broker down, DNS, refused credentials (they may be fixed
-                    // on the broker side). Only the first failure of an outage is a warning, to keep the log readable.
-                    Interlocked.Increment(ref _failedAttempts);
-                    attemptsThisOutage++;
-                    if (attemptsThisOutage == 1)
-                        _logger.LogWarning("Cannot connect to MQTT broker {Host}:{Port}: {Error}; retrying with backoff up to {MaxDelay}",
-                            _options.Host, _options.Port, ex.Message, _options.ReconnectMaxDelay);
-                    else
-                        _logger.LogDebug("MQTT connection attempt {Attempt} to {Host}:{Port} failed: {Error}", attemptsThisOutage, _options.Host, _options.Port, ex.Message);
-                    if (_client.IsConnected)
-                    {
-                        // Connected but the online status failed: drop the connection and start over.
-                        await _client.DisconnectAsync(new MqttClientDisconnectOptions(), CancellationToken.None).ConfigureAwait(false);
-                    }
-                    var jitter = 0.8 + (Random.Shared.NextDouble() * 0.4);
-                    await Task.Delay(delay * jitter, _time, ct).ConfigureAwait(false);
-                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.ReconnectMaxDelay.Ticks));
-                    continue;
-                }
+                // One retry execution per outage: every outage starts again at the initial delay.
+                await _reconnect.ExecuteAsync(static async (self, token) => await self.ConnectOnceAsync(token).ConfigureAwait(false), this, ct)
+                    .ConfigureAwait(false);
+                Interlocked.Increment(ref _connects);
+                _ready = true;
+                _logger.LogInformation("Connected to MQTT broker {Host}:{Port} as {ClientId} after {Attempts} attempt(s); status online on {StatusTopic}",
+                    _options.Host, _options.Port, _options.EffectiveClientId, Interlocked.Exchange(ref _attemptsThisOutage, 0) + 1, StatusTopic);
+                ConnectionChanged?.Invoke(true);
             }
             await _disconnected.Reader.ReadAsync(ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The retry policy calls this after each failed attempt, before it waits.</summary>
+    private void OnConnectFailed(RetryAttempt attempt)
+    {
+        Interlocked.Increment(ref _failedAttempts);
+        Interlocked.Increment(ref _attemptsThisOutage);
+        // Only the first failure of an outage is a warning, to keep the log readable.
+        if (attempt.Attempt == 1)
+            _logger.LogWarning("Cannot connect to MQTT broker {Host}:{Port}: {Error}; retrying with backoff up to {MaxDelay}",
+                _options.Host, _options.Port, attempt.Error.Message, _options.ReconnectMaxDelay);
+        else
+            _logger.LogDebug("MQTT connection attempt {Attempt} to {Host}:{Port} failed: {Error}; next in {Delay}", attempt.Attempt, _options.Host, _options.Port,
+                attempt.Error.Message, attempt.Delay);
     }
 
     private async Task ConnectOnceAsync(CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(_options.ConnectTimeout);
-        var result = await _client.ConnectAsync(BuildClientOptions(), timeout.Token).ConfigureAwait(false);
-        if (result.ResultCode != MqttClientConnectResultCode.Success)
-            throw new OutboxTransportUnavailableException(Destination, $"broker refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd());
-        await SendAsync(StatusMessage(Status("online")), timeout.Token).ConfigureAwait(false);
+        try
+        {
+            var result = await _client.ConnectAsync(BuildClientOptions(), timeout.Token).ConfigureAwait(false);
+            if (result.ResultCode != MqttClientConnectResultCode.Success)
+                throw new OutboxTransportUnavailableException(Destination, $"broker refused the connection: {result.ResultCode} {result.ReasonString}".TrimEnd());
+            await SendAsync(StatusMessage(Status("online")), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception) when (_client.IsConnected && !ct.IsCancellationRequested)
+        {
+            // Connected but the online status failed: drop the connection so the next attempt starts over.
+            await _client.DisconnectAsync(new MqttClientDisconnectOptions(), CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
     }
 
     private MqttClientOptions BuildClientOptions()

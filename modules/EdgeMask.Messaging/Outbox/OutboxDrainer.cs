@@ -1,5 +1,7 @@
+using EdgeMask.Core.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Polly;
 
 namespace EdgeMask.Messaging.Outbox;
 
@@ -30,9 +32,9 @@ public sealed record OutboxDrainerOptions
 /// <summary>
 /// Drains one destination of a <see cref="SqliteOutbox"/> into its <see cref="IOutboxTransport"/>: strictly in sequence order,
 /// one message in flight (so per-camera order holds even across retries), the delivery row removed only after the transport
-/// acknowledged. Wakes as soon as something is enqueued; while the transport is down it waits; after a failure it backs off
-/// exponentially (bounded). The loop starts in the constructor and stops in <see cref="DisposeAsync"/>; it does not own the
-/// outbox or the transport.
+/// acknowledged. Wakes as soon as something is enqueued; while the transport is down it waits; after a failure it retries the
+/// same message through the device's one <see cref="RetryPolicy"/> (exponential, capped, jittered). <see cref="Start"/>
+/// starts the loop, <see cref="DisposeAsync"/> stops it; it does not own the outbox or the transport.
 /// </summary>
 public sealed class OutboxDrainer : IAsyncDisposable
 {
@@ -42,7 +44,13 @@ public sealed class OutboxDrainer : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
+    // The publish in flight is not cut by the stop at once: cancelling an MQTT publish mid-packet closes the connection,
+    // which the drainer may share (the module's IoT Hub client). It gets InFlightGrace, then it is cancelled.
+    private readonly CancellationTokenSource _inFlight = new();
+    private readonly ResiliencePipeline _retry;
+    private Task _loop = Task.CompletedTask;
+    private int _started;
+    private bool _failing;
     private long _published, _rejected, _failures;
 
     public OutboxDrainer(SqliteOutbox outbox, IOutboxTransport transport, OutboxDrainerOptions? options = null,
@@ -59,6 +67,17 @@ public sealed class OutboxDrainer : IAsyncDisposable
         _transport = transport;
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        // A message the far end refused for good is dropped (not retried); a disposed outbox ends the loop.
+        _retry = RetryPolicy.Create(new BackoffOptions { Initial = _options.RetryMinDelay, Max = _options.RetryMaxDelay }, _time,
+            shouldRetry: e => e is not (OutboxMessageRejectedException or ObjectDisposedException or System.Threading.Channels.ChannelClosedException),
+            onRetry: OnFailure);
+    }
+
+    /// <summary>Starts draining (once).</summary>
+    public void Start()
+    {
+        if (_stop.IsCancellationRequested) throw new ObjectDisposedException(nameof(OutboxDrainer));
+        if (Interlocked.Exchange(ref _started, 1) != 0) throw new InvalidOperationException($"The {Destination} drainer is already started.");
         _loop = Task.Run(() => RunAsync(_stop.Token));
     }
 
@@ -84,6 +103,7 @@ public sealed class OutboxDrainer : IAsyncDisposable
     {
         while (_outbox.GetDepth(_transport.Destination) > 0)
         {
+            if (Volatile.Read(ref _started) == 0) throw new InvalidOperationException($"The {Destination} drainer is not started (call Start).");
             if (_loop.IsCompleted) throw new InvalidOperationException($"The {Destination} drainer stopped.", _loop.Exception);
             await Task.Delay(TimeSpan.FromMilliseconds(50), _time, cancellationToken).ConfigureAwait(false);
         }
@@ -93,6 +113,7 @@ public sealed class OutboxDrainer : IAsyncDisposable
     {
         if (_stop.IsCancellationRequested) return;
         await _stop.CancelAsync().ConfigureAwait(false);
+        _inFlight.CancelAfter(InFlightGrace);
         try
         {
             await _loop.ConfigureAwait(false);
@@ -102,87 +123,85 @@ public sealed class OutboxDrainer : IAsyncDisposable
             // The loop ends by cancellation; nothing to report.
         }
         _stop.Dispose();
+        _inFlight.Dispose();
     }
+
+    /// <summary>How long a stop lets the message in flight finish before cancelling it.</summary>
+    public static readonly TimeSpan InFlightGrace = TimeSpan.FromMilliseconds(500);
 
     private async Task RunAsync(CancellationToken ct)
     {
-        var delay = _options.RetryMinDelay;
-        var failing = false;
-        while (!ct.IsCancellationRequested)
+        try
         {
-            if (!_transport.IsConnected)
+            while (!ct.IsCancellationRequested)
             {
-                await Task.Delay(_options.DisconnectedPollInterval, _time, ct).ConfigureAwait(false);
-                continue;
-            }
-            IReadOnlyList<OutboxMessage> batch;
-            try
-            {
-                batch = _outbox.PeekPending(_transport.Destination, _options.ReadBatchSize);
-            }
-            catch (ObjectDisposedException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Microsoft.Data.Sqlite.SqliteException ex)
-            {
-                Interlocked.Increment(ref _failures);
-                _logger.LogError(ex, "Outbox destination {Destination} cannot read the outbox: {Error}; retrying in {Delay}", Destination, ex.Message, _options.RetryMaxDelay);
-                await Task.Delay(_options.RetryMaxDelay, _time, ct).ConfigureAwait(false);
-                continue;
-            }
-            if (batch.Count == 0)
-            {
-                try
+                // A read failure (disk) is retried like a publish failure: the same backoff, the same log.
+                var batch = await _retry.ExecuteAsync(static (self, token) => self.ReadBatchAsync(token), this, ct).ConfigureAwait(false);
+                if (batch.Count == 0)
                 {
                     await _outbox.WaitForPendingAsync(_transport.Destination, ct).ConfigureAwait(false);
+                    continue;
                 }
-                catch (System.Threading.Channels.ChannelClosedException)
+                foreach (var message in batch)
                 {
-                    return; // the outbox was disposed
-                }
-                continue;
-            }
-            foreach (var message in batch)
-            {
-                if (ct.IsCancellationRequested || !_transport.IsConnected) break;
-                try
-                {
-                    await _transport.PublishAsync(message, ct).ConfigureAwait(false);
-                    _outbox.Acknowledge(_transport.Destination, message.Sequence);
-                    Interlocked.Increment(ref _published);
-                    MessagePublished?.Invoke(message);
-                    if (failing)
+                    if (ct.IsCancellationRequested) return;
+                    try
                     {
-                        _logger.LogInformation("Outbox destination {Destination} publishing again after {Failures} failed attempt(s)",
-                            Destination, Failures);
-                        failing = false;
+                        // One execution per message: it stays first in line, retried until acknowledged or refused for good.
+                        await _retry.ExecuteAsync(static (state, token) => state.self.PublishOneAsync(state.message, token), (self: this, message), ct)
+                            .ConfigureAwait(false);
+                        _outbox.Acknowledge(_transport.Destination, message.Sequence);
+                        Interlocked.Increment(ref _published);
+                        MessagePublished?.Invoke(message);
+                        if (_failing)
+                        {
+                            _logger.LogInformation("Outbox destination {Destination} publishing again after {Failures} failed attempt(s)", Destination, Failures);
+                            _failing = false;
+                        }
                     }
-                    delay = _options.RetryMinDelay;
-                }
-                catch (OutboxMessageRejectedException ex)
-                {
-                    _outbox.Reject(_transport.Destination, message.Sequence);
-                    Interlocked.Increment(ref _rejected);
-                    _logger.LogWarning(ex, "Outbox destination {Destination} rejected message {Sequence} ({Kind}, topic {Topic}): {Reason}; dropped it",
-                        Destination, message.Sequence, message.Kind, message.Topic, ex.Reason);
-                }
-                catch (Exception ex) when (ex is not ObjectDisposedException)
-                {
-                    if (ct.IsCancellationRequested) return; // stopping: the message stays in the outbox for the next start
-                    // Any other failure is treated as transient: the message stays first in line and is retried after a backoff.
-                    Interlocked.Increment(ref _failures);
-                    if (!failing)
-                        _logger.LogWarning("Outbox destination {Destination} failed to publish message {Sequence}: {Error}; retrying with backoff up to {MaxDelay}",
-                            Destination, message.Sequence, ex.Message, _options.RetryMaxDelay);
-                    else
-                        _logger.LogDebug("Outbox destination {Destination} retry of message {Sequence} failed: {Error}", Destination, message.Sequence, ex.Message);
-                    failing = true;
-                    await Task.Delay(delay, _time, ct).ConfigureAwait(false);
-                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.RetryMaxDelay.Ticks));
-                    break;
+                    catch (OutboxMessageRejectedException ex)
+                    {
+                        _outbox.Reject(_transport.Destination, message.Sequence);
+                        Interlocked.Increment(ref _rejected);
+                        _logger.LogWarning(ex, "Outbox destination {Destination} rejected message {Sequence} ({Kind}, topic {Topic}): {Reason}; dropped it",
+                            Destination, message.Sequence, message.Kind, message.Topic, ex.Reason);
+                    }
                 }
             }
         }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Stopping: what was not acknowledged stays in the outbox for the next start.
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or System.Threading.Channels.ChannelClosedException)
+        {
+            // The outbox was closed (its owner stops it after the drainers; a test may close it first): nothing left to drain.
+            _logger.LogDebug("Outbox destination {Destination} stopped: the outbox is closed", Destination);
+        }
+    }
+
+    private ValueTask<IReadOnlyList<OutboxMessage>> ReadBatchAsync(CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(_outbox.PeekPending(_transport.Destination, _options.ReadBatchSize));
+    }
+
+    private async ValueTask PublishOneAsync(OutboxMessage message, CancellationToken ct)
+    {
+        // While the transport is down there is nothing to try: wait for it (it reconnects by itself) without counting failures.
+        while (!_transport.IsConnected) await Task.Delay(_options.DisconnectedPollInterval, _time, ct).ConfigureAwait(false);
+        await _transport.PublishAsync(message, _inFlight.Token).ConfigureAwait(false);
+        // Acknowledged while stopping: it is delivered, and the loop ends after recording it.
+    }
+
+    private void OnFailure(RetryAttempt attempt)
+    {
+        Interlocked.Increment(ref _failures);
+        if (attempt.Attempt == 1 && !_failing)
+            _logger.LogWarning("Outbox destination {Destination} failed: {Error}; retrying with backoff up to {MaxDelay}",
+                Destination, attempt.Error.Message, _options.RetryMaxDelay);
+        else
+            _logger.LogDebug("Outbox destination {Destination} attempt {Attempt} failed: {Error}; next in {Delay}", Destination, attempt.Attempt, attempt.Error.Message, attempt.Delay);
+        _failing = true;
     }
 }

@@ -44,6 +44,26 @@ public static class Annotator
         }
     }
 
+    private static readonly Scalar Unclassified = new(200, 200, 200);
+
+    /// <summary>Draws confirmed tracks (the <c>--annotate</c> video): box coloured by the latest label, "#id label p".</summary>
+    public static void DrawTracks(Mat image, ReadOnlySpan<Core.Tracking.FaceTrack> tracks)
+    {
+        int thickness = Math.Max(1, image.Height / 360);
+        foreach (var track in tracks)
+        {
+            if (!track.IsConfirmed) continue;
+            var b = track.Box;
+            var cls = track.Observation.Classification;
+            var colour = cls is null ? Unclassified : ColourOf(cls.Value.Label);
+            Cv2.Rectangle(image, new Rect((int)b.X1, (int)b.Y1, Math.Max(1, (int)b.Width), Math.Max(1, (int)b.Height)), colour, thickness);
+            string label = cls is null ? $"#{track.Id}" : $"#{track.Id} {cls.Value.LabelText} {cls.Value.Probability:0.00}";
+            var origin = new Point((int)b.X1, Math.Max(12, (int)b.Y1 - 4));
+            Cv2.PutText(image, label, origin, HersheyFonts.HersheySimplex, 0.45 * thickness, Scalar.Black, thickness + 2, LineTypes.AntiAlias);
+            Cv2.PutText(image, label, origin, HersheyFonts.HersheySimplex, 0.45 * thickness, colour, thickness, LineTypes.AntiAlias);
+        }
+    }
+
     public static void Save(Mat image, IReadOnlyList<FaceDetection> faces, string path, IReadOnlyList<string>? labels = null, IReadOnlyList<Scalar>? colours = null)
     {
         using var copy = image.Clone();

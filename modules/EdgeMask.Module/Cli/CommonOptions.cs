@@ -76,7 +76,7 @@ internal sealed class ModelCliOptions
         try
         {
             models = Pipeline.InferenceModels.Open(Inference(r), ClassifierSettings(r, true), logger);
-            classifier = models.CreateClassifier()!;
+            classifier = models.CreateClassifier()!.Classifier;
             return true;
         }
         catch (Exception ex) when (ex is EdgeMask.Inference.Models.ModelException or ExecutionProviderUnavailableException

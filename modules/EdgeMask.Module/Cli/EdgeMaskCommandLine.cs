@@ -32,9 +32,11 @@ public static class EdgeMaskCommandLine
         stderr ??= Console.Error;
         var root = Build(stdout, stderr);
         var parse = root.Parse(args);
-        // On SIGTERM (IoT Edge stopping the container) the actions get this long to end open episodes, switch the
-        // alarm off and store what is queued before the process is ended.
-        var config = new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = TimeSpan.FromSeconds(25) };
+        // run and module are Generic Host programs: their ConsoleLifetime turns SIGTERM and Ctrl+C into the host's ordered
+        // stop, and the process exits with the command's code. System.CommandLine's own handler would race it and
+        // end the process with 143 after its timeout, so it is off for them; the other commands keep it (cancellation).
+        bool hosted = parse.CommandResult.Command.Name is "run" or "module";
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = hosted ? null : TimeSpan.FromSeconds(25) };
         return await parse.InvokeAsync(config);
     }
 }

@@ -13,15 +13,15 @@ namespace EdgeMask.Module.Cli;
 internal sealed class FaceAnalyzer : IDisposable
 {
     private readonly InferenceModels _models;
-    private readonly RetinaFaceDetector _detector;
-    private readonly MaskClassifier? _classifier;
+    private readonly OnnxFaceDetector _detector;
+    private readonly OnnxMaskClassifier? _classifier;
     private readonly List<FaceDetection> _faces = new(64);
     private MaskClassification[] _classifications = new MaskClassification[64];
 
     public InferenceModels Models => _models;
     public bool Classifies => _classifier is not null;
     /// <summary>Whether the classifier tells a mask worn incorrectly from no mask (a three-class model).</summary>
-    public bool HasIncorrect => _classifier?.Contract.HasIncorrect ?? false;
+    public bool HasIncorrect => _classifier?.Classifier.Contract.HasIncorrect ?? false;
     public IReadOnlyList<FaceDetection> Faces => _faces;
     public ReadOnlySpan<MaskClassification> Classifications => _classifications.AsSpan(0, _classifier is null ? 0 : _faces.Count);
 
@@ -50,7 +50,7 @@ internal sealed class FaceAnalyzer : IDisposable
     }
 
     public MaskClassification ClassifyCrop(Mat crop) =>
-        (_classifier ?? throw new InvalidOperationException("No classifier is loaded.")).ClassifyCrop(crop);
+        (_classifier ?? throw new InvalidOperationException("No classifier is loaded.")).Classifier.ClassifyCrop(crop);
 
     public void Dispose()
     {

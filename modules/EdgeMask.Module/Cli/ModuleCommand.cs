@@ -8,6 +8,7 @@ using EdgeMask.IoTHub.Edge;
 using EdgeMask.IoTHub.Mqtt;
 using EdgeMask.Module.Configuration;
 using EdgeMask.Module.Hosting;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMask.Module.Cli;
@@ -39,10 +40,6 @@ internal static class ModuleCommand
         {
             using var loggers = CliLogging.Create(r.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information);
             var logger = loggers.CreateLogger("edgemask.module");
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            // Generic Host semantics: SIGTERM (docker stop, edgeAgent) and Ctrl+C request a clean stop instead of killing.
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
 
             EdgeMaskOptions initial;
             ModuleHostOptions hostOptions;
@@ -82,23 +79,10 @@ internal static class ModuleCommand
                 return EdgeMaskCommandLine.ExitFatal;
             }
 
-            await using var host = new ModuleHost(initial, hostOptions, client, shouldDisposeClient: true, loggers, TimeProvider.System, stdout, stderr);
-            try
-            {
-                await host.RunAsync(stop.Token);
-                logger.LogInformation("Stopped");
-                return EdgeMaskCommandLine.ExitOk;
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                logger.LogInformation("Stopped");
-                return EdgeMaskCommandLine.ExitOk;
-            }
-            catch (ModuleHostException ex)
-            {
-                stderr.WriteLine($"error: {ex.Message}");
-                return EdgeMaskCommandLine.ExitFatal;
-            }
+            // SIGTERM (docker stop, edgeAgent) and Ctrl+C stop the host (ConsoleLifetime) in the order DeviceHost documents.
+            using var host = ModuleDevice.Build(initial, hostOptions, client, shouldDisposeClient: true,
+                new DeviceHostSettings { Stdout = stdout, Stderr = stderr }, loggers, TimeProvider.System, useConsoleLifetime: true);
+            return await HostedCommand.RunAsync(host, stderr, logger, "The module cannot start with its configuration: ", ct);
         });
         return command;
     }

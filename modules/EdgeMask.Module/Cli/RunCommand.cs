@@ -3,6 +3,8 @@ using EdgeMask.Inference.Models;
 using EdgeMask.Inference.Runtime;
 using EdgeMask.Module.Configuration;
 using EdgeMask.Module.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMask.Module.Cli;
@@ -59,22 +61,17 @@ internal static class RunCommand
                 LiveView = !r.GetValue(quiet),
                 DrainTimeout = r.GetValue(drainTimeout),
             };
-            try
+            if (run.AnnotatePath is not null && options.Cameras.Count(c => c.Value.Enabled) > 1)
             {
-                await using var runner = await EdgeMaskRunner.StartAsync(options, run, stdout, stderr, loggerFactory, TimeProvider.System, ct);
-                await runner.RunToCompletionAsync(ct);
-                return EdgeMaskCommandLine.ExitOk;
-            }
-            catch (Exception ex) when (ex is ModelException or ExecutionProviderUnavailableException or RunStartException)
-            {
-                stderr.WriteLine($"error: {ex.Message}");
+                stderr.WriteLine("error: --annotate writes one video: use it with one camera.");
                 return EdgeMaskCommandLine.ExitFatal;
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                logger.LogInformation("Stopped");
-                return EdgeMaskCommandLine.ExitOk;
-            }
+            var settings = new DeviceHostSettings { Run = run, Stdout = stdout, Stderr = stderr };
+            // SIGTERM and Ctrl+C stop the host (ConsoleLifetime): cameras, then outbox, then alarm lines, then models.
+            using var host = DeviceHost.Build(options, settings, loggerFactory, TimeProvider.System,
+                afterCameras: s => s.AddHostedService<RunConsole>(), useConsoleLifetime: true);
+            return await HostedCommand.RunAsync(host, stderr, logger, "", ct,
+                afterStop: () => RunConsole.PrintSummary(host.Services.GetRequiredService<DeviceRuntime>(), stderr));
         });
         return command;
     }

@@ -99,6 +99,9 @@ public sealed record CameraOptions
     public void Validate(string section)
     {
         if (string.IsNullOrWhiteSpace(Source)) throw new InvalidOptionException($"{section}:source", Source, "must name a file, folder, device or stream URL.");
+        // An unknown scheme or a malformed URL can never work: refused with the configuration, not retried for ever.
+        try { EdgeMask.Module.Sources.FrameSourceSpec.Parse(Source); }
+        catch (ArgumentException ex) { throw new InvalidOptionException($"{section}:source", EdgeMask.Module.Sources.PipeFrameSource.Redact(Source), ex.Message); }
         if (DetectEveryNthFrame is < 1 or > 30) throw new InvalidOptionException($"{section}:detectEveryNthFrame", DetectEveryNthFrame, "must be between 1 and 30.");
         if (Zones is not null) new ViolationPolicyOptions { Zones = Zones }.Validate(section);
         if (Width.HasValue || Height.HasValue || Fps.HasValue)
@@ -154,8 +157,17 @@ public sealed record InferenceSettings
     /// <summary><c>auto</c>, <c>tensorrt</c>, <c>cuda</c> or <c>cpu</c>.</summary>
     public string ExecutionProvider { get; init; } = "auto";
     public bool ExecutionProviderStrict { get; init; }
+    /// <summary>
+    /// Where TensorRT keeps built engines, their <c>.profile</c> files, the timing cache and the frame sizes learned
+    /// from cameras (null: <c>EDGEMASK_TRT_CACHE</c>, which the Jetson image sets to its volume <c>/app/data/trt-cache</c>).
+    /// </summary>
     public string? TensorRtCacheDirectory { get; init; }
     public bool TensorRtFp16 { get; init; } = true;
+    /// <summary>
+    /// Faces per classifier run at most: a frame with more faces is classified in several runs. Under TensorRT the
+    /// classifier's engine is built for batch 1 … this, once, so a crowd never makes the provider build a new one.
+    /// </summary>
+    public int ClassifierMaxBatch { get; init; } = EdgeMask.Inference.Classification.MaskClassifier.DefaultMaxBatch;
     /// <summary>CPU threads per model session; 0 = one per CPU the process may use (a container's CPU limit counts).</summary>
     public int IntraOpThreads { get; init; }
     /// <summary>Let idle ONNX Runtime threads spin between runs (see <see cref="ExecutionProviderOptions.IntraOpSpinning"/>): off, because two models and the decoders share the cores.</summary>
@@ -166,7 +178,14 @@ public sealed record InferenceSettings
         try { ExecutionProviderOptions.Parse(ExecutionProvider); }
         catch (ArgumentException ex) { throw new InvalidOptionException($"{section}:executionProvider", ExecutionProvider, ex.Message); }
         if (IntraOpThreads is < 0 or > 64) throw new InvalidOptionException($"{section}:intraOpThreads", IntraOpThreads, "must be between 0 and 64.");
+        if (ClassifierMaxBatch is < 1 or > MaxClassifierBatch)
+            throw new InvalidOptionException($"{section}:classifierMaxBatch", ClassifierMaxBatch, $"must be between 1 and {MaxClassifierBatch} (faces per classifier run; more faces are classified in several runs).");
+        if (TensorRtCacheDirectory is not null && string.IsNullOrWhiteSpace(TensorRtCacheDirectory))
+            throw new InvalidOptionException($"{section}:tensorRtCacheDirectory", TensorRtCacheDirectory, "must name a folder (a volume on the device), or be null for EDGEMASK_TRT_CACHE.");
     }
+
+    /// <summary>The largest <see cref="ClassifierMaxBatch"/>: the engine's activations grow with it, and a frame has rarely more faces.</summary>
+    public const int MaxClassifierBatch = 256;
 
     public ExecutionProviderOptions ToProviderOptions()
     {
@@ -221,7 +240,6 @@ public sealed record ClassifierSettings
     }
 }
 
-/// <summary>Where events go over MQTT: the embedded broker (default) or an external one.</summary>
 /// <summary>
 /// The published contract: <see cref="Version"/> 2 (default) writes <c>edgemask.event/2</c> and <c>edgemask.stats/2</c>
 /// (label <c>incorrect</c>, the three probabilities, <c>incorrect.*</c> events); 1 writes the documents of earlier
@@ -240,6 +258,7 @@ public sealed record ContractSettings
     }
 }
 
+/// <summary>Where events go over MQTT: the embedded broker (default) or an external one.</summary>
 public sealed record MqttSettings
 {
     public bool Enabled { get; init; } = true;

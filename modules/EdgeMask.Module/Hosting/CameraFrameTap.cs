@@ -14,16 +14,16 @@ public sealed record FrameJpeg(byte[] Jpeg, int Width, int Height, DateTimeOffse
     SnapshotPrivacy Privacy = SnapshotPrivacy.None, int BlurredFaces = 0);
 
 /// <summary>
-/// The <c>captureSnapshot</c> hook of one camera. The worker offers every frame; a frame is only encoded when someone
+/// The <c>captureSnapshot</c> hook of one camera. The worker offers every frame; a frame is only kept when someone
 /// waits for one or when the kept JPEG is older than <see cref="RefreshInterval"/>, so the hot path pays one volatile
-/// read and a clock read per frame. Keeping a recent JPEG (rather than a frame) means a snapshot can still be answered
+/// read and a clock read per frame. A kept frame is copied and encoded on the thread pool, never on the camera thread. Keeping a recent JPEG (rather than a frame) means a snapshot can still be answered
 /// after a file source ended or while a stream reconnects, with its capture time so the caller sees how old it is.
 /// </summary>
 /// <remarks>
 /// An operator's capture leaves the device like a violation snapshot does, so it follows the same
 /// <see cref="SnapshotOptions.Privacy"/>: every face the camera's tracker holds in that frame is anonymized (with no
-/// violator, BlurOthers covers every face too) by this tap's own <see cref="SnapshotRenderer"/>, on the worker
-/// thread, before the frame is encoded. The unblurred frame is never kept.
+/// violator, BlurOthers covers every face too) by this tap's own <see cref="SnapshotRenderer"/> before the copy is
+/// encoded. The unblurred copy is freed right after.
 /// </remarks>
 public sealed class CameraFrameTap : IDisposable
 {
@@ -33,10 +33,14 @@ public sealed class CameraFrameTap : IDisposable
     private readonly TimeProvider _time;
     private readonly SnapshotRenderer _renderer;
     private readonly Lock _gate = new();
+    // Held while rendering, so Dispose never frees the renderer under an encode (and readers of Last never wait for one).
+    private readonly Lock _renderGate = new();
     private TaskCompletionSource<FrameJpeg>? _waiting;
     private FrameJpeg? _last;
     private long _lastEncodedTicks = long.MinValue;
     private int _pending;
+    private int _encoding;
+    private bool _disposed;
 
     /// <param name="time">Clock for the refresh interval and the waits.</param>
     /// <param name="snapshots">Privacy mode, blur and JPEG quality (the <c>snapshots</c> section; default: its defaults).</param>
@@ -82,8 +86,35 @@ public sealed class CameraFrameTap : IDisposable
     public void Offer(Mat frame, DateTimeOffset capturedAt, ReadOnlySpan<BoxF> faces)
     {
         if (!IsDue(out long now) || frame.Empty()) return;
-        var rendered = _renderer.RenderScene(frame, faces);
-        var result = new FrameJpeg(rendered.FrameJpeg!, frame.Width, frame.Height, capturedAt, rendered.Privacy, rendered.BlurredFaces);
+        // One encode at a time: while one runs, the next frames are not due yet for this tap.
+        if (Interlocked.CompareExchange(ref _encoding, 1, 0) != 0) return;
+        var copy = frame.Clone();
+        var boxes = faces.ToArray();
+        ThreadPool.UnsafeQueueUserWorkItem(_ => Encode(copy, boxes, capturedAt, now), null);
+    }
+
+    private void Encode(Mat copy, BoxF[] faces, DateTimeOffset capturedAt, long now)
+    {
+        FrameJpeg result;
+        try
+        {
+            lock (_renderGate)
+            {
+                if (_disposed) return;
+                var rendered = _renderer.RenderScene(copy, faces);
+                result = new FrameJpeg(rendered.FrameJpeg!, copy.Width, copy.Height, capturedAt, rendered.Privacy, rendered.BlurredFaces);
+            }
+        }
+        catch (OpenCVException)
+        {
+            // The next due frame tries again; a capture request waits for it.
+            return;
+        }
+        finally
+        {
+            copy.Dispose();
+            Volatile.Write(ref _encoding, 0);
+        }
         TaskCompletionSource<FrameJpeg>? waiting;
         lock (_gate)
         {
@@ -124,6 +155,14 @@ public sealed class CameraFrameTap : IDisposable
         }
     }
 
-    /// <summary>Call after the camera's worker has stopped offering frames.</summary>
-    public void Dispose() => _renderer.Dispose();
+    /// <summary>Call after the camera's worker has stopped offering frames; an encode in flight finishes first or is skipped.</summary>
+    public void Dispose()
+    {
+        lock (_renderGate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _renderer.Dispose();
+        }
+    }
 }

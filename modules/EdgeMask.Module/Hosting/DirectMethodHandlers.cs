@@ -39,35 +39,34 @@ public static class DirectMethodHandlers
         args.AllowOnly();
         ThrowIfErrors(args, "getStatus takes no arguments.");
 
-        var runner = host.Runner;
+        var runtime = host.Runtime;
         var options = host.Current;
         var cameras = new JsonArray();
-        if (runner is not null)
+        foreach (var c in runtime.Cameras.Cameras)
         {
-            foreach (var c in runner.Cameras)
+            var k = c.Counters;
+            var h = c.Health;
+            cameras.Add(new JsonObject
             {
-                var k = c.Pipeline.Counters;
-                var h = c.Capture.Health;
-                cameras.Add(new JsonObject
-                {
-                    ["id"] = c.Id,
-                    ["health"] = h.StateName,
-                    ["fps"] = Math.Round(k.Fps, 2),
-                    ["latencyMs"] = Math.Round(k.LatencyMs, 1),
-                    ["frames"] = k.Frames,
-                    ["dropped"] = c.Capture.FramesDropped,
-                    ["facesInLastFrame"] = k.FacesInLastFrame,
-                    ["faces"] = k.Faces,
-                    ["activeViolations"] = k.Active,
-                    ["violationsStarted"] = k.ViolationStarts,
-                    ["lastFrameAt"] = h.LastFrameAt?.ToString("O", CultureInfo.InvariantCulture),
-                    ["lastError"] = h.LastError,
-                });
-            }
+                ["id"] = c.Id,
+                ["health"] = h.StateName,
+                ["fps"] = Math.Round(k.Fps, 2),
+                ["latencyMs"] = Math.Round(k.LatencyMs, 1),
+                ["frames"] = k.Frames,
+                ["dropped"] = h.FramesDropped,
+                ["facesInLastFrame"] = k.FacesInLastFrame,
+                ["faces"] = k.Faces,
+                ["activeViolations"] = k.Active,
+                ["violationsStarted"] = k.ViolationStarts,
+                ["restarts"] = c.Restarts,
+                ["reconnects"] = h.Reconnects,
+                ["lastFrameAt"] = h.LastFrameAt?.ToString("O", CultureInfo.InvariantCulture),
+                ["lastError"] = h.LastError,
+            });
         }
         var sections = host.ReportedSections();
         JsonObject? outbox = null;
-        if (runner?.Messaging is { } messaging)
+        if (runtime.Messaging.Current is { } messaging)
         {
             var m = messaging.GetMetrics();
             var destinations = new JsonArray();
@@ -82,7 +81,7 @@ public static class DirectMethodHandlers
             ["module"] = host.Client?.Identity.ModuleId,
             ["state"] = sections["runtime"]?["state"]?.DeepClone(),
             ["generation"] = host.Generation,
-            ["executionProvider"] = runner is null ? null : ExecutionProviderOptions.ToName(runner.ActiveProvider),
+            ["executionProvider"] = sections["executionProvider"]?.DeepClone(),
             ["configuration"] = new JsonObject
             {
                 ["appliedVersion"] = host.Applier.BuildReported()["configuration"]?["appliedVersion"]?.DeepClone(),
@@ -113,15 +112,15 @@ public static class DirectMethodHandlers
         if (payload.ValueKind == JsonValueKind.Object && !args.Has("camera")) args.AddError("camera", "required: the id of a camera.");
         ThrowIfErrors(args, "captureSnapshot needs {\"camera\": id, \"inline\": true|false}.");
 
-        var runner = host.Runner;
-        var runtime = runner?.Cameras.FirstOrDefault(c => c.Id == camera);
-        if (runtime is null)
+        var cameraWorkers = host.Runtime.Cameras;
+        var worker = cameraWorkers.Find(camera);
+        if (worker is null)
         {
-            return MethodResponse.Error(404, "unknownCamera", $"No running camera '{camera}'. Running: {string.Join(", ", runner?.Cameras.Select(c => c.Id) ?? [])}.");
+            return MethodResponse.Error(404, "unknownCamera", $"No running camera '{camera}'. Running: {string.Join(", ", cameraWorkers.Cameras.Select(c => c.Id))}.");
         }
         FrameJpeg? frame = null;
-        if (!runtime.Worker.IsCompleted) frame = await runtime.FrameTap.NextAsync(host.Options.SnapshotWait, ct);
-        frame ??= runtime.FrameTap.Last;
+        if (!worker.Completion.IsCompleted) frame = await worker.FrameTap.NextAsync(host.Options.SnapshotWait, ct);
+        frame ??= worker.FrameTap.Last;
         if (frame is null) return MethodResponse.Error(409, "noFrame", $"Camera '{camera}' has not delivered a frame yet.");
 
         var body = new JsonObject
@@ -145,7 +144,7 @@ public static class DirectMethodHandlers
 
         // Stored through the snapshot store: the configured (mounted) folder, counted against its retention limits,
         // written atomically, and findable by id like a violation's snapshot.
-        if (runner?.Snapshots is not { Options.Enabled: true } store)
+        if (host.Runtime.Snapshots.Current is not { Options.Enabled: true } store)
             return MethodResponse.Error(409, "snapshotsDisabled", "Snapshots are not stored on this device (snapshots.enabled is false); ask with \"inline\": true.");
         var stored = store.Save(camera, new Snapshots.RenderedSnapshot(null, frame.Jpeg, null, default, default, frame.Width, frame.Height,
             frame.Privacy, frame.BlurredFaces));
@@ -171,7 +170,7 @@ public static class DirectMethodHandlers
         bool announce = args.Boolean("announce", false);
         ThrowIfErrors(args, "testAlarm takes {\"durationSeconds\": 0.1–25, \"announce\": true|false}.");
 
-        if (host.Runner?.Alarm is not { } alarm)
+        if (host.Runtime.Alarm.Current is not { } alarm)
             return MethodResponse.Error(404, "noAlarm", "No alarm is configured (alarm.enabled is false or no outputs).");
         if (alarm.Snapshot().TestActive)
             return MethodResponse.Error(409, "busy", "An alarm test is already running.");

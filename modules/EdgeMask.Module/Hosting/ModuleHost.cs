@@ -8,6 +8,9 @@ using EdgeMask.IoTHub.Mqtt;
 using EdgeMask.IoTHub.Twin;
 using EdgeMask.Messaging.Outbox;
 using EdgeMask.Module.Configuration;
+using EdgeMask.Module.Pipeline;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMask.Module.Hosting;
@@ -34,81 +37,64 @@ public sealed record ModuleHostOptions
     }
 }
 
-/// <summary>The module could not keep running (no working configuration): the process exits non-zero and IoT Edge restarts it.</summary>
+/// <summary>The module could not start (no working configuration): the process exits non-zero and IoT Edge restarts it.</summary>
 public sealed class ModuleHostException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// The IoT Edge module: one <see cref="EdgeMaskRunner"/> at a time, configured by the module twin. A new configuration
-/// (desired properties or <c>setThresholds</c>) is validated, becomes one new immutable snapshot, and the runner is
-/// replaced in-process (old one stopped, new one started) — no process restart. Without an IoT Hub client it runs
-/// stand-alone from the base document until stopped. Owns the runner; owns the client when told to.
+/// The IoT Edge module on top of the device runtime: configured by the module twin, answering direct methods, reporting
+/// its state. A new configuration (desired properties or <c>setThresholds</c>) is validated — including the camera
+/// sources that can never work and the twin's limits — becomes one new immutable snapshot, and goes to
+/// <see cref="DeviceRuntime.ApplyAsync"/>, which touches only what changed: a threshold reaches the cameras at their
+/// next frame while the sessions, the broker and its subscribers, and every camera stay up. The reported
+/// <c>appliedVersion</c> is sent once the cameras run with it. Without an IoT Hub client it runs stand-alone from the
+/// base document. A hosted service: it stops first (no configuration change during the stop). Not the owner of the
+/// client (the client service is) or of the runtime.
 /// </summary>
-public sealed class ModuleHost : IAsyncDisposable
+public sealed class ModuleHost : IHostedService
 {
     private readonly ModuleHostOptions _options;
+    private readonly DeviceRuntime _runtime;
     private readonly IoTHubMqttClient? _client;
-    private readonly bool _ownsClient;
-    private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly TextWriter _stdout, _stderr;
-    private readonly Func<EdgeMaskOptions, LocalAlarm?>? _alarmFactory;
-    private readonly SemaphoreSlim _runnerGate = new(1, 1);
     private readonly SemaphoreSlim _reportGate = new(1, 1);
-    private readonly IOutboxTransport[] _transports;
-    private readonly TaskCompletionSource<Exception> _fatal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _gate = new();
     private readonly TwinConfigurationApplier<EdgeMaskOptions> _applier;
-    private EdgeMaskRunner? _runner;
-    private EdgeMaskOptions _current;
+    private readonly CancellationTokenSource _stop = new();
     private JsonObject? _thresholdOverride;
     private long? _overrideDesiredVersion;
     private long _lastDesiredVersion = -1;
-    private int _generation;
-    private string _runnerState = "stopped";
-    private string? _runnerError;
-    private DateTimeOffset? _runnerStartedAt;
-    private JsonObject? _models;
+    private string _state = "running";
+    private string? _lastApplyError;
+    private DateTimeOffset _startedAt;
     private string? _lastReportedJson;
-    private int _disposed;
+    private Task _reporting = Task.CompletedTask;
+    private volatile bool _stopping;
 
-    /// <param name="initial">The configuration in force until the twin says otherwise (the base document, parsed).</param>
     /// <param name="client">The IoT Hub / edgeHub client, or null to run stand-alone.</param>
-    /// <param name="shouldDisposeClient">Whether this host disposes <paramref name="client"/>.</param>
-    /// <param name="alarmFactory">Builds the alarm for each runner (tests: over a recording GPIO driver); null: from the options.</param>
-    public ModuleHost(EdgeMaskOptions initial, ModuleHostOptions options, IoTHubMqttClient? client, bool shouldDisposeClient,
-        ILoggerFactory loggers, TimeProvider time, TextWriter stdout, TextWriter stderr, Func<EdgeMaskOptions, LocalAlarm?>? alarmFactory = null)
+    public ModuleHost(ModuleHostOptions options, DeviceRuntime runtime, IoTHubMqttClient? client, ILoggerFactory loggers, TimeProvider time)
     {
-        _current = (initial ?? throw new ArgumentNullException(nameof(initial))).Validate();
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Validate();
+        _runtime = runtime;
         _client = client;
-        _ownsClient = shouldDisposeClient;
-        _loggers = loggers;
         _logger = loggers.CreateLogger("edgemask.module");
         _time = time;
-        _stdout = stdout;
-        _stderr = stderr;
-        _alarmFactory = alarmFactory;
-        _transports = client is null ? [] : [new IoTHubOutboxTransport(client)];
-        _applier = new TwinConfigurationApplier<EdgeMaskOptions>(_current, desired =>
+        _applier = new TwinConfigurationApplier<EdgeMaskOptions>(runtime.Current, desired =>
         {
             JsonObject? over;
             lock (_gate) over = _thresholdOverride;
-            return TwinConfiguration.Validate(TwinConfiguration.Effective(_options.BaseDocument, desired, over));
+            return ValidateRunnable(TwinConfiguration.Effective(_options.BaseDocument, desired, over));
         }, time);
     }
 
-    /// <summary>The configuration snapshot the runner was last started with.</summary>
-    public EdgeMaskOptions Current
-    {
-        get { lock (_gate) return _current; }
-    }
+    /// <summary>The configuration in force.</summary>
+    public EdgeMaskOptions Current => _runtime.Current;
 
-    /// <summary>The runner in force (null while it is being replaced or after a failed start).</summary>
-    public EdgeMaskRunner? Runner => Volatile.Read(ref _runner);
+    /// <summary>The device runtime (cameras, messaging, models, alarm, snapshots).</summary>
+    public DeviceRuntime Runtime => _runtime;
 
-    /// <summary>How many runners were started (1 after start; +1 per configuration applied).</summary>
-    public int Generation => Volatile.Read(ref _generation);
+    /// <summary>The configuration version in force (1 after start; +1 per configuration applied).</summary>
+    public long Generation => _runtime.Version;
 
     public IoTHubMqttClient? Client => _client;
 
@@ -122,58 +108,75 @@ public sealed class ModuleHost : IAsyncDisposable
         get { lock (_gate) return _thresholdOverride?.DeepClone().AsObject(); }
     }
 
-    /// <summary>
-    /// Starts the runner, then (with a client) the twin, methods and reporting, and runs until
-    /// <paramref name="cancellationToken"/> fires. Throws <see cref="ModuleHostException"/> when no configuration can run.
-    /// </summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    /// <summary>Registers the direct methods and the desired-properties handler, connects the client and starts reporting.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        await StartRunnerAsync(Current, cancellationToken);
-        if (Runner is null)
-            throw new ModuleHostException($"The module cannot start with its configuration: {_runnerError}");
+        _startedAt = _time.GetUtcNow();
         if (_client is not null)
         {
             DirectMethodHandlers.Register(this, _client);
             _client.OnDesiredPropertiesChanged(OnDesiredAsync);
-            await _client.StartAsync(cancellationToken);
+            await _client.StartAsync(cancellationToken).ConfigureAwait(false);
             _logger.LogInformation("Module {Module} of device {Device} connecting to {Host}",
                 _client.Identity.ModuleId, _client.Identity.DeviceId, _client.Identity.ConnectHostName);
+            _reporting = Task.Run(() => ReportLoopAsync(_stop.Token), CancellationToken.None);
         }
         else
         {
             _logger.LogInformation("No IoT Edge environment and no connection string: running stand-alone");
         }
+    }
 
+    private async Task ReportLoopAsync(CancellationToken cancellationToken)
+    {
         using var timer = new PeriodicTimer(_options.ReportInterval, _time);
-        var fatal = _fatal.Task;
-        while (true)
+        try
         {
-            var tick = timer.WaitForNextTickAsync(cancellationToken).AsTask();
-            var done = await Task.WhenAny(tick, fatal);
-            if (done == fatal) throw new ModuleHostException("The module has no working configuration left.", fatal.Result);
-            try
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
-                if (!await tick) return;
+                if (_client is { IsConnected: true }) await ReportAsync(force: false, cancellationToken).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            if (_client is { IsConnected: true }) await ReportAsync(force: false, cancellationToken);
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+
+    /// <summary>No configuration change from here on; the reports stop (the client is closed later, after the outbox's last drain).</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _stopping = true;
+        lock (_gate) _state = "stopping";
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _reporting.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     // ---------------------------------------------------------------- configuration
 
+    /// <summary>
+    /// Twin validation plus what only this device can tell: camera sources that can never work here (a file that cannot
+    /// be read, a decoder not installed), reported per key like any other bad value.
+    /// </summary>
+    private TwinValidationResult<EdgeMaskOptions> ValidateRunnable(JsonObject document)
+    {
+        var result = TwinConfiguration.Validate(document);
+        if (!result.IsValid) return result;
+        var errors = DeviceRuntime.Preflight(_runtime.Current, result.Options!, CancellationToken.None);
+        return errors.Count == 0
+            ? result
+            : TwinValidationResult<EdgeMaskOptions>.Invalid(errors.ToDictionary(e => TwinConfiguration.KeyPath(e.Key, ""), e => e.Value));
+    }
+
     private async Task OnDesiredAsync(DesiredPropertiesUpdate update, CancellationToken ct)
     {
-        // Held from validation to report: the periodic report must not announce a version whose runner is not started yet.
-        await _reportGate.WaitAsync(ct);
+        if (_stopping) return;
+        // Held from validation to report: the periodic report must not announce a version the cameras do not run yet.
+        await _reportGate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            await ApplyDesiredAsync(update, ct);
-            await ReportCoreAsync(force: true, ct);
+            await ApplyDesiredAsync(update, ct).ConfigureAwait(false);
+            await ReportCoreAsync(force: true, ct).ConfigureAwait(false);
         }
         finally
         {
@@ -199,7 +202,7 @@ public sealed class ModuleHost : IAsyncDisposable
         if (result.Applied)
         {
             _logger.LogInformation("Twin configuration version {Version} accepted", update.Version);
-            await ApplyAsync(result.Current, $"twin version {update.Version}", ct);
+            await ApplyAsync(result.Current, $"twin version {update.Version}", ct).ConfigureAwait(false);
         }
         else
         {
@@ -223,7 +226,7 @@ public sealed class ModuleHost : IAsyncDisposable
         var document = JsonMergePatch.Apply(TwinConfiguration.ToDocument(Current), JsonSerializer.SerializeToElement(patch));
         var result = TwinConfiguration.Validate(document);
         if (!result.IsValid) return result.Errors;
-        await _reportGate.WaitAsync(ct);
+        await _reportGate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             lock (_gate)
@@ -231,8 +234,8 @@ public sealed class ModuleHost : IAsyncDisposable
                 _thresholdOverride = combined;
                 _overrideDesiredVersion = _lastDesiredVersion;
             }
-            await ApplyAsync(result.Options!, "setThresholds", ct);
-            if (_client is { IsConnected: true }) await ReportCoreAsync(force: true, ct);
+            await ApplyAsync(result.Options!, "setThresholds", ct).ConfigureAwait(false);
+            if (_client is { IsConnected: true }) await ReportCoreAsync(force: true, ct).ConfigureAwait(false);
         }
         finally
         {
@@ -241,85 +244,35 @@ public sealed class ModuleHost : IAsyncDisposable
         return new Dictionary<string, string>();
     }
 
-    /// <summary>Replaces the runner when <paramref name="options"/> configure something new.</summary>
+    /// <summary>Hands <paramref name="options"/> to the runtime; a configuration that cannot run leaves the previous one in force and says why.</summary>
     private async Task ApplyAsync(EdgeMaskOptions options, string origin, CancellationToken ct)
     {
-        if (TwinConfiguration.SameConfiguration(options, Current) && Runner is not null)
-        {
-            _logger.LogDebug("Configuration from {Origin} is unchanged; runner kept", origin);
-            return;
-        }
-        var previous = Current;
-        await StopRunnerAsync();
-        await StartRunnerAsync(options, ct);
-        if (Runner is not null)
-        {
-            _logger.LogInformation("Configuration from {Origin} applied: runner {Generation} started", origin, Generation);
-            return;
-        }
-        // A document can be valid and still not start (a camera URL that does not open, a model file that is missing):
-        // go back to what ran before rather than leave the device blind.
-        string error = _runnerError ?? "unknown";
-        _logger.LogError("Configuration from {Origin} could not start ({Error}); going back to the previous configuration", origin, error);
-        await StartRunnerAsync(previous, ct);
-        lock (_gate) _runnerError = $"{origin}: {error} (previous configuration restored)";
-        if (Runner is null) _fatal.TrySetResult(new ModuleHostException($"Neither the new nor the previous configuration starts: {error}"));
-    }
-
-    private async Task StartRunnerAsync(EdgeMaskOptions options, CancellationToken ct)
-    {
-        await _runnerGate.WaitAsync(ct);
+        if (_stopping) return;
         try
         {
-            var runner = await EdgeMaskRunner.StartAsync(options, _options.Run, _stdout, _stderr, _loggers, _time, ct,
-                _alarmFactory?.Invoke(options), _transports);
-            lock (_gate)
-            {
-                _current = options;
-                _runnerState = "running";
-                _runnerError = null;
-                _runnerStartedAt = _time.GetUtcNow();
-                _models = DescribeModels(runner, options);
-            }
-            Interlocked.Increment(ref _generation);
-            Volatile.Write(ref _runner, runner);
+            var report = await _runtime.ApplyAsync(options, ct).ConfigureAwait(false);
+            lock (_gate) _lastApplyError = null;
+            if (!report.Changed) _logger.LogDebug("Configuration from {Origin} is unchanged", origin);
+            else _logger.LogInformation("Configuration from {Origin} applied as version {Version}", origin, report.Version);
         }
-        catch (Exception e) when (e is RunStartException or ModelException or ExecutionProviderUnavailableException
-            or EdgeMask.Messaging.MessagingOptionsException or IOException or UnauthorizedAccessException)
+        catch (ConfigurationApplyException ex)
         {
-            _logger.LogError(e, "The runner could not start");
-            lock (_gate)
-            {
-                _runnerState = "failed";
-                _runnerError = e.Message;
-            }
-        }
-        finally
-        {
-            _runnerGate.Release();
+            _logger.LogError("Configuration from {Origin} cannot run ({Error}); the previous configuration stays in force", origin, ex.Message);
+            lock (_gate) _lastApplyError = $"{origin}: {ex.Message} (previous configuration restored)";
         }
     }
 
-    private async Task StopRunnerAsync()
-    {
-        await _runnerGate.WaitAsync();
-        try
-        {
-            var runner = Interlocked.Exchange(ref _runner, null);
-            if (runner is null) return;
-            lock (_gate) _runnerState = "restarting";
-            // Episodes open in the old pipeline end with it (their end events go to the outbox before it closes).
-            await runner.DisposeAsync();
-        }
-        finally
-        {
-            _runnerGate.Release();
-        }
-    }
+    // ---------------------------------------------------------------- status
 
-    private static JsonObject DescribeModels(EdgeMaskRunner runner, EdgeMaskOptions options)
+    private (long Generation, bool ClassifierEnabled, JsonObject Description)? _modelsDescribed;
+
+    /// <summary>Names, files and sha256 of the models in force: computed once per model generation (an override file is hashed).</summary>
+    private JsonObject DescribeModels(InferenceModels models, EdgeMaskOptions options)
     {
-        var models = runner.Models;
+        lock (_gate)
+        {
+            if (_modelsDescribed is { } d && d.Generation == models.Generation && d.ClassifierEnabled == options.Classifier.Enabled) return d.Description;
+        }
         var result = new JsonObject();
         foreach (var entry in models.Store.Manifest.Models)
         {
@@ -331,53 +284,54 @@ public sealed class ModuleHost : IAsyncDisposable
             };
             if (path is null) continue;
             bool fromManifest = Path.GetFullPath(path) == Path.GetFullPath(Path.Combine(models.Store.Directory, entry.File));
-            // A manifest file was verified against its sha256 when opened; an override file is hashed here (once per start).
+            // A manifest file was verified against its sha256 when opened; an override file is hashed here (once per generation).
             string sha = fromManifest ? entry.Sha256 : ModelStore.Sha256Of(path);
             result[entry.Role] = new JsonObject { ["name"] = fromManifest ? entry.Name : Path.GetFileName(path), ["file"] = Path.GetFileName(path), ["sha256"] = sha };
         }
         if (!options.Classifier.Enabled) result["classifier"] = new JsonObject { ["enabled"] = false };
+        lock (_gate) _modelsDescribed = (models.Generation, options.Classifier.Enabled, result);
         return result;
     }
-
-    // ---------------------------------------------------------------- status
 
     /// <summary>The module's own reported sections (beside the applier's <c>configuration</c>).</summary>
     internal Dictionary<string, JsonNode?> ReportedSections()
     {
-        var runner = Runner;
         var sections = new Dictionary<string, JsonNode?>();
+        var models = _runtime.Models;
         lock (_gate)
         {
             sections["runtime"] = new JsonObject
             {
-                ["state"] = _runnerState,
-                ["generation"] = _generation,
-                ["startedAt"] = _runnerStartedAt?.ToString("O"),
-                ["error"] = _runnerError,
-                ["device"] = _current.Device,
+                ["state"] = _state,
+                ["generation"] = _runtime.Version,
+                ["startedAt"] = _startedAt.ToString("O"),
+                ["error"] = _lastApplyError,
+                ["device"] = _runtime.Current.Device,
+                ["modelGeneration"] = models.Generation,
+                ["sessionsOpened"] = models.SessionsOpened,
+                // What the engines were built for and how: an operator sees from the portal whether a Jetson rebuilt at start-up.
+                ["inference"] = models.Report(),
             };
-            sections["models"] = _models?.DeepClone();
             sections["thresholdOverride"] = _thresholdOverride?.DeepClone();
         }
-        sections["executionProvider"] = runner is null ? null : ExecutionProviderOptions.ToName(runner.ActiveProvider);
+        sections["models"] = models.Generation > 0 ? DescribeModels(models.Current, _runtime.Current).DeepClone() : null;
+        sections["executionProvider"] = models.Generation > 0 ? models.Current.ExecutionProvider : null;
         var cameras = new JsonObject();
-        if (runner is not null)
+        foreach (var c in _runtime.Cameras.Cameras)
         {
-            foreach (var c in runner.Cameras)
+            var h = c.Health;
+            cameras[TwinConfigurationApplier<EdgeMaskOptions>.TwinKey(c.Id)] = new JsonObject
             {
-                var h = c.Capture.Health;
-                cameras[TwinConfigurationApplier<EdgeMaskOptions>.TwinKey(c.Id)] = new JsonObject
-                {
-                    ["health"] = h.StateName,
-                    // Rounded so that the comparison with the last report does not see noise as a change.
-                    ["fps"] = Math.Round(c.Pipeline.Counters.Fps, 1),
-                    ["reconnects"] = h.Reconnects,
-                    ["lastError"] = h.LastError,
-                };
-            }
+                ["health"] = h.StateName,
+                // Rounded so that the comparison with the last report does not see noise as a change.
+                ["fps"] = Math.Round(c.Counters.Fps, 1),
+                ["reconnects"] = h.Reconnects,
+                ["restarts"] = c.Restarts,
+                ["lastError"] = h.LastError,
+            };
         }
         sections["cameras"] = cameras;
-        sections["alarm"] = runner?.Alarm is { } alarm
+        sections["alarm"] = _runtime.Alarm.Current is { } alarm
             ? JsonSerializer.SerializeToNode(alarm.Snapshot().ToReported(), AlarmJsonContext.Default.AlarmReportedState)
             : null;
         return sections;
@@ -419,13 +373,42 @@ public sealed class ModuleHost : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+}
+
+/// <summary>
+/// Owns the module's IoT Hub client for the host: registered before messaging, so it stops after the outbox's last
+/// drain (events ended at shutdown still have their chance to reach IoT Hub) and is disposed then.
+/// </summary>
+public sealed class IoTHubClientService(IoTHubMqttClient client, bool shouldDispose) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        // The client first: no method or desired patch may restart a runner while it is being stopped.
-        if (_ownsClient && _client is not null) await _client.DisposeAsync();
-        await StopRunnerAsync();
-        _runnerGate.Dispose();
-        _reportGate.Dispose();
+        if (shouldDispose) await client.DisposeAsync().AsTask().WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+}
+
+/// <summary>Builds the host of <c>edgemask module</c>: the device runtime, the IoT Hub client's lifetime and the twin service.</summary>
+public static class ModuleDevice
+{
+    /// <param name="client">Null: stand-alone from the base document.</param>
+    /// <param name="shouldDisposeClient">Whether the host disposes <paramref name="client"/> when it stops.</param>
+    public static IHost Build(EdgeMaskOptions initial, ModuleHostOptions options, IoTHubMqttClient? client, bool shouldDisposeClient,
+        DeviceHostSettings settings, ILoggerFactory loggers, TimeProvider time, bool useConsoleLifetime = false)
+    {
+        settings = settings with
+        {
+            Run = options.Run with { StopWhenCamerasEnd = false },
+            AdditionalTransports = client is null ? [] : [new IoTHubOutboxTransport(client)],
+        };
+        return DeviceHost.Build(initial, settings, loggers, time,
+            beforeMessaging: client is null ? null : s => s.AddHostedService(_ => new IoTHubClientService(client, shouldDisposeClient)),
+            afterCameras: s =>
+            {
+                s.AddSingleton(sp => new ModuleHost(options, sp.GetRequiredService<DeviceRuntime>(), client, loggers, time));
+                s.AddHostedService(sp => sp.GetRequiredService<ModuleHost>());
+            },
+            useConsoleLifetime: useConsoleLifetime);
     }
 }

@@ -1,25 +1,52 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using EdgeMask.Core.Detection;
 using EdgeMask.Core.Events;
 using EdgeMask.Core.Policy;
 using EdgeMask.Core.Tracking;
-using EdgeMask.Inference.Classification;
 using EdgeMask.Inference.Detection;
 using Microsoft.Extensions.Logging;
 using OpenCvSharp;
 
 namespace EdgeMask.Module.Pipeline;
 
-/// <summary>What one camera's pipeline needs besides its frames.</summary>
+/// <summary>
+/// The live settings of one camera's pipeline: one immutable snapshot, swapped whole at a frame boundary
+/// (<see cref="CameraPipeline.UpdateSettings"/>). <see cref="Version"/> says which device configuration it came from.
+/// </summary>
 public sealed record CameraPipelineSettings
 {
     public required string Device { get; init; }
     public required string Camera { get; init; }
     public int DetectEveryNthFrame { get; init; } = 1;
+    public DetectorOptions Detector { get; init; } = new();
     public FaceTrackerOptions Tracking { get; init; } = new();
     public ViolationPolicyOptions Violation { get; init; } = new();
     public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(10);
-    public string? ExecutionProvider { get; init; }
+    /// <summary>The configuration version these settings belong to (0: not from a managed configuration).</summary>
+    public long Version { get; init; }
+
+    public CameraPipelineSettings Validate()
+    {
+        if (!Configuration.EdgeMaskOptions.IsTopicSafe(Device)) throw new InvalidOptionException("device", Device, "must be a topic-safe name.");
+        if (!Configuration.EdgeMaskOptions.IsTopicSafe(Camera)) throw new InvalidOptionException("camera", Camera, "must be a topic-safe name.");
+        if (DetectEveryNthFrame is < 1 or > 30) throw new InvalidOptionException("detector:detectEveryNthFrame", DetectEveryNthFrame, "must be between 1 and 30.");
+        try { Detector.Validate(); }
+        catch (ArgumentException ex) { throw new InvalidOptionException("detector", null, ex.Message); }
+        Tracking.Validate("tracking");
+        Violation.Validate("violation");
+        if (StatsInterval <= TimeSpan.Zero) throw new InvalidOptionException("stats:interval", StatsInterval, "must be positive.");
+        return this;
+    }
+}
+
+/// <summary>Per-camera facts the pipeline reads for its stats (health, drops, outbox), from any thread.</summary>
+public sealed record PipelineProbes
+{
+    public Func<long> DroppedFrames { get; init; } = static () => 0;
+    public Func<string?> CameraHealth { get; init; } = static () => null;
+    /// <summary>Messages waiting in the outbox (all destinations); null when there is none.</summary>
+    public Func<long?> OutboxDepth { get; init; } = static () => null;
 }
 
 /// <summary>The counters a camera pipeline keeps, readable from any thread (console view, /metrics, twin).</summary>
@@ -40,27 +67,43 @@ public sealed class CameraCounters
 }
 
 /// <summary>
-/// One camera's stages after capture: detect (every Nth frame) → classify all faces in one batch → track →
-/// violation policy → snapshots → events and periodic stats. Owns its detector/classifier wrappers (their buffers),
-/// not the sessions behind them. Runs on one thread; per-frame work reuses its lists and spans.
+/// One camera's stages after capture: detect (every Nth frame) → classify all faces in one batch → track → violation
+/// policy → events (with their snapshots, through <see cref="IEventOutput"/>) and periodic stats and metrics. Depends
+/// on the detection and classification interfaces, never on ONNX Runtime, so every path is testable with fakes.
 /// </summary>
+/// <remarks>
+/// Runs on its camera's thread only; per-frame work reuses its lists and spans. Two things may change while it runs,
+/// both taken at the next frame boundary on that thread, so a frame is always processed with one consistent set:
+/// <list type="bullet">
+/// <item>settings (<see cref="UpdateSettings"/>): thresholds, tracking, policy, zones, stats interval — the tracker's
+/// tracks and the policy's open episodes are kept; a changed detector input size or threshold makes a new detector
+/// wrapper over the same sessions;</item>
+/// <item>models (the <see cref="IModelSource"/>'s generation): a new detector and classifier over the new sessions,
+/// then the lease on the old ones is released (the model service closes them when no camera holds them).</item>
+/// </list>
+/// Owns its detector/classifier wrappers and its model lease; not the sessions, the output or the sink.
+/// </remarks>
 public sealed class CameraPipeline : IDisposable
 {
-    private readonly CameraPipelineSettings _settings;
-    private readonly RetinaFaceDetector _detector;
-    private readonly MaskClassifier? _classifier;
-    private readonly FaceTracker _tracker;
-    private readonly ViolationPolicy _policy;
-    private readonly MaskEventFactory _events;
+    private readonly IModelSource _models;
+    private readonly IEventOutput _output;
     private readonly IPipelineSink _sink;
-    private readonly IViolationSnapshotter? _snapshotter;
+    private readonly CameraMetrics? _metrics;
+    private readonly PipelineProbes _probes;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly FaceTracker _tracker;
+    private readonly ViolationPolicy _policy;
     private readonly List<FaceDetection> _faces = new(64);
-    private MaskClassification[] _classifications = new MaskClassification[64];
     private readonly LatencyWindow _latencies = new();
-    private readonly Func<long> _droppedFrames;
-    private readonly Func<string?> _cameraHealth;
+    private MaskClassification[] _classifications = new MaskClassification[64];
+    private CameraPipelineSettings _settings;
+    private CameraPipelineSettings? _pending;
+    private long _appliedVersion;
+    private IModelLease _lease;
+    private IFaceDetector _detector;
+    private IMaskClassifier? _classifier;
+    private long _modelsReplaced;
 
     private long _statsStartFrames;
     private long _statsStartTimestamp;
@@ -68,40 +111,81 @@ public sealed class CameraPipeline : IDisposable
     private long _lastRateFrames;
     private FaceCountersSnapshot _statsStartCounters;
     private DateTimeOffset _nextStatsAt;
+    private bool _disposed;
 
-    public CameraCounters Counters { get; } = new();
+    /// <param name="settings">The first settings (validated here).</param>
+    /// <param name="models">Where detectors and classifiers come from; a lease is taken here.</param>
+    /// <param name="output">Where each step's decisions go (events, snapshots).</param>
+    /// <param name="sink">Where the stats go (events go through <paramref name="output"/>).</param>
+    /// <param name="metrics">Prometheus series of this camera (null: none).</param>
+    /// <param name="counters">Counters to continue (a camera's counters outlive a pipeline restart); null: new ones.</param>
+    public CameraPipeline(CameraPipelineSettings settings, IModelSource models, IEventOutput output, IPipelineSink sink,
+        TimeProvider time, ILogger logger, CameraMetrics? metrics = null, PipelineProbes? probes = null, CameraCounters? counters = null)
+    {
+        Counters = counters ?? new CameraCounters();
+        _settings = (settings ?? throw new ArgumentNullException(nameof(settings))).Validate();
+        _models = models;
+        _output = output;
+        _sink = sink;
+        _metrics = metrics;
+        _probes = probes ?? new PipelineProbes();
+        _time = time;
+        _logger = logger;
+        _tracker = new FaceTracker(settings.Tracking);
+        _policy = new ViolationPolicy(settings.Violation, settings.Device, settings.Camera);
+        _appliedVersion = settings.Version;
+        _lease = models.Acquire();
+        try
+        {
+            (_detector, _classifier) = CreateStages(_lease.Models, settings.Detector);
+            output.ClassifierChanged(_classifier?.HasIncorrect ?? true);
+        }
+        catch
+        {
+            _lease.Dispose();
+            throw;
+        }
+        _statsStartTimestamp = _lastRateTimestamp = time.GetTimestamp();
+        _statsStartFrames = _lastRateFrames = Counters.Frames;
+        _nextStatsAt = time.GetUtcNow() + settings.StatsInterval;
+        _statsStartCounters = _policy.Counters.Read();
+        if (_classifier is null)
+            logger.LogWarning("Camera {Camera}: no mask classifier; faces are tracked but no violation can be raised", settings.Camera);
+    }
+
+    public CameraCounters Counters { get; }
     public string Camera => _settings.Camera;
+    /// <summary>The settings in force (camera thread; other threads see the latest applied snapshot).</summary>
+    public CameraPipelineSettings Settings => Volatile.Read(ref _settings);
+    /// <summary>The version of the settings in force: the camera took them at a frame boundary (any thread).</summary>
+    public long AppliedVersion => Interlocked.Read(ref _appliedVersion);
+    /// <summary>The model generation this pipeline runs on.</summary>
+    public long ModelGeneration => _lease.Models.Generation;
+    /// <summary>Times the pipeline moved to a new model generation.</summary>
+    public long ModelsReplaced => Interlocked.Read(ref _modelsReplaced);
+    public string ExecutionProvider => _lease.Models.ExecutionProvider;
     /// <summary>The faces of the last detected frame (valid until the next frame), for annotation.</summary>
     public IReadOnlyList<FaceDetection> LastFaces => _faces;
     public ReadOnlySpan<FaceTrack> Tracks => _tracker.Tracks;
     public ViolationPolicy Policy => _policy;
 
-    public CameraPipeline(CameraPipelineSettings settings, RetinaFaceDetector detector, MaskClassifier? classifier,
-        IPipelineSink sink, IViolationSnapshotter? snapshotter, TimeProvider time, ILogger logger,
-        Func<long>? droppedFrames = null, Func<string?>? cameraHealth = null)
+    /// <summary>
+    /// Hands over new settings (any thread); the camera takes them before its next frame (or its next
+    /// <see cref="Tick"/>), then <see cref="AppliedVersion"/> says so. Device and camera id cannot change.
+    /// </summary>
+    public void UpdateSettings(CameraPipelineSettings settings)
     {
-        _settings = settings;
-        _detector = detector;
-        _classifier = classifier;
-        _tracker = new FaceTracker(settings.Tracking);
-        _policy = new ViolationPolicy(settings.Violation, settings.Device, settings.Camera);
-        _events = new MaskEventFactory(settings.Device, settings.Camera) { HasIncorrect = classifier?.Contract.HasIncorrect ?? true };
-        _sink = sink;
-        _snapshotter = snapshotter;
-        _time = time;
-        _logger = logger;
-        _droppedFrames = droppedFrames ?? (() => 0);
-        _cameraHealth = cameraHealth ?? (() => null);
-        _statsStartTimestamp = _lastRateTimestamp = time.GetTimestamp();
-        _nextStatsAt = time.GetUtcNow() + settings.StatsInterval;
-        _statsStartCounters = _policy.Counters.Read();
-        if (classifier is null)
-            logger.LogWarning("Camera {Camera}: no mask classifier; faces are tracked but no violation can be raised", settings.Camera);
+        settings.Validate();
+        if (settings.Device != _settings.Device || settings.Camera != _settings.Camera)
+            throw new ArgumentException("A pipeline's device and camera id are fixed; start a new pipeline for another.", nameof(settings));
+        Volatile.Write(ref _pending, settings);
     }
 
     /// <summary>Runs every stage on one frame (8-bit BGR). <paramref name="capturedAt"/> is the frame's time for tracking and events.</summary>
     public void ProcessFrame(Mat frame, long frameIndex, DateTimeOffset capturedAt)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        AtFrameBoundary();
         long started = Stopwatch.GetTimestamp();
         bool detect = frameIndex % _settings.DetectEveryNthFrame == 0;
         if (detect)
@@ -111,12 +195,12 @@ public sealed class CameraPipeline : IDisposable
             if (_classifier is not null && n > 0)
             {
                 if (_classifications.Length < n) _classifications = new MaskClassification[Math.Max(n, 2 * _classifications.Length)];
-                _classifier.Classify(frame, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_faces), _classifications.AsSpan(0, n));
-                _tracker.Update(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_faces), _classifications.AsSpan(0, n), frameIndex, capturedAt);
+                _classifier.Classify(frame, CollectionsMarshal.AsSpan(_faces), _classifications.AsSpan(0, n));
+                _tracker.Update(CollectionsMarshal.AsSpan(_faces), _classifications.AsSpan(0, n), frameIndex, capturedAt);
             }
             else
             {
-                _tracker.Update(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_faces), frameIndex, capturedAt);
+                _tracker.Update(CollectionsMarshal.AsSpan(_faces), frameIndex, capturedAt);
             }
             Interlocked.Add(ref Counters.FacesSeen, n);
             Volatile.Write(ref Counters.LastFaces, n);
@@ -127,12 +211,7 @@ public sealed class CameraPipeline : IDisposable
         }
 
         var decisions = _policy.Evaluate(_tracker, frame.Width, frame.Height);
-        if (_snapshotter is not null)
-        {
-            foreach (ref readonly var request in _policy.SnapshotRequests)
-                request.Episode.Snapshot = _snapshotter.Take(_settings.Camera, frame, request, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_faces));
-        }
-        Emit(decisions);
+        Emit(decisions, _policy.SnapshotRequests, frame);
 
         double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         _latencies.Add(ms);
@@ -140,26 +219,109 @@ public sealed class CameraPipeline : IDisposable
         Volatile.Write(ref Counters.ActiveViolations, _policy.ActiveViolations);
         long frames = Interlocked.Increment(ref Counters.FramesProcessed);
         UpdateRate(frames);
+        _metrics?.Observe(Counters, _probes.DroppedFrames(), ms);
         if (_time.GetUtcNow() >= _nextStatsAt) PublishStats();
     }
 
-    /// <summary>Ends every open episode (reason <c>shutdown</c>) and publishes the last stats: call when the source ends or the process stops.</summary>
+    /// <summary>
+    /// Called by the camera thread when no frame came for a while (a source connecting, a slow stream): takes new
+    /// settings and models, keeps frames/s honest, and publishes the periodic stats (with the camera's health) even
+    /// without frames, so a camera that is down is seen as down.
+    /// </summary>
+    public void Tick()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        AtFrameBoundary();
+        UpdateRate(Counters.Frames);
+        if (_time.GetUtcNow() >= _nextStatsAt) PublishStats();
+    }
+
+    /// <summary>Ends every open episode (reason <c>shutdown</c>) and publishes the last stats: call when the source ends or the camera stops.</summary>
     public void Complete()
     {
-        Emit(_policy.Flush(_time.GetUtcNow()));
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Emit(_policy.Flush(_time.GetUtcNow()), ReadOnlySpan<SnapshotRequest>.Empty, null);
         Volatile.Write(ref Counters.ActiveViolations, _policy.ActiveViolations);
         PublishStats();
     }
 
-    private void Emit(ReadOnlySpan<ViolationDecision> decisions)
+    private void AtFrameBoundary()
     {
+        if (Volatile.Read(ref _pending) is not null) ApplyPendingSettings();
+        if (_models.Generation != _lease.Models.Generation) ReplaceModels();
+    }
+
+    private void ApplyPendingSettings()
+    {
+        var next = Interlocked.Exchange(ref _pending, null);
+        if (next is null) return;
+        var previous = _settings;
+        if (next.Detector != previous.Detector)
+        {
+            // Thresholds and input size live in the detector wrapper (its buffers follow the input size): a new one
+            // over the same session, made before the old one goes, so a failure leaves the old one working.
+            var detector = _lease.Models.CreateDetector(next.Detector);
+            _detector.Dispose();
+            _detector = detector;
+        }
+        if (next.Tracking != previous.Tracking) _tracker.Reconfigure(next.Tracking);
+        if (!ReferenceEquals(next.Violation, previous.Violation) && next.Violation != previous.Violation) _policy.Reconfigure(next.Violation);
+        if (next.StatsInterval != previous.StatsInterval) _nextStatsAt = _time.GetUtcNow() + next.StatsInterval;
+        Volatile.Write(ref _settings, next);
+        Interlocked.Exchange(ref _appliedVersion, next.Version);
+        _logger.LogDebug("Camera {Camera} took settings version {Version}", next.Camera, next.Version);
+    }
+
+    private void ReplaceModels()
+    {
+        var lease = _models.Acquire();
+        IFaceDetector detector;
+        IMaskClassifier? classifier;
+        try
+        {
+            (detector, classifier) = CreateStages(lease.Models, _settings.Detector);
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+        _detector.Dispose();
+        _classifier?.Dispose();
+        _lease.Dispose();
+        (_lease, _detector, _classifier) = (lease, detector, classifier);
+        _output.ClassifierChanged(classifier?.HasIncorrect ?? true);
+        Interlocked.Increment(ref _modelsReplaced);
+        _logger.LogInformation("Camera {Camera} runs on model generation {Generation} ({Provider})", _settings.Camera, lease.Models.Generation, lease.Models.ExecutionProvider);
+    }
+
+    private static (IFaceDetector, IMaskClassifier?) CreateStages(IModelSet models, DetectorOptions options)
+    {
+        var detector = models.CreateDetector(options);
+        try
+        {
+            return (detector, models.CreateClassifier());
+        }
+        catch
+        {
+            detector.Dispose();
+            throw;
+        }
+    }
+
+    private void Emit(ReadOnlySpan<ViolationDecision> decisions, ReadOnlySpan<SnapshotRequest> requests, Mat? frame)
+    {
+        if (decisions.IsEmpty && requests.IsEmpty) return;
         foreach (ref readonly var decision in decisions)
         {
-            var maskEvent = _events.Create(decision);
             Interlocked.Increment(ref Counters.Events);
-            if (decision.Kind == ViolationDecisionKind.Start) Interlocked.Increment(ref Counters.Starts);
-            _sink.OnEvent(maskEvent);
+            if (decision.Kind == ViolationDecisionKind.Start)
+            {
+                Interlocked.Increment(ref Counters.Starts);
+                _metrics?.ViolationStarted();
+            }
         }
+        _output.Submit(decisions, requests, frame, CollectionsMarshal.AsSpan(_faces));
     }
 
     private void UpdateRate(long frames)
@@ -184,11 +346,11 @@ public sealed class CameraPipeline : IDisposable
             Device = _settings.Device,
             Camera = _settings.Camera,
             At = _time.GetUtcNow(),
-            IntervalSeconds = Math.Round(interval.TotalSeconds, 3),
+            IntervalSeconds = Math.Max(0.001, Math.Round(interval.TotalSeconds, 3)),
             FramesPerSecond = interval.TotalSeconds > 0 ? Math.Round((frames - _statsStartFrames) / interval.TotalSeconds, 2) : 0,
             LatencyMs = new LatencyStats(Math.Round(p50, 2), Math.Round(p95, 2), Math.Round(max, 2)),
             FramesProcessed = frames,
-            DroppedFrames = _droppedFrames(),
+            DroppedFrames = _probes.DroppedFrames(),
             FacesSeen = counters.FacesSeen - _statsStartCounters.FacesSeen,
             FacesUnmasked = counters.FacesUnmasked - _statsStartCounters.FacesUnmasked,
             FacesByLabel = new LabelCounts(
@@ -197,8 +359,9 @@ public sealed class CameraPipeline : IDisposable
                 counters.LabelledIncorrect - _statsStartCounters.LabelledIncorrect),
             ComplianceRate = counters.ComplianceRateSince(_statsStartCounters),
             ActiveViolations = _policy.ActiveViolations,
-            CameraHealth = _cameraHealth(),
-            ExecutionProvider = _settings.ExecutionProvider,
+            CameraHealth = _probes.CameraHealth(),
+            ExecutionProvider = _lease.Models.ExecutionProvider,
+            OutboxDepth = _probes.OutboxDepth(),
         };
         _statsStartFrames = frames;
         _statsStartTimestamp = now;
@@ -207,10 +370,13 @@ public sealed class CameraPipeline : IDisposable
         _sink.OnStats(stats);
     }
 
+    /// <summary>Disposes the detector and classifier wrappers and releases the model lease (camera thread, after its last frame).</summary>
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         _detector.Dispose();
         _classifier?.Dispose();
-        (_snapshotter as IDisposable)?.Dispose();
+        _lease.Dispose();
     }
 }

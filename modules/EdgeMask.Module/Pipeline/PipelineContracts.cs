@@ -1,24 +1,19 @@
-using EdgeMask.Core.Detection;
 using EdgeMask.Core.Events;
-using EdgeMask.Core.Policy;
-using OpenCvSharp;
 
 namespace EdgeMask.Module.Pipeline;
 
-/// <summary>Where a camera pipeline's events and statistics go (publisher, alarm, console, tests). Called on the pipeline thread: return quickly.</summary>
+/// <summary>
+/// Where a camera's events, statistics and snapshot JPEGs go (publisher, alarm, console, tests). Events and JPEGs come
+/// from the camera's event output (its stage worker, or the camera thread), statistics from the camera thread, each
+/// in order: return quickly, never block.
+/// </summary>
 public interface IPipelineSink
 {
     void OnEvent(MaskEvent maskEvent);
     void OnStats(CameraStats stats);
-}
 
-/// <summary>Takes the snapshot a <see cref="SnapshotRequest"/> asks for, from the current frame. Must not throw into the pipeline.</summary>
-public interface IViolationSnapshotter
-{
-    /// <param name="frame">The current frame (8-bit BGR; do not keep or modify it).</param>
-    /// <param name="request">Which episode and which face.</param>
-    /// <param name="faces">Every face detected in the frame (for blurring the others).</param>
-    EventSnapshot Take(string camera, Mat frame, in SnapshotRequest request, ReadOnlySpan<FaceDetection> faces);
+    /// <summary>A stored snapshot's JPEG for the snapshot topic (<paramref name="snapshotId"/> is what the events name). Do not modify the bytes.</summary>
+    void OnSnapshot(string camera, string snapshotId, byte[] jpeg) { }
 }
 
 /// <summary>Fans out to several sinks; one failing sink does not starve the others.</summary>
@@ -44,6 +39,18 @@ public sealed class CompositeSink(IReadOnlyList<IPipelineSink> sinks, Microsoft.
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 Microsoft.Extensions.Logging.LoggerExtensions.LogError(logger, ex, "Stats sink {Sink} failed for camera {Camera}", s.GetType().Name, stats.Camera);
+            }
+        }
+    }
+
+    public void OnSnapshot(string camera, string snapshotId, byte[] jpeg)
+    {
+        foreach (var s in sinks)
+        {
+            try { s.OnSnapshot(camera, snapshotId, jpeg); }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Microsoft.Extensions.Logging.LoggerExtensions.LogError(logger, ex, "Snapshot sink {Sink} failed for snapshot {SnapshotId}", s.GetType().Name, snapshotId);
             }
         }
     }

@@ -6,15 +6,18 @@ using Prometheus;
 namespace EdgeMask.Module.Pipeline;
 
 /// <summary>
-/// Hands events and stats to store-and-forward publishing (outbox first, then MQTT / IoT Hub), in the contract version
-/// the device publishes (<c>contract.version</c>; badly worn masks folded as <paramref name="incorrectCounts"/> says for
-/// version 1). Never blocks.
+/// The event contract the device publishes (<c>contract.version</c>; for version 1 a badly worn mask is folded as
+/// <c>violation.incorrectCounts</c> says): projects what the pipeline raises (always the current version) into the
+/// documents consumers get. Applied when a document is handed to store-and-forward, so what waits in the outbox is
+/// already what is published.
 /// </summary>
-public sealed class PublisherSink(EventPublisher publisher, int contractVersion = EventContract.CurrentVersion,
-    IncorrectMaskCounting incorrectCounts = IncorrectMaskCounting.Violation) : IPipelineSink
+public sealed record PublishedContract(int Version, IncorrectMaskCounting IncorrectCounts)
 {
-    public void OnEvent(MaskEvent maskEvent) => publisher.Enqueue(maskEvent.ForVersion(contractVersion, incorrectCounts));
-    public void OnStats(CameraStats stats) => publisher.Enqueue(stats.ForVersion(contractVersion));
+    public static PublishedContract Current { get; } = new(EventContract.CurrentVersion, IncorrectMaskCounting.Violation);
+
+    public MaskEvent Project(MaskEvent maskEvent) => maskEvent.ForVersion(Version, IncorrectCounts);
+
+    public CameraStats Project(CameraStats stats) => stats.ForVersion(Version);
 }
 
 /// <summary>Prints each violation event as one line (the console view of <c>edgemask run</c>).</summary>
@@ -41,44 +44,93 @@ public sealed class ConsoleEventSink(TextWriter output) : IPipelineSink
 public sealed class CameraMetrics
 {
     private static readonly Counter Frames = Metrics.CreateCounter("edgemask_frames_processed_total", "Frames that went through the pipeline.", "camera");
-    private static readonly Counter Dropped = Metrics.CreateCounter("edgemask_frames_dropped_total", "Frames dropped because inference was busy (newest frame wins).", "camera");
+    private static readonly Counter DroppedFrames = Metrics.CreateCounter("edgemask_frames_dropped_total", "Frames dropped because inference was busy (newest frame wins).", "camera");
     private static readonly Histogram Latency = Metrics.CreateHistogram("edgemask_frame_latency_seconds", "Time from frame hand-over to events, per frame.",
         new HistogramConfiguration { LabelNames = ["camera"], Buckets = Histogram.ExponentialBuckets(0.005, 1.6, 12) });
     private static readonly Gauge Faces = Metrics.CreateGauge("edgemask_faces", "Faces in the last detected frame.", "camera");
     private static readonly Counter Violations = Metrics.CreateCounter("edgemask_violations_total", "Violation episodes started.", "camera");
     private static readonly Gauge Active = Metrics.CreateGauge("edgemask_violations_active", "Violation episodes currently open.", "camera");
     private static readonly Gauge Fps = Metrics.CreateGauge("edgemask_frames_per_second", "Frames per second over the last second.", "camera");
-    private static readonly Gauge Health = Metrics.CreateGauge("edgemask_camera_up", "1 when the camera delivers frames.", "camera");
+    private static readonly Gauge CameraUp = Metrics.CreateGauge("edgemask_camera_up", "1 when the camera delivers frames.", "camera");
+    private static readonly Gauge State = Metrics.CreateGauge("edgemask_camera_state",
+        "1 for the camera's current health (starting, connecting, ok, reconnecting, failed, ended, stopped), 0 for the others.", "camera", "state");
+    private static readonly Counter Restarts = Metrics.CreateCounter("edgemask_camera_restarts_total",
+        "Times the camera's pipeline or capture was restarted after an unexpected error.", "camera");
+    private static readonly string[] StateNames = ["starting", "connecting", "ok", "reconnecting", "failed", "ended", "stopped"];
 
-    private readonly Counter.Child _frames, _dropped, _violations;
+    private readonly string _camera;
+    private readonly Counter.Child _frames, _dropped, _violations, _restarts;
     private readonly Histogram.Child _latency;
     private readonly Gauge.Child _faces, _active, _fps, _health;
+    private readonly Gauge.Child[] _states;
     private long _lastDropped;
+    private string? _lastState;
 
     public CameraMetrics(string camera)
     {
+        _camera = camera;
         _frames = Frames.WithLabels(camera);
-        _dropped = Dropped.WithLabels(camera);
+        _dropped = DroppedFrames.WithLabels(camera);
         _latency = Latency.WithLabels(camera);
         _faces = Faces.WithLabels(camera);
         _violations = Violations.WithLabels(camera);
         _active = Active.WithLabels(camera);
         _fps = Fps.WithLabels(camera);
-        _health = Health.WithLabels(camera);
+        _health = CameraUp.WithLabels(camera);
+        _restarts = Restarts.WithLabels(camera);
+        _states = StateNames.Select(s => State.WithLabels(camera, s)).ToArray();
+        // Prometheus shows a counter only once it has a value: 0 says "seen, none yet" rather than "unknown".
+        _violations.Inc(0);
+        _restarts.Inc(0);
     }
 
-    public void Observe(CameraCounters counters, long droppedTotal, bool cameraUp, double latencyMs)
+    /// <summary>After each processed frame (camera thread).</summary>
+    public void Observe(CameraCounters counters, long droppedTotal, double latencyMs)
     {
         _frames.Inc();
         _latency.Observe(latencyMs / 1000.0);
         _faces.Set(counters.FacesInLastFrame);
         _active.Set(counters.Active);
         _fps.Set(counters.Fps);
-        _health.Set(cameraUp ? 1 : 0);
+        Dropped(droppedTotal);
+    }
+
+    /// <summary>The capture's state (per frame it is a string compare; changes set the one-hot gauges).</summary>
+    public void Health(string state, CameraCounters counters, long droppedTotal)
+    {
+        if (!ReferenceEquals(state, _lastState))
+        {
+            _lastState = state;
+            _health.Set(state == "ok" ? 1 : 0);
+            for (int i = 0; i < StateNames.Length; i++) _states[i].Set(StateNames[i] == state ? 1 : 0);
+        }
+        _fps.Set(counters.Fps);
+        Dropped(droppedTotal);
+    }
+
+    private void Dropped(long droppedTotal)
+    {
         if (droppedTotal > _lastDropped) { _dropped.Inc(droppedTotal - _lastDropped); _lastDropped = droppedTotal; }
     }
 
     public void ViolationStarted() => _violations.Inc();
+
+    public void Restarted() => _restarts.Inc();
+
+    /// <summary>Removes the camera's series (a camera taken out of the configuration must not linger in /metrics).</summary>
+    public void Remove()
+    {
+        Frames.RemoveLabelled(_camera);
+        DroppedFrames.RemoveLabelled(_camera);
+        Latency.RemoveLabelled(_camera);
+        Faces.RemoveLabelled(_camera);
+        Violations.RemoveLabelled(_camera);
+        Active.RemoveLabelled(_camera);
+        Fps.RemoveLabelled(_camera);
+        CameraUp.RemoveLabelled(_camera);
+        Restarts.RemoveLabelled(_camera);
+        foreach (var s in StateNames) State.RemoveLabelled(_camera, s);
+    }
 }
 
 /// <summary>Device-wide messaging metrics: outbox depth per destination and broker connection.</summary>
@@ -101,27 +153,17 @@ public static class MessagingMetricsExport
     }
 }
 
-/// <summary>Drives the local alarm (light, buzzer, announcement) from violation events.</summary>
-public sealed class AlarmSink(EdgeMask.Alarm.LocalAlarm alarm) : IPipelineSink
+/// <summary>The model sessions in /metrics: how often they were opened (a live settings change opens none).</summary>
+public static class ModelMetricsExport
 {
-    public void OnEvent(MaskEvent maskEvent) => alarm.Handle(maskEvent);
-    public void OnStats(CameraStats stats) { }
-}
+    private static readonly Gauge Opened = Metrics.CreateGauge("edgemask_model_sessions_opened_total", "ONNX Runtime sessions opened since the process started.");
+    private static readonly Gauge Generation = Metrics.CreateGauge("edgemask_model_generation", "Model generation in force (1 at start, +1 per reload after a model or provider change).");
 
-/// <summary>
-/// Takes the snapshots the policy asks for with the camera's <see cref="Snapshots.CameraSnapshotter"/> and publishes the JPEG on the
-/// snapshot topic through the outbox — only when it was stored, so an event never names a snapshot that does not exist.
-/// </summary>
-public sealed class PublishingSnapshotter(Snapshots.CameraSnapshotter snapshotter, EventPublisher? publisher) : IViolationSnapshotter, IDisposable
-{
-    public EventSnapshot Take(string camera, OpenCvSharp.Mat frame, in EdgeMask.Core.Policy.SnapshotRequest request, ReadOnlySpan<EdgeMask.Core.Detection.FaceDetection> faces)
+    public static void Update(long sessionsOpened, long generation)
     {
-        var result = snapshotter.Take(frame, request, faces);
-        if (result.Available && result.PublishJpeg is { } jpeg && result.Id is { } id) publisher?.EnqueueSnapshot(camera, id, jpeg);
-        return request.Episode.Snapshot;
+        Opened.Set(sessionsOpened);
+        Generation.Set(generation);
     }
-
-    public void Dispose() => snapshotter.Dispose();
 }
 
 /// <summary>The alarm's lines in /metrics: whether each output is on (the physical level is in the reported properties).</summary>

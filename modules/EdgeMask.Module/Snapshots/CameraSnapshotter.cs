@@ -11,16 +11,16 @@ using LogLevel = Microsoft.Extensions.Logging.LogLevel;
 namespace EdgeMask.Module.Snapshots;
 
 /// <summary>
-/// The snapshot step of one camera's pipeline: for each <see cref="SnapshotRequest"/> of the violation policy it
-/// renders the current frame, stores it in the shared <see cref="SnapshotStore"/>, and sets the episode's
-/// <see cref="ViolationEpisode.Snapshot"/> so the events of the same step carry it.
+/// The snapshot step of one camera: for each <see cref="SnapshotRequest"/> of the violation policy it renders the
+/// frame of the request, stores it in the shared <see cref="SnapshotStore"/> and returns the result, which the caller
+/// hands on to the events of the episode (<see cref="SnapshotResult.ToEventSnapshot"/>).
 /// </summary>
 /// <remarks>
 /// Which frame is worth a snapshot is the policy's call (a start, or a view better by its
 /// <c>SnapshotImprovementRatio</c>); this class only adds <see cref="SnapshotOptions.MinIntervalPerEpisode"/> so a
 /// fast-improving view does not write one file per frame. Never throws for rendering or storage failures: the result
 /// says <see cref="SnapshotStatus.Failed"/>, the episode keeps its previous snapshot, and the events flow.
-/// Not thread-safe (one per camera pipeline, like the renderer it owns).
+/// Not thread-safe (one per camera, used by its event stage's worker, like the renderer it owns).
 /// </remarks>
 public sealed partial class CameraSnapshotter : IDisposable
 {
@@ -44,13 +44,16 @@ public sealed partial class CameraSnapshotter : IDisposable
 
     public string Camera { get; }
 
+    /// <summary>The store snapshots go to (not owned).</summary>
+    public SnapshotStore Store => _store;
+
     /// <summary>The MQTT topic the pipeline publishes <see cref="SnapshotResult.PublishJpeg"/> on.</summary>
     public string Topic { get; }
 
     /// <summary>
-    /// Takes the snapshot <paramref name="request"/> asks for from <paramref name="frame"/> (the frame the policy just
-    /// evaluated; 8-bit BGR; read only). <paramref name="faces"/> are all faces detected in that frame, for the
-    /// privacy blur. When the result is available, <see cref="ViolationEpisode.Snapshot"/> is already set.
+    /// Takes the snapshot <paramref name="request"/> asks for from <paramref name="frame"/> (the frame the policy
+    /// evaluated, or a copy of it; 8-bit BGR; read only). <paramref name="faces"/> are all faces detected in that
+    /// frame, for the privacy blur. The episode itself is not touched: the caller keeps the result for its events.
     /// </summary>
     public SnapshotResult Take(Mat frame, in SnapshotRequest request, ReadOnlySpan<FaceDetection> faces)
     {
@@ -79,7 +82,6 @@ public sealed partial class CameraSnapshotter : IDisposable
         SnapshotResult result = _store.Save(Camera, rendered);
         if (result.Available)
         {
-            episode.Snapshot = result.ToEventSnapshot(Topic);
             if (last is null) _lastTaken.Add(episode, new StrongBox<DateTimeOffset>(at));
             else last.Value = at;
         }

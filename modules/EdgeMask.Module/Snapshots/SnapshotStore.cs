@@ -12,7 +12,8 @@ namespace EdgeMask.Module.Snapshots;
 /// Storage problems never escape into the pipeline: a full disk, a read-only or missing folder make
 /// <see cref="Save"/> return <see cref="SnapshotStatus.Failed"/> (logged at most once per
 /// <see cref="SnapshotOptions.FailureLogInterval"/> per kind of failure), and the next write tries again, so
-/// snapshots come back by themselves once space is freed. Files are written to a hidden temporary name, flushed to
+/// snapshots come back by themselves once space is freed. The constructor indexes the folder and applies the limits;
+/// <see cref="Start"/> starts the periodic sweep. Files are written to a hidden temporary name, flushed to
 /// the device, then renamed: a reader or a crash never sees half a JPEG. Thread-safe; writes are serialized (one
 /// snapshot per violation start or improvement is far below what a disk can take).
 /// </remarks>
@@ -28,7 +29,7 @@ public sealed partial class SnapshotStore : IDisposable
     private readonly object _gate = new();
     private readonly SortedDictionary<string, Entry> _index = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FailureLogState> _failureLog = new(StringComparer.Ordinal);
-    private readonly ITimer? _timer;
+    private ITimer? _timer;
     private int _files;
     private long _bytes;
     private long _failedWrites;
@@ -49,8 +50,19 @@ public sealed partial class SnapshotStore : IDisposable
         // A folder that is missing or unwritable at start is not fatal: the store keeps trying on every write and
         // sweep, and the pipeline runs without snapshots meanwhile.
         lock (_gate) Sweep();
-        _timer = _time.CreateTimer(static s => ((SnapshotStore)s!).PeriodicSweep(), this,
-            _options.RetentionInterval, _options.RetentionInterval);
+    }
+
+    /// <summary>Starts the periodic retention sweep (every <see cref="SnapshotOptions.RetentionInterval"/>; once; no-op when disabled).</summary>
+    public void Start()
+    {
+        if (!_options.Enabled) return;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_timer is not null) throw new InvalidOperationException("The snapshot store is already started.");
+            _timer = _time.CreateTimer(static s => ((SnapshotStore)s!).PeriodicSweep(), this,
+                _options.RetentionInterval, _options.RetentionInterval);
+        }
     }
 
     public SnapshotOptions Options => _options;

@@ -7,11 +7,13 @@ public enum CameraHealthState
 {
     /// <summary>Opening the source for the first time; no frame yet.</summary>
     Starting,
+    /// <summary>A live source that has not delivered a first frame: its first opening failed and it is retried with backoff.</summary>
+    Connecting,
     /// <summary>Frames are arriving.</summary>
     Ok,
     /// <summary>The source was lost (error, end of a live stream, or no frame for the stall timeout); reopening with backoff.</summary>
     Reconnecting,
-    /// <summary>Given up: the source could not be opened at start, a file failed, or the reconnect attempts ran out.</summary>
+    /// <summary>Given up: a file or folder could not be read, the decoder program is missing, or the reconnect attempts ran out.</summary>
     Failed,
     /// <summary>A file or folder reached its end.</summary>
     Ended,
@@ -46,7 +48,7 @@ public sealed record CameraHealth(
     long FramesDropped,
     long FramesSkipped)
 {
-    /// <summary>The state as the status topic spells it: <c>starting</c>, <c>ok</c>, <c>reconnecting</c>, <c>failed</c>, <c>ended</c>, <c>stopped</c>.</summary>
+    /// <summary>The state as the status topic spells it: <c>starting</c>, <c>connecting</c>, <c>ok</c>, <c>reconnecting</c>, <c>failed</c>, <c>ended</c>, <c>stopped</c>.</summary>
     public string StateName => Name(State);
 
     /// <summary>The contract record for <c>edgemask/&lt;device&gt;/status</c>.</summary>
@@ -55,6 +57,7 @@ public sealed record CameraHealth(
     public static string Name(CameraHealthState state) => state switch
     {
         CameraHealthState.Starting => "starting",
+        CameraHealthState.Connecting => "connecting",
         CameraHealthState.Ok => "ok",
         CameraHealthState.Reconnecting => "reconnecting",
         CameraHealthState.Failed => "failed",

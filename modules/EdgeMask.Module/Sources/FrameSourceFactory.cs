@@ -37,8 +37,25 @@ public sealed record FrameSourceSpec(FrameSourceKind Kind, string Target)
         if (s.StartsWith("/dev/video", StringComparison.Ordinal)) return new(FrameSourceKind.Device, s);
         if (s.StartsWith("file://", StringComparison.OrdinalIgnoreCase)) s = new Uri(s).LocalPath;
         else if (StripPrefix(s, "file:") is { } path) s = path;
-        else if (PipeFrameSource.IsNetworkUrl(s)) return new(FrameSourceKind.Ffmpeg, s);
+        else if (PipeFrameSource.IsNetworkUrl(s)) return new(FrameSourceKind.Ffmpeg, CheckUrl(s, source));
         return Directory.Exists(s) ? new(FrameSourceKind.ImageFolder, s) : new(FrameSourceKind.File, s);
+    }
+
+    /// <summary>The URL schemes ffmpeg reads live video from (anything else is a typo, refused at once rather than retried for ever).</summary>
+    public static readonly IReadOnlySet<string> NetworkSchemes = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        "rtsp", "rtsps", "rtmp", "rtmps", "rtmpt", "http", "https", "udp", "tcp", "srt", "rtp", "mms", "mmsh", "mmst", "ftp", "sftp", "tls",
+    };
+
+    private static string CheckUrl(string url, string source)
+    {
+        string scheme = url[..url.IndexOf("://", StringComparison.Ordinal)];
+        if (!NetworkSchemes.Contains(scheme))
+            throw new ArgumentException($"The source '{PipeFrameSource.Redact(source)}' has the unknown scheme '{scheme}://'. Streams are read from "
+                + string.Join(", ", NetworkSchemes.Order().Select(n => n + "://")) + " (or `ffmpeg:INPUT` for anything ffmpeg reads).", nameof(source));
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host) && !scheme.Equals("udp", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"The source '{PipeFrameSource.Redact(source)}' is not a valid URL (scheme://host[:port]/path).", nameof(source));
+        return url;
     }
 
     private static string? StripPrefix(string s, string prefix) =>

@@ -72,7 +72,7 @@ public sealed record CameraCaptureOptions
     /// <summary>Longest wait between reopen attempts.</summary>
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Reopen attempts per outage before a live source is declared failed (null: forever).</summary>
+    /// <summary>Attempts per outage (or, for a live source never reached, at start) before it is declared failed (null: forever).</summary>
     public int? MaxReconnectAttempts { get; init; }
 
     /// <summary>Pace files and folders at their frame rate instead of reading as fast as possible. Live sources pace themselves.</summary>
@@ -88,11 +88,6 @@ public sealed record CameraCaptureOptions
     /// <summary>Start a file or folder again at its end instead of ending the capture.</summary>
     public bool Loop { get; init; }
 
-    /// <summary>
-    /// When the first open (or first frame) fails, <see cref="CameraCapture.StartAsync"/> throws
-    /// <see cref="FrameSourceUnavailableException"/> instead of retrying in the background.
-    /// </summary>
-    public bool FailFastOnStart { get; init; } = true;
 
     /// <summary>Throws <see cref="InvalidOptionException"/> naming the first bad key under <paramref name="section"/>.</summary>
     public void Validate(string section = "capture")

@@ -150,7 +150,7 @@ public sealed partial class PipeFrameSource : IFrameSource
             throw new FrameSourceUnavailableException(Description, $"cannot start '{_program}' ({ex.Message})",
                 _program.Contains("gst", StringComparison.Ordinal)
                     ? "Install GStreamer (gst-launch-1.0) or set sources:gstLaunchPath."
-                    : "Install ffmpeg (`apt-get install ffmpeg`) or set sources:ffmpegPath.", ex);
+                    : "Install ffmpeg (`apt-get install ffmpeg`) or set sources:ffmpegPath.", ex, permanent: true);
         }
         process.BeginErrorReadLine();
         lock (_gate)

@@ -74,7 +74,7 @@ public class MaskEventFactoryTests
     }
 
     [Fact]
-    public void Create_SnapshotOverride_WinsOverTheEpisodesSnapshot()
+    public void Create_SnapshotGiven_EventNamesExactlyThatSnapshot()
     {
         var tracker = new FaceTracker(new FaceTrackerOptions { ConfirmHits = 1 });
         var policy = new ViolationPolicy(new ViolationPolicyOptions(), "d", "c");
@@ -86,7 +86,7 @@ public class MaskEventFactoryTests
         }
         ViolationDecision start = policy.Decisions[0];
 
-        Assert.Equal(EventSnapshot.None, factory.Create(start).Snapshot);
+        Assert.Equal(EventSnapshot.None, factory.Create(start, EventSnapshot.None).Snapshot);
         var snap = new EventSnapshot(true, "s1", "t", true);
         Assert.Equal(snap, factory.Create(start, snap).Snapshot);
     }
@@ -117,7 +117,7 @@ public class MaskEventFactoryTests
             policy.Evaluate(tracker, 960, 540);
         }
 
-        var e = factory.Create(policy.Decisions[0]);
+        var e = factory.Create(policy.Decisions[0], EventSnapshot.None);
 
         Assert.Null(e.Mask.Probabilities!.Incorrect);
         Assert.DoesNotContain("incorrect", System.Text.Encoding.UTF8.GetString(EventJsonContext.Serialize(e)));
@@ -128,7 +128,7 @@ public class MaskEventFactoryTests
     {
         var factory = new MaskEventFactory("d", "c");
 
-        Assert.Throws<ArgumentException>(() => factory.Create(default));
+        Assert.Throws<ArgumentException>(() => factory.Create(default, EventSnapshot.None));
     }
 
     [Fact]

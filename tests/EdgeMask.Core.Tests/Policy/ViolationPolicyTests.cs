@@ -476,6 +476,67 @@ public class ViolationPolicyTests
     }
 
     [Fact]
+    public void Reconfigure_MidEpisode_EpisodeStaysOpenAndTheNewStartRuleAppliesToTheNextFrame()
+    {
+        var h = Harness();
+        for (int f = 0; f < 5; f++) h.Step((Person, Unmasked(0.8f)));
+        Assert.Equal(1, h.Starts);
+        var other = Face(700, 250, 80);
+
+        // A stricter start probability: the episode in progress goes on, a newcomer at p 0.8 can no longer start one.
+        h.Policy.Reconfigure(new ViolationPolicyOptions { StartProbability = 0.9f, EndProbability = 0.5f });
+        for (int f = 0; f < 10; f++) h.Step((Person, Unmasked(0.8f)), (other, Unmasked(0.8f)));
+
+        Assert.Equal(1, h.Starts);
+        Assert.Equal(0, h.Ends);
+        Assert.Equal(1, h.Policy.ActiveViolations);
+        Assert.Equal(0.9f, h.Policy.Options.StartProbability);
+        h.Flush();
+        h.AssertEpisodesWellFormed();
+    }
+
+    [Fact]
+    public void Reconfigure_ShorterWindow_KeepsTheNewestFramesOfEachTrack()
+    {
+        var h = Harness();
+        // Eight frames: M M M M U U U U (the newest four unmasked), no start yet with K = 5 of 8.
+        for (int f = 0; f < 4; f++) h.Step((Person, Masked()));
+        for (int f = 0; f < 4; f++) h.Step((Person, Unmasked()));
+        Assert.Equal(0, h.Starts);
+
+        // N 5, K 5: the kept window is the newest five (M U U U U); one more unmasked frame makes five of five.
+        h.Policy.Reconfigure(new ViolationPolicyOptions { WindowFrames = 5, StartUnmaskedFrames = 5, EndMaxUnmaskedFrames = 2 });
+        var events = h.Step((Person, Unmasked()));
+
+        var start = Assert.Single(events);
+        Assert.Equal(EventTypes.ViolationStart, start.Type);
+        Assert.Equal(5, start.Mask.FramesObserved);
+        Assert.Equal(5, start.Mask.FramesUnmasked);
+    }
+
+    [Fact]
+    public void Reconfigure_ZoneAddedMidRun_FacesOutsideItStopCountingFromTheNextFrame()
+    {
+        var h = Harness();
+        var right = Face(800, 250, 80);
+        for (int f = 0; f < 3; f++) h.Step((right, Unmasked()));
+
+        h.Policy.Reconfigure(new ViolationPolicyOptions { Zones = [LeftHalf] });
+        for (int f = 0; f < 10; f++) h.Step((right, Unmasked()));
+
+        Assert.Equal(0, h.Starts);
+    }
+
+    [Fact]
+    public void Reconfigure_InvalidOptions_ThrowsAndKeepsTheOldOnes()
+    {
+        var policy = new ViolationPolicy(new ViolationPolicyOptions(), "d", "c");
+
+        Assert.Throws<InvalidOptionException>(() => policy.Reconfigure(new ViolationPolicyOptions { WindowFrames = 0 }));
+        Assert.Equal(8, policy.Options.WindowFrames);
+    }
+
+    [Fact]
     public void Validate_PixelZoneBeyondOne_IsAccepted() =>
         new ViolationPolicyOptions { Zones = [new ZoneOptions { Units = ZoneUnits.Pixels, Points = [new(0, 0), new(900, 0), new(900, 500)] }] }.Validate();
 }

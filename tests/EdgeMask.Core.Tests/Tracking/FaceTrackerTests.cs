@@ -22,6 +22,25 @@ public class FaceTrackerTests
     }
 
     [Fact]
+    public void Reconfigure_MidRun_TracksKeepTheirIdsAndNewThresholdsApplyToTheNextStep()
+    {
+        var tracker = new FaceTracker(Options(confirmHits: 1));
+        tracker.Update([Face(100, 100, 50)], 0, At(0));
+        long id = Single(tracker.Tracks).Id;
+
+        // A face scoring 0.75 would start a track under the default NewTrackThreshold (0.7), not under 0.8.
+        tracker.Reconfigure(Options(confirmHits: 1) with { NewTrackThreshold = 0.8f });
+        tracker.Update([Face(102, 100, 50), Face(400, 300, 50, score: 0.75f)], 1, At(1));
+
+        FaceTrack kept = Single(tracker.Tracks);
+        Assert.Equal(id, kept.Id);
+        Assert.Equal(TrackState.Confirmed, kept.State);
+        Assert.Equal(0.8f, tracker.Options.NewTrackThreshold);
+        Assert.Throws<InvalidOptionException>(() => tracker.Reconfigure(Options() with { ConfirmHits = 0 }));
+        Assert.Equal(0.8f, tracker.Options.NewTrackThreshold);
+    }
+
+    [Fact]
     public void Update_FaceSeenConfirmHitsTimes_ConfirmedOnLastHit()
     {
         var tracker = new FaceTracker(Options(confirmHits: 3));

@@ -34,7 +34,7 @@ internal static class Faces
 
 /// <summary>
 /// One camera's tracker + policy + event factory driven frame by frame the way the pipeline does it:
-/// tracker step → policy → snapshot requests answered (episode.Snapshot set) → events built.
+/// tracker step → policy → snapshot requests answered (kept per episode id) → events built naming them.
 /// </summary>
 internal sealed class PipelineHarness
 {
@@ -61,6 +61,7 @@ internal sealed class PipelineHarness
     public long Frame { get; private set; } = -1;
     public List<MaskEvent> Events { get; } = [];
     public List<SnapshotRequest> Snapshots { get; } = [];
+    private readonly Dictionary<string, EventSnapshot> _stored = [];
 
     public DateTimeOffset Now => Faces.At(Frame, FramesPerSecond);
 
@@ -94,10 +95,10 @@ internal sealed class PipelineHarness
         foreach (SnapshotRequest r in Policy.SnapshotRequests)
         {
             Snapshots.Add(r);
-            r.Episode.Snapshot = new EventSnapshot(true, $"snap-{Snapshots.Count}", Topics.Snapshot(Device, Camera), false);
+            _stored[r.Episode.Id] = new EventSnapshot(true, $"snap-{Snapshots.Count}", Topics.Snapshot(Device, Camera), false);
         }
         var made = new List<MaskEvent>();
-        foreach (ref readonly ViolationDecision d in decisions) made.Add(Factory.Create(d));
+        foreach (ref readonly ViolationDecision d in decisions) made.Add(Factory.Create(d, _stored.GetValueOrDefault(d.Episode.Id, EventSnapshot.None)));
         Events.AddRange(made);
         return made;
     }

@@ -24,8 +24,8 @@ internal static class Samples
             TrackId = trackId,
             StartedAt = started,
             At = at,
-            EndedAt = type == EventTypes.ViolationEnd ? at : null,
-            EndReason = type == EventTypes.ViolationEnd ? "masked" : null,
+            EndedAt = EventTypes.IsEnd(type) ? at : null,
+            EndReason = EventTypes.IsEnd(type) ? "masked" : null,
             Frame = new EventFrame(1280, 720),
             Face = new EventFace([100, 120, 180, 220], [0.078f, 0.167f, 0.141f, 0.306f],
                 [[120, 150], [160, 150], [140, 170], [125, 195], [155, 195]], 0.98f),
@@ -34,9 +34,25 @@ internal static class Samples
         };
     }
 
+    /// <summary>
+    /// A version 2 event of a badly worn mask, as a device that counts them separately sends it (<c>incorrect.*</c>,
+    /// label incorrect, the three probabilities).
+    /// </summary>
+    public static MaskEvent IncorrectEvent(string id, string type, int sequence, string device, string camera, DateTimeOffset at,
+        DateTimeOffset? startedAt = null) =>
+        Event(id, type, sequence, device, camera, at, startedAt) with
+        {
+            Mask = new EventMask("incorrect", 0.81f, 8, 6) { Probabilities = new EventProbabilities(0.07f, 0.12f, 0.81f) },
+        };
+
+    /// <summary>The same event as a version 1 device sends it: two labels, no probabilities, <c>violation.*</c> only.</summary>
+    public static MaskEvent AsVersion1(MaskEvent e) =>
+        e with { Schema = MaskEvent.SchemaNameV1, Type = EventTypes.AsViolation(e.Type), Mask = e.Mask with { Probabilities = null } };
+
     public static CameraStats Stats(string device, string camera, DateTimeOffset at, long seen, long unmasked,
-        double fps = 14.5, string? executionProvider = "CPU", long? outboxDepth = 3) => new()
+        double fps = 14.5, string? executionProvider = "CPU", long? outboxDepth = 3, LabelCounts? byLabel = null) => new()
     {
+        FacesByLabel = byLabel,
         Device = device,
         Camera = camera,
         At = at,

@@ -24,6 +24,11 @@ public sealed class MqttCollector : IAsyncDisposable
 
     public ConcurrentQueue<Received> Messages { get; } = new();
 
+    /// <summary>Raised when the broker drops this subscriber (not when it disconnects itself at dispose).</summary>
+    public event Action? Disconnected;
+
+    public bool IsConnected => _client.IsConnected;
+
     private MqttCollector(int port, string filter, bool persistentSession)
     {
         _filter = filter;
@@ -38,6 +43,11 @@ public sealed class MqttCollector : IAsyncDisposable
             var m = e.ApplicationMessage;
             var props = m.UserProperties?.ToDictionary(p => p.Name, p => Encoding.UTF8.GetString(p.ValueBuffer.Span)) ?? [];
             Messages.Enqueue(new Received(m.Topic, System.Buffers.BuffersExtensions.ToArray(m.Payload), m.Retain, m.ContentType, props));
+            return Task.CompletedTask;
+        };
+        _client.DisconnectedAsync += e =>
+        {
+            if (!_stop.IsCancellationRequested) Disconnected?.Invoke();
             return Task.CompletedTask;
         };
         if (persistentSession)

@@ -62,4 +62,21 @@ public class ManifestOptionsTests
         Assert.True(missing.Count == 0, $"{manifest} lacks defaults for: {string.Join(", ", missing)}");
         Assert.True(unknown.Count == 0, $"{manifest} has keys the module does not know: {string.Join(", ", unknown)}");
     }
+
+    [Theory]
+    [MemberData(nameof(Manifests))]
+    public void CreateOptions_StopTimeout_CoversTheModulesWholeStop(string manifest)
+    {
+        var root = JsonNode.Parse(File.ReadAllText(Path.Combine(Shared.RepoRoot, manifest)))!.AsObject();
+        var settings = root["modulesContent"]!["$edgeAgent"]!["properties.desired"]!["modules"]!["edgemask"]!["settings"]!.AsObject();
+        // edgeAgent concatenates createOptions, createOptions01, … (each at most 512 characters).
+        var chunks = settings.Where(kv => kv.Key.StartsWith("createOptions", StringComparison.Ordinal)).OrderBy(kv => kv.Key.Length).ThenBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+        Assert.All(chunks, c => Assert.True(c.Value!.GetValue<string>().Length <= 512, $"{c.Key} is longer than 512 characters"));
+        var createOptions = JsonNode.Parse(string.Concat(chunks.Select(c => c.Value!.GetValue<string>())))!.AsObject();
+
+        int stopTimeout = createOptions["StopTimeout"]!.GetValue<int>();
+        // The host gives up waiting on its own stop after ShutdownTimeout; the container must not be killed before that.
+        Assert.True(TimeSpan.FromSeconds(stopTimeout) > new Hosting.DeviceHostSettings().ShutdownTimeout,
+            $"{manifest}: StopTimeout {stopTimeout} s does not cover the module's shutdown timeout");
+    }
 }

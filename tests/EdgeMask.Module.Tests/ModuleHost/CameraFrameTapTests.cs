@@ -20,6 +20,14 @@ public sealed class CameraFrameTapTests : IDisposable
     {
         using var tap = new CameraFrameTap(new ManualTimeProvider(T0), new SnapshotOptions { Privacy = privacy });
         tap.Offer(_photo.Frame, T0, _photo.Faces.AsSpan());
+        return Kept(tap);
+    }
+
+    /// <summary>The frame is copied and encoded on the thread pool, never on the camera thread: wait for it.</summary>
+    private static FrameJpeg Kept(CameraFrameTap tap)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (tap.Last is null && DateTime.UtcNow < deadline) Thread.Sleep(5);
         return tap.Last ?? throw new InvalidOperationException("the first frame offered is always kept");
     }
 
@@ -59,7 +67,7 @@ public sealed class CameraFrameTapTests : IDisposable
         var time = new ManualTimeProvider(T0);
         using var tap = new CameraFrameTap(time);
         tap.Offer(_photo.Frame, T0, ReadOnlySpan<BoxF>.Empty);
-        FrameJpeg first = tap.Last!;
+        FrameJpeg first = Kept(tap);
         tap.Offer(_photo.Frame, T0.AddSeconds(1), ReadOnlySpan<BoxF>.Empty);
         Assert.Same(first, tap.Last);                                   // not due: nothing encoded
 

@@ -12,8 +12,23 @@ namespace EdgeMask.Module.Tests.ModuleHost;
 [Collection("module-host")]
 public sealed class ModuleHostProcessTests(ITestOutputHelper output)
 {
+    private static IEnumerable<JsonNode> Events(FakeIoTHub hub) =>
+        hub.Telemetry.Where(t => t.Properties.GetValueOrDefault("$.on") == "events").Select(t => JsonNode.Parse(t.Body)!);
+
+    private static IEnumerable<JsonNode> OutboxEvents(string path)
+    {
+        using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Mode=ReadOnly;Pooling=False");
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT payload FROM messages WHERE topic LIKE '%/events'";
+        using var reader = cmd.ExecuteReader();
+        var events = new List<JsonNode>();
+        while (reader.Read()) events.Add(JsonNode.Parse((byte[])reader[0])!);
+        return events;
+    }
+
     [Fact]
-    public async Task ModuleProcess_ConnectionStringThenSigterm_ReportsTwinAndExitsZero()
+    public async Task ModuleProcess_ConnectionStringThenSigterm_ReportsTwinExitsZeroInTimeEveryEpisodeEnded()
     {
         const string hub = "contoso-hub.azure-devices.net", device = "jetson-02", module = "edgemask";
         var key = RandomNumberGenerator.GetBytes(32);
@@ -24,7 +39,7 @@ public sealed class ModuleHostProcessTests(ITestOutputHelper output)
         {
             ["cameras"] = new JsonObject { ["door"] = new JsonObject { ["source"] = Paths.SampleVideo, ["realtime"] = true } },
             ["inference"] = new JsonObject { ["modelsDirectory"] = Path.Combine(Paths.RepoRoot, "models"), ["executionProvider"] = "cpu", ["intraOpThreads"] = 1 },
-            ["classifier"] = new JsonObject { ["enabled"] = false },
+            ["classifier"] = new JsonObject { ["enabled"] = true },
             ["mqtt"] = new JsonObject { ["enabled"] = false },
             ["outbox"] = new JsonObject { ["path"] = Path.Combine(dir, "outbox.db") },
             ["metrics"] = new JsonObject { ["enabled"] = false },
@@ -69,15 +84,26 @@ public sealed class ModuleHostProcessTests(ITestOutputHelper output)
             Assert.Equal(200, status);
             Assert.Equal(device, body!["device"]!.GetValue<string>());
 
+            // Mid-run, with violations open: the stop must end them and put their ends on the way to IoT Hub.
+            await TestPorts.WaitUntilAsync(() => process.HasExited || Events(fake).Any(e => e["type"]!.GetValue<string>() == "violation.start"),
+                "a violation on output events", TimeSpan.FromSeconds(90));
+            var stopwatch = Stopwatch.StartNew();
             using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString()])) await kill.WaitForExitAsync();
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            output.WriteLine($"SIGTERM to exit: {stopwatch.ElapsedMilliseconds} ms");
             output.WriteLine(stderr.ToString());
-            // The host stopped in order (runner disposed, client closed) and said so. The exit code is 0 from the module,
-            // unless System.CommandLine's own SIGTERM handling (ProcessTerminationTimeout) answers first with the
-            // conventional 143 (128 + SIGTERM) — both are a clean stop, neither is a crash (which would be 2 or 134).
+            // The host stopped in its order (cameras, outbox, client, models) and said so, with exit code 0.
             lock (stderr) Assert.Contains("edgemask.module[0] Stopped", stderr.ToString());
-            Assert.Contains(process.ExitCode, new[] { 0, 143 });
+            Assert.Equal(0, process.ExitCode);
+            Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(10), $"stopped in {stopwatch.Elapsed}");
+            lock (stderr) Assert.DoesNotContain(" fail: ", stderr.ToString());
             Assert.Empty(fake.Violations);
+            // Every start has its end: delivered to IoT Hub, or stored in the outbox for the next start.
+            var all = Events(fake).Concat(OutboxEvents(Path.Combine(dir, "outbox.db"))).ToList();
+            var starts = all.Where(e => e["type"]!.GetValue<string>() == "violation.start").Select(e => e["id"]!.GetValue<string>()).Distinct().ToList();
+            var ends = all.Where(e => e["type"]!.GetValue<string>() == "violation.end").Select(e => e["id"]!.GetValue<string>()).Distinct().ToList();
+            Assert.NotEmpty(starts);
+            Assert.Equal(starts.Order(), ends.Order());
         }
         finally
         {

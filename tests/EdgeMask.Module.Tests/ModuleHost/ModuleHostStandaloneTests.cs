@@ -5,6 +5,8 @@ using EdgeMask.Module.Cli;
 using EdgeMask.Module.Configuration;
 using EdgeMask.Module.Hosting;
 using EdgeMask.Module.Tests.Cli;
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Paths = EdgeMask.Tests.Shared.TestPaths;
 
@@ -43,23 +45,22 @@ public sealed class ModuleHostStandaloneTests
     }
 
     [Fact]
-    public async Task RunAsync_NoClient_RunsConfigUntilCancelledThenStopsCleanly()
+    public async Task Host_NoClient_RunsConfigUntilStoppedThenStopsCleanly()
     {
         var dir = Paths.NewTempDirectory();
         var document = Config(dir);
-        await using var host = new Hosting.ModuleHost(ConfigLoader.Parse(document.ToJsonString(), "test"),
-            new ModuleHostOptions { BaseDocument = document, Run = new RunSettings { LiveView = false, SnapshotDirectory = Path.Combine(dir, "s") } },
-            client: null, shouldDisposeClient: false, NullLoggerFactory.Instance, TimeProvider.System, TextWriter.Null, TextWriter.Null);
-        using var stop = new CancellationTokenSource();
-        var running = host.RunAsync(stop.Token);
-        await IoTHub.Tests.Infrastructure.TestPorts.WaitUntilAsync(() => running.IsCompleted || host.Runner?.Cameras.Single().Pipeline.Counters.Frames >= 1,
-            "a processed frame", TimeSpan.FromSeconds(90));
-        Assert.False(running.IsCompleted, "stand-alone keeps running (even after a file source ended)");
-        Assert.Equal("hall", host.Runner!.Cameras.Single().Id);
+        var hosted = await HostedModule.StartAsync(document,
+            new ModuleHostOptions { Run = new RunSettings { LiveView = false, SnapshotDirectory = Path.Combine(dir, "s") } }, client: null);
+        var lifetime = hosted.Host.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>();
+        var camera = hosted.Runtime.Cameras.Cameras.Single();
+        Assert.Equal("hall", camera.Id);
+        await IoTHub.Tests.Infrastructure.TestPorts.WaitUntilAsync(() => camera.Completion.IsCompleted, "the folder's end", TimeSpan.FromSeconds(90));
+        Assert.Equal(2, camera.Counters.Frames);
+        Assert.False(lifetime.ApplicationStopping.IsCancellationRequested, "stand-alone keeps running after a file source ended");
 
-        await stop.CancelAsync();
-        await running.WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.True(running.IsCompletedSuccessfully);
+        var stopping = Stopwatch.StartNew();
+        await hosted.DisposeAsync();
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(10), $"stopped in {stopping.Elapsed}");
     }
 
     [Fact]
@@ -67,19 +68,17 @@ public sealed class ModuleHostStandaloneTests
     {
         var dir = Paths.NewTempDirectory();
         var document = Config(dir);
-        await using var host = new Hosting.ModuleHost(ConfigLoader.Parse(document.ToJsonString(), "test"),
-            new ModuleHostOptions { BaseDocument = document, SnapshotWait = TimeSpan.Zero, Run = new RunSettings { LiveView = false, SnapshotDirectory = Path.Combine(dir, "s") } },
-            client: null, shouldDisposeClient: false, NullLoggerFactory.Instance, TimeProvider.System, TextWriter.Null, TextWriter.Null);
-        using var stop = new CancellationTokenSource();
-        var running = host.RunAsync(stop.Token);
-        await IoTHub.Tests.Infrastructure.TestPorts.WaitUntilAsync(() => running.IsCompleted || host.Runner is not null, "the runner", TimeSpan.FromSeconds(90));
+        await using var hosted = await HostedModule.StartAsync(document,
+            new ModuleHostOptions { SnapshotWait = TimeSpan.Zero, Run = new RunSettings { LiveView = false, SnapshotDirectory = Path.Combine(dir, "s") } }, client: null);
+        var host = hosted.Module;
+        var lifetime = hosted.Host.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>();
 
         var dispatcher = new DirectMethodDispatcher(NullLogger.Instance);
         dispatcher.Register("getStatus", (p, _) => Task.FromResult(DirectMethodHandlers.GetStatus(host, p)));
         dispatcher.Register("captureSnapshot", (p, ct) => DirectMethodHandlers.CaptureSnapshotAsync(host, p, ct));
         dispatcher.Register("testAlarm", (p, ct) => DirectMethodHandlers.TestAlarmAsync(host, p, ct));
-        // setThresholds restarts the runner on a valid patch; random payloads are almost never valid, and the few that are
-        // only cost a restart, so it stays in the mix.
+        // setThresholds applies a valid patch live; random payloads are almost never valid, and the few that are only
+        // change thresholds, so it stays in the mix.
         dispatcher.Register("setThresholds", (p, ct) => DirectMethodHandlers.SetThresholdsAsync(host, p, ct));
 
         var random = new Random(20261128);
@@ -97,9 +96,7 @@ public sealed class ModuleHostStandaloneTests
         Console.WriteLine($"statuses: {string.Join(", ", statuses.OrderBy(kv => kv.Key))}");
         Assert.True(statuses.GetValueOrDefault(400) > 100, string.Join(", ", statuses));
         Assert.True(statuses.GetValueOrDefault(200) > 10, string.Join(", ", statuses));
-        Assert.False(running.IsCompleted);
-        await stop.CancelAsync();
-        await running.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.False(lifetime.ApplicationStopping.IsCancellationRequested);
     }
 
     private static byte[] RandomPayload(Random r)

@@ -10,7 +10,8 @@ using EdgeMask.IoTHub.Mqtt;
 using EdgeMask.IoTHub.Tests.Infrastructure;
 using EdgeMask.Module.Configuration;
 using EdgeMask.Module.Hosting;
-using Microsoft.Extensions.Logging.Abstractions;
+using EdgeMask.Messaging.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 using Paths = EdgeMask.Tests.Shared.TestPaths;
 
@@ -32,10 +33,9 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
     private FakeIoTHub _hub = null!;
-    private Hosting.ModuleHost? _host;
-    private CancellationTokenSource? _stop;
-    private Task? _running;
+    private HostedModule? _hosted;
     private string _dir = null!;
+    private readonly TestLoggerFactory _logs = new(output);
 
     private static string Models => Path.Combine(Paths.RepoRoot, "models");
 
@@ -62,10 +62,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (_stop is not null) await _stop.CancelAsync();
-        if (_running is not null) await _running.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        if (_host is not null) await _host.DisposeAsync();
-        _stop?.Dispose();
+        if (_hosted is not null) await _hosted.DisposeAsync();
         if (_hub is not null) await _hub.DisposeAsync();
     }
 
@@ -82,7 +79,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         ["metrics"] = new JsonObject { ["enabled"] = false },
     };
 
-    private async Task<Hosting.ModuleHost> StartAsync(JsonObject? desired = null, Func<EdgeMaskOptions, LocalAlarm?>? alarmFactory = null,
+    private async Task<Hosting.ModuleHost> StartAsync(JsonObject? desired = null, Func<AlarmOptions, LocalAlarm>? alarmFactory = null,
         Action<JsonObject>? configure = null)
     {
         _hub = await FakeIoTHub.StartAsync(Hub, Device, Module, ModuleKey, TestCertificates.Shared.ServerCertificate, desired);
@@ -92,20 +89,35 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
             new IoTHubClientOptions { Port = _hub.Port, ReconnectDelayMin = TimeSpan.FromMilliseconds(100), ReconnectDelayMax = TimeSpan.FromSeconds(1) });
         var baseDocument = BaseDocument();
         configure?.Invoke(baseDocument);
-        var initial = ConfigLoader.Parse(baseDocument.ToJsonString(), "test");
         var options = new ModuleHostOptions
         {
-            BaseDocument = baseDocument,
             ReportInterval = TimeSpan.FromSeconds(1),
             Run = new RunSettings { LiveView = false, SnapshotDirectory = Path.Combine(_dir, "snapshots"), DrainTimeout = TimeSpan.FromSeconds(2) },
         };
-        _host = new Hosting.ModuleHost(initial, options, client, shouldDisposeClient: true, NullLoggerFactory.Instance,
-            TimeProvider.System, TextWriter.Null, TextWriter.Null, alarmFactory);
-        _stop = new CancellationTokenSource();
-        _running = _host.RunAsync(_stop.Token);
-        await WaitUntilAsync(() => _running.IsFaulted || Reported("configuration", "appliedVersion") is not null, "the first reported configuration");
-        if (_running.IsFaulted) await _running;
-        return _host;
+        _hosted = await HostedModule.StartAsync(baseDocument, options, client, alarmFactory, _logs);
+        await WaitUntilAsync(() => Reported("configuration", "appliedVersion") is not null, "the first reported configuration");
+        return _hosted.Module;
+    }
+
+    private DeviceRuntime Runtime => _hosted!.Runtime;
+
+    private bool Stopping => _hosted!.Host.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested;
+
+    /// <summary>A folder of symbolic links to shared photos, played in a loop at <paramref name="fps"/> (a slow, steady camera).</summary>
+    private JsonObject LoopingFolderCamera(string name) => new()
+    {
+        ["source"] = ImageFolder(name),
+        ["realtime"] = true,
+        ["loop"] = true,
+    };
+
+    private string ImageFolder(string name)
+    {
+        var folder = Path.Combine(_dir, name);
+        Directory.CreateDirectory(folder);
+        foreach (var n in new[] { 0, 5, 12, 20 })
+            File.CreateSymbolicLink(Path.Combine(folder, $"img{n}.jpg"), Paths.VocImage(n));
+        return folder;
     }
 
     private JsonNode? Reported(params string[] path)
@@ -120,7 +132,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
     private void Log(string label, JsonNode? node) => output.WriteLine($"{label}: {node?.ToJsonString()}");
 
     [Fact]
-    public async Task RunAsync_ConnectsToHub_ReadsTwinAppliesDesiredAndReportsStatus()
+    public async Task Start_ConnectsToHub_ReadsTwinAppliesDesiredAndReportsStatus()
     {
         var host = await StartAsync(new JsonObject { ["detector"] = new JsonObject { ["scoreThreshold"] = 0.6 } });
 
@@ -134,32 +146,119 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("cpu", reported["executionProvider"]!.GetValue<string>());
         Assert.Equal(64, reported["models"]!["detector"]!["sha256"]!.GetValue<string>().Length);
         Assert.Equal("running", reported["runtime"]!["state"]!.GetValue<string>());
+        // On the CPU: no TensorRT profile, no engine cache, no warm-up — and the report says so rather than inventing them.
+        var inference = reported["runtime"]!["inference"]!;
+        Assert.Equal("cpu", inference["provider"]!.GetValue<string>());
+        Assert.Null(inference["frameSizes"]);
+        Assert.All(inference["engines"]!.AsArray(), e =>
+        {
+            Assert.Equal("cpu", e!["provider"]!.GetValue<string>());
+            Assert.Null(e["tensorRtShapes"]);
+            Assert.Null(e["engineCache"]);
+        });
+        var (_, health) = Runtime.Metrics.Health();
+        var healthJson = JsonSerializer.SerializeToNode(health)!;
+        Assert.Equal("cpu", healthJson["inference"]!["provider"]!.GetValue<string>());
+        Assert.Equal(2, healthJson["inference"]!["engines"]!.AsArray().Count);
         Assert.True(_hub.Violations.IsEmpty, "protocol violations: " + string.Join(" | ", _hub.Violations));
         Assert.Equal(1, _hub.TwinGetCount);
     }
 
+    /// <summary>
+    /// The figures of a live settings change: a desired patch of detector.scoreThreshold, violation.* and alarm.* while
+    /// a camera runs and a subscriber listens on the embedded broker — no frame dropped, no session reopened, no broker
+    /// or camera restart, the subscriber never disconnected, the new values in force when appliedVersion is reported.
+    /// </summary>
     [Fact]
-    public async Task DesiredPatch_Valid_RunnerReplacedInProcessAndNewVersionReported()
+    public async Task DesiredPatch_ThresholdsPolicyAlarm_AppliedLiveNothingRestartedNothingDropped()
     {
-        var host = await StartAsync();
-        var firstRunner = host.Runner;
-        int generation = host.Generation;
+        int port = TestPorts.FreeTcpPort();
+        var chips = new List<RecordingGpioDriver>();
+        var host = await StartAsync(alarmFactory: options => RecordingAlarm(options, chips), configure: d =>
+        {
+            d["cameras"] = new JsonObject { ["platform"] = LoopingFolderCamera("platform") };
+            d["sources"] = new JsonObject { ["imageFolderFps"] = 5 };
+            d["mqtt"] = new JsonObject { ["enabled"] = true, ["port"] = port };
+            d["alarm"] = AlarmSection(minOn: "00:00:01");
+        });
+        var camera = Runtime.Cameras.Cameras.Single();
+        await WaitUntilAsync(() => camera.Counters.Frames >= 5, "the camera running");
+        await using var subscriber = await MqttCollector.StartAsync(port, "edgemask/#");
+        int disconnects = 0;
+        subscriber.Disconnected += () => Interlocked.Increment(ref disconnects);
+        await subscriber.WaitUntilAsync(ms => ms.Any(m => m.Topic.EndsWith("/stats", StringComparison.Ordinal)), Patience, "stats on the broker");
+
+        long sessions = Runtime.Models.SessionsOpened;
+        int messagingStarts = Runtime.Messaging.Starts, alarmBuilds = Runtime.Alarm.Builds;
+        var broker = Runtime.Messaging.Current!.Broker;
+        var pipeline = camera.Pipeline;
+        long droppedBefore = camera.Health.FramesDropped, framesBefore = camera.Counters.Frames;
+        int statsBefore = subscriber.Messages.Count(m => m.Topic.EndsWith("/stats", StringComparison.Ordinal));
 
         long version = _hub.UpdateDesired(new JsonObject
         {
             ["detector"] = new JsonObject { ["scoreThreshold"] = 0.75 },
-            ["violation"] = new JsonObject { ["startUnmaskedFrames"] = 4 },
+            ["violation"] = new JsonObject { ["startUnmaskedFrames"] = 4, ["startProbability"] = 0.8 },
+            ["alarm"] = AlarmSection(minOn: "00:00:04"),
         });
         await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the patch applied");
-        Log("configuration", Reported("configuration"));
-        Assert.Equal(4, host.Current.Violation.StartUnmaskedFrames);
 
-        Assert.Equal(0.75f, host.Current.Detector.ScoreThreshold);
-        Assert.True(host.Generation > generation, "a new runner was started");
-        Assert.NotSame(firstRunner, host.Runner);
-        Assert.NotNull(host.Runner);
+        // In force as soon as the version is reported: the camera took it at a frame boundary.
+        var settings = camera.Settings;
+        Assert.Equal(Runtime.Version, camera.AppliedVersion);
+        Assert.Equal(0.75f, camera.Pipeline!.Settings.Detector.Thresholds.ScoreThreshold);
+        Assert.Equal(4, camera.Pipeline.Settings.Violation.StartUnmaskedFrames);
+        Assert.Equal(0.8f, camera.Pipeline.Policy.Options.StartProbability);
+        Assert.Equal(TimeSpan.FromSeconds(4), Runtime.Alarm.Current!.Options.Outputs[0].MinOn);
+        // Nothing restarted: sessions, broker, alarm lines, camera and its pipeline are the same.
+        Assert.Equal(sessions, Runtime.Models.SessionsOpened);
+        Assert.Equal(messagingStarts, Runtime.Messaging.Starts);
+        Assert.Same(broker, Runtime.Messaging.Current!.Broker);
+        Assert.Equal(alarmBuilds, Runtime.Alarm.Builds);
+        Assert.Same(camera, Runtime.Cameras.Cameras.Single());
+        Assert.Same(pipeline, camera.Pipeline);
+        Assert.Equal(0, camera.Restarts);
+        Assert.Single(chips);
+
+        // The camera went on without a gap, the subscriber stayed and keeps receiving.
+        await WaitUntilAsync(() => camera.Counters.Frames >= framesBefore + 10, "frames after the patch");
+        Assert.Equal(droppedBefore, camera.Health.FramesDropped);
+        await subscriber.WaitUntilAsync(ms => ms.Count(m => m.Topic.EndsWith("/stats", StringComparison.Ordinal)) > statsBefore + 1, Patience, "stats after the patch");
+        Assert.Equal(0, Volatile.Read(ref disconnects));
+        Assert.True(subscriber.IsConnected);
         Assert.Equal("running", Reported("runtime", "state")!.GetValue<string>());
-        Assert.False(_running!.IsCompleted, "the module keeps running: no process restart");
+        Assert.Equal(Runtime.Version, Reported("runtime", "generation")!.GetValue<long>());
+        Assert.Equal(sessions, Reported("runtime", "sessionsOpened")!.GetValue<long>());
+        Assert.DoesNotContain(_logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+        Assert.False(Stopping, "the module keeps running: no process restart");
+    }
+
+    [Fact]
+    public async Task DesiredPatch_OneCameraSourceChanged_OnlyThatCameraRestartsTheOtherKeepsCounting()
+    {
+        var host = await StartAsync(configure: d =>
+        {
+            d["cameras"] = new JsonObject { ["gate"] = LoopingFolderCamera("gate"), ["hall"] = LoopingFolderCamera("hall") };
+            d["sources"] = new JsonObject { ["imageFolderFps"] = 5 };
+        });
+        var gate = Runtime.Cameras.Find("gate")!;
+        var hall = Runtime.Cameras.Find("hall")!;
+        await WaitUntilAsync(() => gate.Counters.Frames >= 3 && hall.Counters.Frames >= 3, "both cameras running");
+        long sessions = Runtime.Models.SessionsOpened;
+
+        long version = _hub.UpdateDesired(new JsonObject { ["cameras"] = new JsonObject { ["hall"] = new JsonObject { ["source"] = ImageFolder("hall-2") } } });
+        await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the patch applied");
+        long gateFrames = gate.Counters.Frames;
+
+        Assert.Same(gate, Runtime.Cameras.Find("gate"));
+        Assert.NotSame(hall, Runtime.Cameras.Find("hall"));
+        Assert.True(hall.Completion.IsCompleted, "the old hall camera stopped");
+        Assert.EndsWith("hall-2", Runtime.Cameras.Find("hall")!.Health.Source);
+        await WaitUntilAsync(() => gate.Counters.Frames >= gateFrames + 5 && Runtime.Cameras.Find("hall")!.Counters.Frames >= 3, "both cameras after the patch");
+        Assert.Equal(0, gate.Restarts);
+        Assert.Equal(Runtime.Version, gate.AppliedVersion);
+        Assert.Equal(sessions, Runtime.Models.SessionsOpened);
+        Assert.Equal(["gate", "hall"], Reported("cameras")!.AsObject().Select(c => c.Key).Order());
     }
 
     [Fact]
@@ -167,7 +266,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
     {
         var host = await StartAsync();
         var before = host.Current;
-        var runner = host.Runner;
+        long generation = host.Generation;
 
         long bad = _hub.UpdateDesired(new JsonObject
         {
@@ -184,13 +283,13 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Contains("stats/interval", errors);
         Assert.Contains("nonsense", errors);
         Assert.Same(before, host.Current);
-        Assert.Same(runner, host.Runner);
+        Assert.Equal(generation, host.Generation);
 
         // A 100 KB blob: over the twin's limits, rejected, no crash.
         long blob = _hub.UpdateDesired(new JsonObject { ["detector"] = null, ["stats"] = null, ["nonsense"] = null, ["blob"] = new string('x', 100 * 1024) });
         await WaitUntilAsync(() => Reported("configuration", "desiredVersion")?.GetValue<long>() == blob, "the blob's rejection");
         Assert.Equal("rejected", Reported("configuration", "status")!.GetValue<string>());
-        Assert.Same(runner, host.Runner);
+        Assert.Equal(generation, host.Generation);
 
         // Fixed: applied, and the stale error keys are gone.
         long good = _hub.UpdateDesired(new JsonObject { ["blob"] = null, ["detector"] = new JsonObject { ["scoreThreshold"] = 0.55 } });
@@ -198,14 +297,50 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("applied", Reported("configuration", "status")!.GetValue<string>());
         Assert.Null(Reported("configuration", "errors"));
         Assert.Equal(0.55f, host.Current.Detector.ScoreThreshold);
-        Assert.False(_running!.IsCompleted);
+        Assert.False(Stopping);
+    }
+
+    [Fact]
+    public async Task DesiredPatch_CameraFileThatDoesNotExist_RejectedAtItsKeyAndNothingStops()
+    {
+        var host = await StartAsync();
+        var camera = Runtime.Cameras.Cameras.Single();
+        string missing = Path.Combine(_dir, "no-such-video.mp4");
+        long version = _hub.UpdateDesired(new JsonObject
+        {
+            ["cameras"] = new JsonObject { ["platform"] = new JsonObject { ["source"] = missing } },
+        });
+        await WaitUntilAsync(() => Reported("configuration", "desiredVersion")?.GetValue<long>() == version, "the rejection");
+        var conf = Reported("configuration")!;
+        Log("configuration", conf);
+        Assert.Equal("rejected", conf["status"]!.GetValue<string>());
+        var error = conf["errors"]!["cameras/platform/source"]!.GetValue<string>();
+        Assert.Contains(missing, error);
+        Assert.Contains("does not exist", error);
+        Assert.Same(camera, Runtime.Cameras.Cameras.Single());
+        Assert.Equal(Paths.SampleVideo, host.Current.Cameras["platform"].Source);
+        Assert.False(Stopping, "the module survives a configuration that cannot start");
+    }
+
+    [Fact]
+    public async Task DesiredPatch_UnknownSchemeOrMalformedUrl_RejectedAtTheSourceKey()
+    {
+        await StartAsync();
+        long version = _hub.UpdateDesired(new JsonObject
+        {
+            ["cameras"] = new JsonObject { ["door"] = new JsonObject { ["source"] = "rstp://10.0.0.7/stream1" } },
+        });
+        await WaitUntilAsync(() => Reported("configuration", "desiredVersion")?.GetValue<long>() == version, "the rejection");
+        Log("configuration", Reported("configuration"));
+        Assert.Contains("unknown scheme 'rstp://'", Reported("configuration", "errors", "cameras/door/source")!.GetValue<string>());
+        Assert.Null(Runtime.Cameras.Find("door"));
     }
 
     [Fact]
     public async Task DirectMethods_EachAnsweredWithJsonAndStatus()
     {
         var host = await StartAsync();
-        await WaitUntilAsync(() => host.Runner?.Cameras.FirstOrDefault()?.FrameTap.Last is not null, "a first frame");
+        await WaitUntilAsync(() => Runtime.Cameras.Cameras.FirstOrDefault()?.FrameTap.Last is not null, "a first frame");
 
         var (status, body, _) = await _hub.InvokeMethodAsync("getStatus", "{}");
         Log("getStatus", body);
@@ -233,7 +368,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(File.Exists(stored));
         // Kept by the snapshot store: under its folder, counted for retention, findable by the id returned.
         Assert.StartsWith(Path.GetFullPath(Path.Combine(_dir, "snapshots")), stored);
-        Assert.NotNull(_host!.Runner!.Snapshots!.Find(body["snapshotId"]!.GetValue<string>()));
+        Assert.NotNull(Runtime.Snapshots.Current!.Find(body["snapshotId"]!.GetValue<string>()));
 
         (status, _, _) = await _hub.InvokeMethodAsync("captureSnapshot", """{"camera":"nope"}""");
         Assert.Equal(404, status);
@@ -248,12 +383,15 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         (status, _, _) = await _hub.InvokeMethodAsync("testAlarm", """{"durationSeconds":"five"}""");
         Assert.Equal(400, status);
 
-        int generation = host.Generation;
+        long generation = host.Generation;
+        long sessions = Runtime.Models.SessionsOpened;
         (status, body, _) = await _hub.InvokeMethodAsync("setThresholds", """{"detector":{"scoreThreshold":0.8}}""");
         Log("setThresholds", body);
         Assert.Equal(200, status);
         Assert.Equal(0.8f, host.Current.Detector.ScoreThreshold);
         Assert.True(host.Generation > generation);
+        Assert.Equal(0.8f, Runtime.Cameras.Cameras.Single().Pipeline!.Settings.Detector.Thresholds.ScoreThreshold);
+        Assert.Equal(sessions, Runtime.Models.SessionsOpened);
         await WaitUntilAsync(() => Reported("thresholdOverride", "detector", "scoreThreshold") is not null, "the override reported");
 
         var kept = host.Current;
@@ -276,14 +414,16 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task Telemetry_StatsAndEventsGoThroughOutboxToIoTHubOutputs()
     {
-        var host = await StartAsync();
+        await StartAsync();
         await _hub.WaitForTelemetryAsync(t => t.Properties.GetValueOrDefault("$.on") == "stats", "stats telemetry");
         var stats = _hub.Telemetry.First(t => t.Properties.GetValueOrDefault("$.on") == "stats");
         Assert.Equal("platform", stats.Properties["camera"]);
         Assert.Equal("application/json", stats.Properties["$.ct"]);
         Assert.Equal("station", JsonNode.Parse(stats.Body)!["device"]!.GetValue<string>());
+        // The stats say how deep the outbox is (the dashboard's "Outbox depth" column).
+        Assert.NotNull(JsonNode.Parse(stats.Body)!["outboxDepth"]);
 
-        // Whatever the pipeline raises goes the same way; an event enqueued like the pipeline's sink does must arrive on 'events'.
+        // Whatever the pipeline raises goes the same way; an event handed over like the cameras' sink does must arrive on 'events'.
         var now = DateTimeOffset.UtcNow;
         var maskEvent = new MaskEvent
         {
@@ -292,7 +432,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
             Face = new EventFace([1, 2, 30, 40], [0, 0, 0.1f, 0.1f], [], 0.9f), Mask = new EventMask("no_mask", 0.9f, 5, 5),
             Snapshot = EventSnapshot.None,
         };
-        Assert.True(host.Runner!.Messaging!.Publisher.Enqueue(maskEvent), "the publisher accepted the event");
+        Runtime.Messaging.OnEvent(maskEvent);
         // The pipeline may raise its own violations too (when the classifier is installed): look for ours among them.
         static bool Ours(FakeIoTHub.ReceivedTelemetry t) =>
             t.Properties.GetValueOrDefault("$.on") == "events" && JsonNode.Parse(t.Body)!["id"]!.GetValue<string>() == "episode-1";
@@ -301,6 +441,47 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(EventTypes.ViolationStart, ev.Properties["type"]);
         Assert.All(_hub.Telemetry.Where(t => t.Properties.GetValueOrDefault("$.on") == "events"), t => Assert.Equal("platform", t.Properties["camera"]));
         Assert.True(_hub.Violations.IsEmpty, "protocol violations: " + string.Join(" | ", _hub.Violations));
+    }
+
+    [Fact]
+    public async Task DesiredPatch_ContractVersion1_LiveFromTheNextDocumentNoRestart()
+    {
+        await StartAsync();
+        static bool IsStats(FakeIoTHub.ReceivedTelemetry t) => t.Properties.GetValueOrDefault("$.on") == "stats";
+        await _hub.WaitForTelemetryAsync(IsStats, "stats telemetry");
+        Assert.Equal(CameraStats.SchemaName, _hub.Telemetry.First(IsStats).Properties["schema"]);
+        int messagingStarts = Runtime.Messaging.Starts;
+        var camera = Runtime.Cameras.Cameras.Single();
+
+        long version = _hub.UpdateDesired(new JsonObject { ["contract"] = new JsonObject { ["version"] = 1 } });
+        await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the patch applied");
+
+        // A badly worn mask's episode, as a version 2 pipeline raises it: consumers of version 1 get a no_mask violation.
+        var now = DateTimeOffset.UtcNow;
+        Runtime.Messaging.OnEvent(new MaskEvent
+        {
+            Id = "episode-v1", Type = EventTypes.IncorrectStart, Sequence = 0, Device = "station", Camera = "platform", TrackId = 7,
+            StartedAt = now, At = now, Frame = new EventFrame(960, 540),
+            Face = new EventFace([1, 2, 30, 40], [0, 0, 0.1f, 0.1f], [], 0.9f),
+            Mask = new EventMask("incorrect", 0.7f, 5, 5) { Probabilities = new EventProbabilities(0.1f, 0.2f, 0.7f) },
+            Snapshot = EventSnapshot.None,
+        });
+        static bool Ours(FakeIoTHub.ReceivedTelemetry t) =>
+            t.Properties.GetValueOrDefault("$.on") == "events" && JsonNode.Parse(t.Body)!["id"]!.GetValue<string>() == "episode-v1";
+        await _hub.WaitForTelemetryAsync(Ours, "the event as version 1");
+        var ev = _hub.Telemetry.First(Ours);
+        var body = JsonNode.Parse(ev.Body)!;
+        Assert.Equal(MaskEvent.SchemaNameV1, body["schema"]!.GetValue<string>());
+        Assert.Equal(MaskEvent.SchemaNameV1, ev.Properties["schema"]);
+        Assert.Equal(EventTypes.ViolationStart, body["type"]!.GetValue<string>());
+        Assert.Equal("no_mask", body["mask"]!["label"]!.GetValue<string>());
+        Assert.Null(body["mask"]!["probabilities"]);
+        // Stats stored before the patch may still be on their way; the next ones are version 1.
+        await _hub.WaitForTelemetryAsync(t => IsStats(t) && t.Properties["schema"] == CameraStats.SchemaNameV1, "version 1 stats after the patch");
+        // Live: the outbox, its drainers and the camera stayed.
+        Assert.Equal(messagingStarts, Runtime.Messaging.Starts);
+        Assert.Same(camera, Runtime.Cameras.Cameras.Single());
+        Assert.Equal(0, camera.Restarts);
     }
 
     [Fact]
@@ -320,18 +501,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task TestAlarm_AlarmOnRecordingGpio_DrivesTheLineAndAnswersWhatRan()
     {
         var chips = new List<RecordingGpioDriver>();
-        var host = await StartAsync(alarmFactory: _ =>
-        {
-            // A new alarm per runner: each runner owns (and disposes) the alarm it was given.
-            var chip = new RecordingGpioDriver(16, TimeProvider.System);
-            lock (chips) chips.Add(chip);
-            var options = new AlarmOptions
-            {
-                Enabled = true,
-                Outputs = [new AlarmOutputOptions { Name = "light", Kind = AlarmOutputKind.Light, Chip = 0, Line = 5, MinOn = TimeSpan.Zero }],
-            };
-            return new LocalAlarm(options, new DriverGpioChipProvider(new Dictionary<int, System.Device.Gpio.GpioDriver> { [0] = chip }), player: null, TimeProvider.System);
-        });
+        await StartAsync(alarmFactory: options => RecordingAlarm(options, chips), configure: d => d["alarm"] = AlarmSection());
         await WaitUntilAsync(() => Reported("alarm", "lines") is not null, "the alarm reported");
 
         var (status, body, _) = await _hub.InvokeMethodAsync("testAlarm", """{"durationSeconds":0.5}""");
@@ -339,43 +509,62 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(200, status);
         Assert.Contains("light", body!["outputs"]!.AsArray().Select(o => o!.GetValue<string>()));
         RecordingGpioDriver driver;
-        lock (chips) driver = chips[^1];
+        lock (chips) driver = Assert.Single(chips);
         Assert.Contains(driver.Changes, w => w.Line == 5 && w.High);
-        Assert.NotNull(host.Runner!.Alarm);
+        Assert.NotNull(Runtime.Alarm.Current);
     }
 
     [Fact]
-    public async Task DesiredPatch_WithEmbeddedMqttBroker_BrokerRestartsOnSamePortAndTelemetryContinues()
+    public async Task DesiredPatch_AlarmLineMoved_OldLineOffAndClosedNewLineOpened()
     {
-        int port = TestPorts.FreeTcpPort();
-        var host = await StartAsync(configure: d => d["mqtt"] = new JsonObject { ["enabled"] = true, ["port"] = port });
-        Assert.Equal(["mqtt", "iothub"], host.Runner!.Messaging!.Drainers.Select(x => x.Destination).Order().Reverse());
+        var chips = new List<RecordingGpioDriver>();
+        await StartAsync(alarmFactory: options => RecordingAlarm(options, chips), configure: d => d["alarm"] = AlarmSection());
+        long version = _hub.UpdateDesired(new JsonObject { ["alarm"] = AlarmSection(line: 6) });
+        await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the patch applied");
 
-        long version = _hub.UpdateDesired(new JsonObject { ["detector"] = new JsonObject { ["scoreThreshold"] = 0.7 } });
+        Assert.Equal(2, Runtime.Alarm.Builds);
+        RecordingGpioDriver first, second;
+        lock (chips) (first, second) = (chips[0], chips[1]);
+        Assert.Contains(5, first.Closed);
+        Assert.False(first.LevelHigh(5));
+        Assert.True(second.IsOpen(6));
+        Assert.Equal(6, Runtime.Alarm.Current!.Options.Outputs[0].Line);
+    }
+
+    [Fact]
+    public async Task DesiredPatch_EmbeddedBrokerPortChanged_BrokerMovesCamerasAndSessionsStay()
+    {
+        int port = TestPorts.FreeTcpPort(), moved = TestPorts.FreeTcpPort();
+        await StartAsync(configure: d => d["mqtt"] = new JsonObject { ["enabled"] = true, ["port"] = port });
+        Assert.Equal(["mqtt", "iothub"], Runtime.Messaging.Current!.Drainers.Select(x => x.Destination).Order().Reverse());
+        var camera = Runtime.Cameras.Cameras.Single();
+        long sessions = Runtime.Models.SessionsOpened;
+
+        long version = _hub.UpdateDesired(new JsonObject { ["mqtt"] = new JsonObject { ["port"] = moved } });
         await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the patch applied");
         Log("runtime", Reported("runtime"));
         Assert.Null(Reported("runtime", "error"));
-        Assert.NotNull(host.Runner!.Messaging!.Broker);
+        Assert.Equal(moved, Runtime.Messaging.Current!.Broker!.Options.Port);
+        Assert.Same(camera, Runtime.Cameras.Cameras.Single());
+        Assert.Equal(sessions, Runtime.Models.SessionsOpened);
+        await using var subscriber = await MqttCollector.StartAsync(moved, "edgemask/#");
+        await subscriber.WaitUntilAsync(ms => ms.Any(m => m.Topic.EndsWith("/stats", StringComparison.Ordinal)), Patience, "stats on the moved broker");
         await _hub.WaitForTelemetryAsync(t => t.Properties.GetValueOrDefault("$.on") == "stats", "stats telemetry after the restart");
     }
 
-    [Fact]
-    public async Task DesiredPatch_ValidButCameraCannotOpen_PreviousConfigurationRestartedAndErrorReported()
+    private static LocalAlarm RecordingAlarm(AlarmOptions options, List<RecordingGpioDriver> chips)
     {
-        var host = await StartAsync();
-        long version = _hub.UpdateDesired(new JsonObject
-        {
-            ["cameras"] = new JsonObject { ["platform"] = new JsonObject { ["source"] = Path.Combine(_dir, "no-such-video.mp4") } },
-        });
-        await WaitUntilAsync(() => Reported("configuration", "desiredVersion")?.GetValue<long>() == version
-            && Reported("runtime", "error") is not null, "the failed start reported");
-        Log("runtime", Reported("runtime"));
-        Assert.Contains("previous configuration restored", Reported("runtime", "error")!.GetValue<string>());
-        Assert.Equal("running", Reported("runtime", "state")!.GetValue<string>());
-        Assert.NotNull(host.Runner);
-        Assert.Equal(Paths.SampleVideo, host.Current.Cameras["platform"].Source);
-        Assert.False(_running!.IsCompleted, "the module survives a configuration that cannot start");
+        // A new chip per alarm built: each alarm owns (and disposes) the lines it opened.
+        var chip = new RecordingGpioDriver(16, TimeProvider.System);
+        lock (chips) chips.Add(chip);
+        return new LocalAlarm(options, new DriverGpioChipProvider(new Dictionary<int, System.Device.Gpio.GpioDriver> { [0] = chip }), player: null, TimeProvider.System);
     }
+
+    private static JsonObject AlarmSection(string minOn = "00:00:00", int line = 5) => new()
+    {
+        ["enabled"] = true,
+        ["outputs"] = new JsonArray(new JsonObject { ["name"] = "light", ["kind"] = "light", ["chip"] = 0, ["line"] = line, ["minOn"] = minOn }),
+    };
 }
 
 [CollectionDefinition("module-host", DisableParallelization = true)]

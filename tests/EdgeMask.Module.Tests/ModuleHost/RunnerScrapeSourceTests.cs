@@ -1,20 +1,21 @@
 using System.Text.Json.Nodes;
 using EdgeMask.Module.Configuration;
 using EdgeMask.Module.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Paths = EdgeMask.Tests.Shared.TestPaths;
 
 namespace EdgeMask.Module.Tests.ModuleHost;
 
 /// <summary>
-/// A twin update replaces the runner; the Prometheus scrape must then refresh the new runner's gauges only, and the
-/// replaced runner must not stay referenced by the metrics registry.
+/// One Prometheus before-collect callback serves the process: a scrape must refresh the live host's gauges only, and a
+/// stopped host must not stay referenced by the metrics registry (tests start many hosts in one process).
 /// </summary>
 [Collection("module-host")]
 public sealed class RunnerScrapeSourceTests
 {
     [Fact]
-    public async Task StartAsync_SecondRunnerAfterTheFirstIsDisposed_OnlyTheLiveRunnerIsScraped()
+    public async Task StartAsync_SecondHostAfterTheFirstStopped_OnlyTheLiveHostIsScraped()
     {
         var dir = Paths.NewTempDirectory();
         var images = Path.Combine(dir, "images");
@@ -30,27 +31,31 @@ public sealed class RunnerScrapeSourceTests
             ["metrics"] = new JsonObject { ["enabled"] = false },
             ["snapshots"] = new JsonObject { ["enabled"] = false },
         }.ToJsonString(), "test");
-        var run = new RunSettings { LiveView = false };
+        var settings = new DeviceHostSettings { Run = new RunSettings { LiveView = false, StopWhenCamerasEnd = false } };
 
-        var first = await EdgeMaskRunner.StartAsync(options, run, TextWriter.Null, TextWriter.Null, NullLoggerFactory.Instance, TimeProvider.System, CancellationToken.None);
-        Assert.True(first.IsScrapeSource);
-        await first.DisposeAsync();
-        Assert.False(first.IsScrapeSource);
+        using var first = DeviceHost.Build(options, settings, NullLoggerFactory.Instance, TimeProvider.System);
+        await DeviceHost.StartOrStopAsync(first, CancellationToken.None);
+        var firstMetrics = first.Services.GetRequiredService<MetricsService>();
+        Assert.True(firstMetrics.IsScrapeSource);
+        await first.StopAsync();
+        Assert.False(firstMetrics.IsScrapeSource);
 
-        var second = await EdgeMaskRunner.StartAsync(options, run, TextWriter.Null, TextWriter.Null, NullLoggerFactory.Instance, TimeProvider.System, CancellationToken.None);
+        using var second = DeviceHost.Build(options, settings, NullLoggerFactory.Instance, TimeProvider.System);
+        await DeviceHost.StartOrStopAsync(second, CancellationToken.None);
         try
         {
-            Assert.True(second.IsScrapeSource);
-            Assert.False(first.IsScrapeSource);
-            // A scrape runs the one registered callback against the live runner without touching the disposed one.
+            var secondMetrics = second.Services.GetRequiredService<MetricsService>();
+            Assert.True(secondMetrics.IsScrapeSource);
+            Assert.False(firstMetrics.IsScrapeSource);
+            // A scrape runs the one registered callback against the live host without touching the stopped one.
             using var sink = new MemoryStream();
             await Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(sink);
-            Assert.True(sink.Length > 0);
+            Assert.Contains("edgemask_model_sessions_opened_total", System.Text.Encoding.UTF8.GetString(sink.ToArray()));
         }
         finally
         {
-            await second.DisposeAsync();
+            await second.StopAsync();
         }
-        Assert.False(second.IsScrapeSource);
+        Assert.False(second.Services.GetRequiredService<MetricsService>().IsScrapeSource);
     }
 }

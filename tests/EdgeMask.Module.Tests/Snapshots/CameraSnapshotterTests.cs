@@ -49,7 +49,7 @@ public sealed class CameraSnapshotterTests : IDisposable
     }
 
     [Fact]
-    public void Take_PolicyStartRequest_StoredEpisodeSnapshotSetAndEventCarriesIt()
+    public void Take_PolicyStartRequest_StoredAndTheEventBuiltWithTheResultNamesIt()
     {
         using var store = new SnapshotStore(new SnapshotOptions { Directory = _root }, time: _time);
         using var snapshotter = new CameraSnapshotter(store, "dev-1", "door");
@@ -59,7 +59,7 @@ public sealed class CameraSnapshotterTests : IDisposable
 
         var (request, start) = RunUntilStart(tracker, policy, faces, classes);
         SnapshotResult result = snapshotter.Take(_photo.Frame, request, faces);
-        MaskEvent e = new MaskEventFactory("dev-1", "door").Create(start);
+        MaskEvent e = new MaskEventFactory("dev-1", "door").Create(start, result.ToEventSnapshot(snapshotter.Topic));
 
         Assert.True(request.IsStart);
         Assert.True(result.Available, result.Error);
@@ -87,10 +87,10 @@ public sealed class CameraSnapshotterTests : IDisposable
         SnapshotRequest later = start with { IsStart = false, Observation = start.Observation with { Timestamp = start.Observation.Timestamp.AddSeconds(2.5) } };
 
         Assert.Equal(SnapshotStatus.Throttled, snapshotter.Take(_photo.Frame, soon, faces).Status);
-        Assert.Equal(firstId, start.Episode.Snapshot.Id);
+        Assert.NotNull(store.Find(firstId));
         SnapshotResult second = snapshotter.Take(_photo.Frame, later, faces);
         Assert.True(second.Available);
-        Assert.Equal(second.Id, start.Episode.Snapshot.Id);
+        Assert.NotEqual(firstId, second.Id);
         Assert.Equal(2, store.SnapshotCount);
     }
 
@@ -106,7 +106,7 @@ public sealed class CameraSnapshotterTests : IDisposable
         var (request, start) = RunUntilStart(tracker, policy, faces, classes);
 
         SnapshotResult result = snapshotter.Take(_photo.Frame, request, faces);
-        MaskEvent e = new MaskEventFactory("dev-1", "door").Create(start);
+        MaskEvent e = new MaskEventFactory("dev-1", "door").Create(start, result.ToEventSnapshot(snapshotter.Topic));
 
         Assert.Equal(SnapshotStatus.Failed, result.Status);
         Assert.Equal(EventSnapshot.None, e.Snapshot);
@@ -116,11 +116,11 @@ public sealed class CameraSnapshotterTests : IDisposable
         fs.DiskFull = false;
         SnapshotResult retry = snapshotter.Take(_photo.Frame, request, faces);
         Assert.True(retry.Available);
-        Assert.Equal(retry.Id, request.Episode.Snapshot.Id);
+        Assert.NotNull(store.Find(retry.Id));
     }
 
     [Fact]
-    public void Take_Disabled_NothingRenderedEpisodeUnchanged()
+    public void Take_Disabled_NothingRenderedNothingStored()
     {
         using var store = new SnapshotStore(new SnapshotOptions { Directory = Path.Combine(_root, "off"), Enabled = false }, time: _time);
         using var snapshotter = new CameraSnapshotter(store, "dev-1", "door");
@@ -129,8 +129,9 @@ public sealed class CameraSnapshotterTests : IDisposable
         var (faces, classes) = Frame();
         var (request, _) = RunUntilStart(tracker, policy, faces, classes);
 
-        Assert.Equal(SnapshotStatus.Disabled, snapshotter.Take(_photo.Frame, request, faces).Status);
-        Assert.Equal(EventSnapshot.None, request.Episode.Snapshot);
+        var result = snapshotter.Take(_photo.Frame, request, faces);
+        Assert.Equal(SnapshotStatus.Disabled, result.Status);
+        Assert.Equal(EventSnapshot.None, result.ToEventSnapshot(snapshotter.Topic));
         Assert.False(Directory.Exists(Path.Combine(_root, "off")));
     }
 }

@@ -27,8 +27,12 @@ public sealed class SnapshotStoreTests : IDisposable
             new PixelRect(0, 0, 10, 10), new PixelRect(2, 2, 5, 5), 100, 100, SnapshotPrivacy.BlurOthers, blurred);
     }
 
-    private SnapshotStore NewStore(SnapshotOptions? options = null, ISnapshotFileSystem? fs = null) =>
-        new(options ?? Options(), _log, _time, fs);
+    private SnapshotStore NewStore(SnapshotOptions? options = null, ISnapshotFileSystem? fs = null)
+    {
+        var store = new SnapshotStore(options ?? Options(), _log, _time, fs);
+        store.Start();
+        return store;
+    }
 
     [Fact]
     public void Save_TwoImages_WrittenUnderCameraAndUtcDateWithNoTemporaryFilesLeft()
@@ -170,6 +174,16 @@ public sealed class SnapshotStoreTests : IDisposable
 
         Assert.False(r.Available);
         Assert.NotNull(store.Find(kept));
+    }
+
+    [Fact]
+    public void Constructor_NotStarted_NoTimerRunsUntilStart()
+    {
+        using var store = new SnapshotStore(Options(), _log, _time);
+        Assert.Equal(0, _time.ActiveTimers);
+        store.Start();
+        Assert.Equal(1, _time.ActiveTimers);
+        Assert.Throws<InvalidOperationException>(store.Start);
     }
 
     [Fact]

@@ -112,24 +112,29 @@ public class CameraCaptureTests
     }
 
     [Fact]
-    public async Task StartAsync_AbsentDevice_UnavailableNamingDeviceAndWhatToCheck()
+    public async Task StartAsync_AbsentDevice_RetriedInTheBackgroundHealthConnectingNamingTheDevice()
     {
-        await using var capture = CameraCapture.Create("cam", "/dev/video63");
-        var ex = await Assert.ThrowsAsync<FrameSourceUnavailableException>(() => capture.StartAsync());
-        Assert.Equal("/dev/video63", ex.FrameSource);
-        Assert.Contains("does not exist", ex.Message);
-        Assert.Contains("--device", ex.Hint);
+        await using var capture = CameraCapture.Create("cam", "/dev/video63", null,
+            new CameraCaptureOptions { InitialBackoff = TimeSpan.FromMilliseconds(50), MaxBackoff = TimeSpan.FromMilliseconds(100) });
+        await capture.StartAsync();
+        await SourceFixtures.WaitUntil(() => capture.Health.ReconnectAttempts >= 2, "two attempts");
+        var health = capture.Health;
+        Assert.Equal(CameraHealthState.Connecting, health.State);
+        Assert.Equal("connecting", health.ToReport().Health);
+        Assert.Contains("does not exist", health.LastError);
+        Assert.False(capture.Frames.Completion.IsCompleted);
     }
 
     [Fact]
-    public async Task StartAsync_RefusedUrl_UnavailableWithFfmpegsReason()
+    public async Task StartAsync_RefusedUrl_ReturnsAtOnceAndRetriesWithFfmpegsReasonInTheHealth()
     {
         string url = $"http://127.0.0.1:{SourceFixtures.FreePort()}/live.ts";
-        await using var capture = CameraCapture.Create("cam", url);
-        var ex = await Assert.ThrowsAsync<FrameSourceUnavailableException>(() => capture.StartAsync());
-        Assert.Equal(url, ex.FrameSource);
-        Assert.Contains("refused", ex.Problem, StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("server is up", ex.Hint);
+        await using var capture = CameraCapture.Create("cam", url, null,
+            new CameraCaptureOptions { InitialBackoff = TimeSpan.FromMilliseconds(50), MaxBackoff = TimeSpan.FromMilliseconds(100) });
+        await capture.StartAsync().WaitAsync(TimeSpan.FromSeconds(5));
+        await SourceFixtures.WaitUntil(() => capture.Health.ReconnectAttempts >= 2, "two attempts");
+        Assert.Equal(CameraHealthState.Connecting, capture.Health.State);
+        Assert.Contains("refused", capture.Health.LastError, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
@@ -144,21 +149,24 @@ public class CameraCaptureTests
     }
 
     [Fact]
-    public async Task StartAsync_FfmpegMissing_UnavailableSayingHowToInstall()
+    public async Task StartAsync_FfmpegMissing_FailsAtOnceWithoutRetrySayingHowToInstall()
     {
         await using var capture = CameraCapture.Create("cam", "rtsp://127.0.0.1:1/s", new FrameSourceOptions { FfmpegPath = "/nonexistent/ffmpeg" });
-        var ex = await Assert.ThrowsAsync<FrameSourceUnavailableException>(() => capture.StartAsync());
+        await capture.StartAsync();
+        var ex = await Assert.ThrowsAsync<FrameSourceUnavailableException>(() => capture.Frames.Completion.WaitAsync(SourceFixtures.Patience));
+        Assert.True(ex.IsPermanent);
         Assert.Contains("apt-get install ffmpeg", ex.Hint);
+        Assert.Equal(CameraHealthState.Failed, capture.Health.State);
+        Assert.Equal(0, capture.Health.ReconnectAttempts);
     }
 
     [Fact]
-    public async Task CameraCapture_LiveSourceDownWithAttemptLimit_ReconnectsThenFailsAndCompletesWithError()
+    public async Task CameraCapture_LiveSourceDownWithAttemptLimit_ConnectingThenFailsAndCompletesWithError()
     {
         string url = $"http://127.0.0.1:{SourceFixtures.FreePort()}/live.ts";
         var states = new List<string>();
         await using var capture = CameraCapture.Create("cam", url, null, new CameraCaptureOptions
         {
-            FailFastOnStart = false,
             InitialBackoff = TimeSpan.FromMilliseconds(50),
             MaxBackoff = TimeSpan.FromMilliseconds(100),
             MaxReconnectAttempts = 2,
@@ -169,10 +177,11 @@ public class CameraCaptureTests
 
         var health = capture.Health;
         Assert.Equal(CameraHealthState.Failed, health.State);
-        Assert.Equal(1, health.Reconnects);
+        // Never reached: connecting (not an outage of a source that worked), then given up after the limit.
+        Assert.Equal(0, health.Reconnects);
         Assert.Contains("refused", health.LastError, StringComparison.OrdinalIgnoreCase);
         Assert.Null(health.LastFrameAt);
-        lock (states) Assert.Equal(["reconnecting", "failed"], states.Distinct());
+        lock (states) Assert.Equal(["connecting", "failed"], states.Distinct());
         await Assert.ThrowsAnyAsync<Exception>(() => capture.Frames.Completion);
         Assert.False(capture.Frames.TryRead(out _));
     }
@@ -211,13 +220,15 @@ public class CameraCaptureTests
     }
 
     [Fact]
-    public async Task StartAsync_GStreamerMissing_UnavailableSayingHowToInstall()
+    public async Task StartAsync_GStreamerMissing_FailsAtOnceSayingHowToInstall()
     {
         await using var capture = CameraCapture.Create("jetson", "gst:videotestsrc",
             new FrameSourceOptions { Width = 320, Height = 240, GstLaunchPath = "/nonexistent/gst-launch-1.0" });
-        var ex = await Assert.ThrowsAsync<FrameSourceUnavailableException>(() => capture.StartAsync());
+        await capture.StartAsync();
+        var ex = await Assert.ThrowsAsync<FrameSourceUnavailableException>(() => capture.Frames.Completion.WaitAsync(SourceFixtures.Patience));
         Assert.StartsWith("gst:videotestsrc", ex.FrameSource);
         Assert.Contains("Install GStreamer", ex.Hint);
+        Assert.Equal(CameraHealthState.Failed, capture.Health.State);
     }
 
     [Fact]

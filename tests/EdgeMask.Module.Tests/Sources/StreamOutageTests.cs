@@ -11,7 +11,6 @@ public class StreamOutageTests
 {
     private static CameraCaptureOptions Options(TimeSpan stall) => new()
     {
-        FailFastOnStart = false,
         StallTimeout = stall,
         InitialBackoff = TimeSpan.FromMilliseconds(200),
         MaxBackoff = TimeSpan.FromSeconds(1),

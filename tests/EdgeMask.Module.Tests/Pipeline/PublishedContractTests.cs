@@ -10,7 +10,7 @@ using EdgeMask.Tests.Shared;
 namespace EdgeMask.Module.Tests.Pipeline;
 
 /// <summary>What the device stores for its consumers (a real SQLite outbox), per <c>contract.version</c>.</summary>
-public sealed class PublisherSinkTests
+public sealed class PublishedContractTests
 {
     private static MaskEvent BadlyWornMask(string type) => new()
     {
@@ -41,9 +41,10 @@ public sealed class PublisherSinkTests
         using var outbox = new SqliteOutbox(new OutboxOptions { Path = Path.Combine(dir, "outbox.db") });
         await using (var publisher = new EventPublisher(outbox, new EventPublisherOptions { Device = "dev" }))
         {
-            var sink = new PublisherSink(publisher, version, counting);
-            sink.OnEvent(BadlyWornMask(type));
-            sink.OnStats(Stats());
+            publisher.Start();
+            var contract = new PublishedContract(version, counting);
+            publisher.Enqueue(contract.Project(BadlyWornMask(type)));
+            publisher.Enqueue(contract.Project(Stats()));
             await publisher.FlushAsync(CancellationToken.None);
         }
         return outbox.PeekPending("mqtt", 10);
@@ -52,7 +53,7 @@ public sealed class PublisherSinkTests
     [Theory]
     [InlineData(EventTypes.ViolationStart, IncorrectMaskCounting.Violation)]
     [InlineData(EventTypes.IncorrectStart, IncorrectMaskCounting.Separate)]
-    public async Task OnEvent_ContractVersion1_StoresWhatAVersion1ConsumerAccepts(string type, IncorrectMaskCounting counting)
+    public async Task Project_ContractVersion1_StoresWhatAVersion1ConsumerAccepts(string type, IncorrectMaskCounting counting)
     {
         var stored = await PublishAsync(1, counting, type);
 
@@ -66,7 +67,7 @@ public sealed class PublisherSinkTests
     }
 
     [Fact]
-    public async Task OnEvent_DefaultContract_StoresVersion2AsTheEventSays()
+    public async Task Project_DefaultContract_StoresVersion2AsTheEventSays()
     {
         var stored = await PublishAsync(EventContract.CurrentVersion, IncorrectMaskCounting.Separate, EventTypes.IncorrectStart);
 

@@ -1,0 +1,322 @@
+using EdgeMask.Core.Detection;
+using EdgeMask.Core.Events;
+using EdgeMask.Core.Policy;
+using EdgeMask.Core.Tracking;
+using EdgeMask.Inference.Detection;
+using EdgeMask.Module.Pipeline;
+using EdgeMask.Module.Snapshots;
+using EdgeMask.Module.Tests.Snapshots;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenCvSharp;
+using static EdgeMask.Module.Tests.Pipeline.FakeModels;
+
+namespace EdgeMask.Module.Tests.Pipeline;
+
+/// <summary>
+/// The camera pipeline on its own, over fake detection and classification: events, stats, metrics, snapshots, live
+/// settings and a model reload, each path driven frame by frame on a manual clock.
+/// </summary>
+public sealed class CameraPipelineTests : IDisposable
+{
+    private static readonly DateTimeOffset T0 = new(2026, 12, 1, 9, 0, 0, TimeSpan.Zero);
+    private readonly ManualTimeProvider _time = new(T0);
+    private readonly Mat _frame = new(540, 960, MatType.CV_8UC3, Scalar.All(90));
+    private readonly FakeModels _models = new();
+    private readonly RecordingSink _sink = new();
+    private readonly string _camera = "cam-" + Guid.NewGuid().ToString("N")[..8];
+
+    public void Dispose() => _frame.Dispose();
+
+    private CameraPipelineSettings Settings(long version = 1, ViolationPolicyOptions? violation = null, float score = 0.5f) => new()
+    {
+        Device = "dev",
+        Camera = _camera,
+        Detector = new DetectorOptions { Thresholds = new DetectionThresholds { ScoreThreshold = score } },
+        // Confirm at once so a handful of frames makes a violation.
+        Tracking = new FaceTrackerOptions { ConfirmHits = 1 },
+        Violation = violation ?? new ViolationPolicyOptions(),
+        StatsInterval = TimeSpan.FromSeconds(10),
+        Version = version,
+    };
+
+    private CameraPipeline Pipeline(CameraPipelineSettings? settings = null, IEventOutput? output = null, CameraMetrics? metrics = null,
+        PipelineProbes? probes = null) =>
+        new(settings ?? Settings(), _models, output ?? new DirectEventOutput("dev", _camera, _sink), _sink, _time, NullLogger.Instance, metrics, probes);
+
+    private void Frames(CameraPipeline pipeline, int count, ref long index)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            pipeline.ProcessFrame(_frame, index, _time.GetUtcNow());
+            index++;
+            _time.Advance(TimeSpan.FromMilliseconds(66));
+        }
+    }
+
+    private static string Metric(string name, string camera)
+    {
+        using var stream = new MemoryStream();
+        Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(stream).GetAwaiter().GetResult();
+        string prefix = $"{name}{{camera=\"{camera}\"}} ";
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray()).Split('\n').Single(l => l.StartsWith(prefix, StringComparison.Ordinal))[prefix.Length..];
+    }
+
+    [Fact]
+    public void ProcessFrame_UnmaskedPersonForFiveFrames_OneStartEventCountedInCountersAndMetrics()
+    {
+        _models.Faces = _ => [Face(300, 250)];
+        using var pipeline = Pipeline(metrics: new CameraMetrics(_camera));
+        long index = 0;
+
+        Frames(pipeline, 8, ref index);
+
+        var start = Assert.Single(_sink.Events);
+        Assert.Equal(EventTypes.ViolationStart, start.Type);
+        Assert.Equal(_camera, start.Camera);
+        Assert.Equal(EventSnapshot.None, start.Snapshot);
+        Assert.Equal(1, pipeline.Counters.ViolationStarts);
+        Assert.Equal(1, pipeline.Counters.Active);
+        Assert.Equal(8, pipeline.Counters.Frames);
+        Assert.Equal(8, pipeline.Counters.Faces);
+        // The metric that always said 0.
+        Assert.Equal("1", Metric("edgemask_violations_total", _camera));
+        Assert.Equal("8", Metric("edgemask_frames_processed_total", _camera));
+        Assert.Equal("1", Metric("edgemask_violations_active", _camera));
+    }
+
+    [Fact]
+    public void Complete_OpenEpisode_EndedWithReasonShutdownAndLastStatsPublished()
+    {
+        _models.Faces = _ => [Face(300, 250)];
+        using var pipeline = Pipeline();
+        long index = 0;
+        Frames(pipeline, 6, ref index);
+
+        pipeline.Complete();
+
+        var end = Assert.Single(_sink.OfType(EventTypes.ViolationEnd));
+        Assert.Equal("shutdown", end.EndReason);
+        Assert.Equal(_sink.OfType(EventTypes.ViolationStart).Single().Id, end.Id);
+        Assert.Equal(0, pipeline.Counters.Active);
+        Assert.Equal(0, Assert.Single(_sink.Stats).ActiveViolations);
+    }
+
+    [Fact]
+    public void Stats_IntervalElapsed_CarryHealthDropsOutboxDepthAndProvider()
+    {
+        _models.Faces = _ => [Face(300, 250), Face(700, 250)];
+        _models.MaskProbability = f => f.Box.X1 > 480 ? 0.95f : 0.05f;
+        using var pipeline = Pipeline(probes: new PipelineProbes { DroppedFrames = () => 7, CameraHealth = () => "ok", OutboxDepth = () => 42 });
+        long index = 0;
+
+        Frames(pipeline, 10, ref index);
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Frames(pipeline, 1, ref index);
+
+        var stats = Assert.Single(_sink.Stats);
+        Assert.Equal(_camera, stats.Camera);
+        Assert.Equal(11, stats.FramesProcessed);
+        Assert.Equal(7, stats.DroppedFrames);
+        Assert.Equal("ok", stats.CameraHealth);
+        Assert.Equal(42, stats.OutboxDepth);
+        Assert.Equal("fake", stats.ExecutionProvider);
+        Assert.Equal(22, stats.FacesSeen);
+        Assert.Equal(0.5, stats.ComplianceRate!.Value, 3);
+        var validation = Messaging.Schemas.ContractSchemas.ValidateStats(EventJsonContext.Serialize(stats));
+        Assert.True(validation.IsValid, validation.ToString());
+    }
+
+    [Fact]
+    public void Tick_NoFramesForAnInterval_StatsStillPublishedWithTheCameraHealth()
+    {
+        string health = "connecting";
+        using var pipeline = Pipeline(probes: new PipelineProbes { CameraHealth = () => health });
+
+        _time.Advance(TimeSpan.FromSeconds(11));
+        pipeline.Tick();
+
+        var stats = Assert.Single(_sink.Stats);
+        Assert.Equal("connecting", stats.CameraHealth);
+        Assert.Equal(0, stats.FramesProcessed);
+        Assert.Equal(0, stats.FramesPerSecond);
+        var validation = Messaging.Schemas.ContractSchemas.ValidateStats(EventJsonContext.Serialize(stats));
+        Assert.True(validation.IsValid, validation.ToString());
+    }
+
+    [Fact]
+    public void UpdateSettings_MidEpisode_TakenAtTheNextFrameEpisodeKeptDetectorRemadeOverTheSameModels()
+    {
+        _models.Faces = _ => [Face(300, 250)];
+        using var pipeline = Pipeline();
+        long index = 0;
+        Frames(pipeline, 6, ref index);
+        Assert.Single(_sink.Events);
+        int leases = _models.OpenLeases;
+
+        pipeline.UpdateSettings(Settings(version: 2, score: 0.8f, violation: new ViolationPolicyOptions { StartProbability = 0.9f }));
+        Assert.Equal(1, pipeline.AppliedVersion);            // not before the next frame boundary
+        Frames(pipeline, 1, ref index);
+
+        Assert.Equal(2, pipeline.AppliedVersion);
+        Assert.Equal(0.8f, pipeline.Settings.Detector.Thresholds.ScoreThreshold);
+        Assert.Equal(0.9f, pipeline.Policy.Options.StartProbability);
+        Assert.Equal(2, _models.DetectorsCreated);
+        Assert.Equal(1, _models.DetectorsDisposed);
+        Assert.Equal(0.8f, _models.DetectorOptionsSeen.Last().Thresholds.ScoreThreshold);
+        Assert.Equal(leases, _models.OpenLeases);
+        // The violation in progress goes on: no end, no second start.
+        Assert.Single(_sink.Events);
+        Assert.Equal(1, pipeline.Counters.Active);
+    }
+
+    [Fact]
+    public void UpdateSettings_OnlyPolicyChanged_DetectorKept()
+    {
+        using var pipeline = Pipeline();
+        long index = 0;
+        pipeline.UpdateSettings(Settings(version: 2, violation: new ViolationPolicyOptions { MinFaceSize = 40 }));
+        Frames(pipeline, 1, ref index);
+
+        Assert.Equal(1, _models.DetectorsCreated);
+        Assert.Equal(40, pipeline.Policy.Options.MinFaceSize);
+    }
+
+    [Fact]
+    public void UpdateSettings_AnotherCamera_Refused()
+    {
+        using var pipeline = Pipeline();
+        Assert.Throws<ArgumentException>(() => pipeline.UpdateSettings(Settings() with { Camera = "other" }));
+    }
+
+    [Fact]
+    public void ModelsReloaded_NextFrameRunsOnTheNewGenerationOldLeaseReleased()
+    {
+        _models.Faces = _ => [Face(300, 250)];
+        using var pipeline = Pipeline();
+        long index = 0;
+        Frames(pipeline, 3, ref index);
+
+        _models.Reload();
+        Assert.Equal(1, pipeline.ModelGeneration);
+        Frames(pipeline, 1, ref index);
+
+        Assert.Equal(2, pipeline.ModelGeneration);
+        Assert.Equal(1, pipeline.ModelsReplaced);
+        Assert.Equal((2, 1), (_models.DetectorsCreated, _models.DetectorsDisposed));
+        Assert.Equal((2, 1), (_models.ClassifiersCreated, _models.ClassifiersDisposed));
+        Assert.Equal(1, _models.OpenLeases);
+        pipeline.Dispose();
+        Assert.Equal(0, _models.OpenLeases);
+    }
+
+    [Fact]
+    public void NoClassifier_FacesTrackedNoViolation()
+    {
+        _models.Classifies = false;
+        _models.Faces = _ => [Face(300, 250)];
+        using var pipeline = Pipeline();
+        long index = 0;
+        Frames(pipeline, 10, ref index);
+
+        Assert.Empty(_sink.Events);
+        Assert.Equal(10, pipeline.Counters.Faces);
+        Assert.Equal(1, pipeline.Tracks.Length);
+    }
+
+    [Fact]
+    public async Task SnapshotStage_Violation_JpegStoredAndPublishedOffTheCameraThreadThenTheEventNamesIt()
+    {
+        using var photo = new VocPhoto();
+        var dir = EdgeMask.Tests.Shared.TestPaths.NewTempDirectory();
+        using var store = new SnapshotStore(new SnapshotOptions { Directory = dir }, time: _time);
+        var stage = new SnapshotEventStage("dev", _camera, () => store, _sink);
+        stage.Start();
+        var faces = photo.Faces.Select(b => new FaceDetection(b, 0.95f, default)).ToArray();
+        _models.Faces = _ => faces;
+        _models.MaskProbability = f => f.Box == photo.Violator ? 0.02f : 0.97f;
+        using (var pipeline = Pipeline(output: stage))
+        {
+            for (long i = 0; i < 8; i++)
+            {
+                pipeline.ProcessFrame(photo.Frame, i, _time.GetUtcNow());
+                _time.Advance(TimeSpan.FromMilliseconds(66));
+            }
+            pipeline.Complete();
+        }
+        await stage.CompleteAsync(TimeSpan.FromSeconds(30));
+
+        var start = Assert.Single(_sink.OfType(EventTypes.ViolationStart));
+        Assert.True(start.Snapshot.Available);
+        Assert.Equal($"edgemask/dev/{_camera}/snapshot", start.Snapshot.Topic);
+        Assert.NotNull(store.Find(start.Snapshot.Id));
+        // Every event of the episode names it, and the JPEG went out before the first of them.
+        Assert.All(_sink.Events.Where(e => e.Id == start.Id), e => Assert.Equal(start.Snapshot, e.Snapshot));
+        Assert.Equal([$"snapshot:{start.Snapshot.Id}", $"event:{EventTypes.ViolationStart}:{start.Id}"], _sink.Order.Take(2));
+        Assert.DoesNotContain(Environment.CurrentManagedThreadId, _sink.Threads);
+        Assert.Equal(1, stage.SnapshotsTaken);
+        Assert.Equal(0, stage.PendingFrames);
+    }
+
+    /// <summary>
+    /// Unmasked people stepping into view one every 6 frames (each starts a violation 5 frames later), over a real
+    /// photo, through a started <paramref name="stage"/>; the pipeline completes at the end (ending every episode).
+    /// </summary>
+    private void PeopleWalkIn(SnapshotEventStage stage, int people, int spacing, int frames)
+    {
+        using var photo = new VocPhoto();
+        stage.Start();
+        var faces = Enumerable.Range(0, people).Select(i => new FaceDetection(new Core.Geometry.BoxF(10 + spacing * i, 100, 70 + spacing * i, 160), 0.95f, default)).ToArray();
+        _models.Faces = call => faces.Take((int)Math.Min(people, call / 6 + 1)).ToArray();
+        using var pipeline = Pipeline(output: stage);
+        for (long i = 0; i < frames; i++)
+        {
+            pipeline.ProcessFrame(photo.Frame, i, _time.GetUtcNow());
+            _time.Advance(TimeSpan.FromMilliseconds(66));
+        }
+        pipeline.Complete();
+    }
+
+    [Fact]
+    public async Task SnapshotStage_EncoderFallsBehind_RequestsBeyondTheBoundSkippedEveryEventStillInOrder()
+    {
+        using var store = new SnapshotStore(new SnapshotOptions { Directory = EdgeMask.Tests.Shared.TestPaths.NewTempDirectory() }, time: _time);
+        _sink.SnapshotGate = new ManualResetEventSlim(false);
+        var stage = new SnapshotEventStage("dev", _camera, () => store, _sink, maxPendingFrames: 1);
+        // Five people, each starting a violation on a different frame: five steps with a snapshot request.
+        PeopleWalkIn(stage, people: 5, spacing: 75, frames: 40);
+        _sink.SnapshotGate.Set();
+        await stage.CompleteAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(stage.SnapshotsSkipped > 0, "the bound of pending frame copies was reached");
+        Assert.Equal(5, _sink.OfType(EventTypes.ViolationStart).Count());
+        Assert.Equal(5, _sink.OfType(EventTypes.ViolationEnd).Count());
+        foreach (var episode in _sink.Events.GroupBy(e => e.Id))
+            Assert.Equal(Enumerable.Range(0, episode.Count()), episode.Select(e => e.Sequence));
+        Assert.Contains(_sink.Events, e => !e.Snapshot.Available);
+        Assert.All(_sink.Events.Where(e => e.Snapshot.Available), e => Assert.NotNull(store.Find(e.Snapshot.Id)));
+        Assert.Equal(0, stage.PendingFrames);
+    }
+
+    [Fact]
+    public async Task SnapshotStage_CompleteWhileEncodingIsStuck_EventsStillGoOutWithinTheGrace()
+    {
+        using var store = new SnapshotStore(new SnapshotOptions { Directory = EdgeMask.Tests.Shared.TestPaths.NewTempDirectory() }, time: _time);
+        _sink.SnapshotGate = new ManualResetEventSlim(false);
+        var stage = new SnapshotEventStage("dev", _camera, () => store, _sink, maxPendingFrames: 8);
+        PeopleWalkIn(stage, people: 3, spacing: 110, frames: 20);
+
+        // The first JPEG is stuck in a slow consumer; the stop gives the queue 200 ms, then only builds the events.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (Volatile.Read(ref _sink.SnapshotsEntered) == 0 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        var completing = stage.CompleteAsync(TimeSpan.FromMilliseconds(200));
+        while (!stage.SkippingSnapshots && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.True(stage.SkippingSnapshots, "the grace ran out while the first JPEG was stuck");
+        _sink.SnapshotGate.Set();
+        await completing.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(3, _sink.OfType(EventTypes.ViolationStart).Count());
+        Assert.Equal(3, _sink.OfType(EventTypes.ViolationEnd).Count());
+        Assert.Equal(1, stage.SnapshotsTaken);
+        Assert.Equal(0, stage.PendingFrames);
+    }
+}
