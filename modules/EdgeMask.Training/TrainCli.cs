@@ -41,6 +41,7 @@ internal static class TrainCli
         incorrect.AcceptOnlyFromAmong("label", "no_mask", "skip");
         var incorrectShare = new Option<double>("--incorrect-share") { DefaultValueFactory = _ => 0.2, Description = "With --incorrect label: the share of each batch drawn from the badly worn masks (mask and no_mask split the rest)." };
         var synthetic = new Option<double>("--synthetic-incorrect") { DefaultValueFactory = _ => 0.0, Description = "With --incorrect label: the share of badly worn masks drawn that are synthetic (a masked photo face's mask pasted below a bare photo face's nose); 0 = only real ones." };
+        var violationWeight = new Option<double>("--violation-weight") { DefaultValueFactory = _ => 0.0, Description = "With --incorrect label: add this weight × −log p(violation) (no_mask + incorrect; −log p(mask) for a proper mask), the probability the violation policy acts on; 0 = off." };
         var incorrectWeight = new Option<int>("--incorrect-weight") { DefaultValueFactory = _ => 1, Description = "With --incorrect no_mask: draw mask_weared_incorrect faces this many times more often than other no_mask faces (they are rare and the hardest violations)." };
         var noAugment = new Option<bool>("--no-augment") { Description = "Train on the plain crops (debugging)." };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --work." };
@@ -51,10 +52,11 @@ internal static class TrainCli
         stemKind.AcceptOnlyFromAmong("3x3", "imagenet");
         var initFrom = new Option<string?>("--init-from") { Description = $"Start from ImageNet ResNet-18 weights (needs --stem imagenet --stem-width 64): 'resnet18' for the file of the NuGet package {PretrainedResNet18.PackageId} {PretrainedResNet18.PackageVersion} (fetched by restoring this project), or that ONNX file's path." };
 
+        var startFrom = new Option<string?>("--start-from") { Description = "Start from the weights of an earlier run's checkpoint of the same shape (<work>/best.pt or epoch-N.pt kept by --keep-epochs), e.g. to fine-tune it with --violation-weight." };
         var classifier = new Command("classifier", "Train the mask / no mask / incorrectly worn mask ResNet classifier and export it to ONNX.")
         {
             crops, voc, output, card, work, trainSplit, devSplit, epochs, batch, lr, seed, patience, threads, maxSteps, epochSize,
-            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom, incorrectWeight, incorrectShare, synthetic, keepEpochs, exportEpoch,
+            inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom, incorrectWeight, incorrectShare, synthetic, violationWeight, keepEpochs, exportEpoch, startFrom,
         };
         classifier.SetAction(parse =>
         {
@@ -93,6 +95,8 @@ internal static class TrainCli
                     },
                     IncorrectShare = parse.GetValue(incorrectShare),
                     SyntheticIncorrect = parse.GetValue(synthetic),
+                    ViolationWeight = parse.GetValue(violationWeight),
+                    StartFrom = parse.GetValue(startFrom),
                     IncorrectWeight = parse.GetValue(incorrectWeight),
                     Augment = !parse.GetValue(noAugment),
                     Resume = parse.GetValue(resume),
@@ -114,7 +118,7 @@ internal static class TrainCli
                 return 2;
             }
         });
-        return new RootCommand("EdgeMask training tools (TorchSharp).") { classifier, DetectorCommand(), BlendCommand() };
+        return new RootCommand("EdgeMask training tools (TorchSharp).") { classifier, DetectorCommand(), BlendCommand(), CropsCommand() };
     }
 
     /// <summary><c>edgemask-train blend …</c>: (1 − α)·start + α·tuned, written into a copy of the tuned file.</summary>
@@ -138,6 +142,40 @@ internal static class TrainCli
                 return 0;
             }
             catch (Exception e) when (e is OnnxGraphException or ArgumentException or IOException)
+            {
+                logger.LogError("{Message}", e.Message);
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    /// <summary><c>edgemask-train crops …</c>: a VOC set's faces as a crop folder, cut as the run time cuts them.</summary>
+    private static Command CropsCommand()
+    {
+        var voc = new Option<string>("--voc") { Description = "Pascal VOC folder (images/, annotations/, optional splits/<split>.txt).", Required = true };
+        var split = new Option<string?>("--split") { Description = "Split file name (e.g. dev); default: every annotation." };
+        var output = new Option<string>("--out") { Description = "Folder to write: with_mask/, without_mask/, mask_weared_incorrect/ and faces.csv.", Required = true };
+        var size = new Option<int>("--size") { DefaultValueFactory = _ => ResNetConfig.Default.InputSize, Description = "Side of the written squares in px: the classifier's input size gives exactly its input; larger is for looking at." };
+        var expansion = new Option<float>("--crop-expansion") { DefaultValueFactory = _ => 1.2f, Description = "Crop side = longer box side × this (the classifier contract's crop.expansion)." };
+        var minFace = new Option<float>("--min-face") { DefaultValueFactory = _ => 20f, Description = "Leave out faces whose shorter side is below this many px." };
+        var command = new Command("crops", "Write a VOC set's faces, cut as the run time cuts them, as a crop folder for edgemask eval --crops / classify.")
+        {
+            voc, split, output, size, expansion, minFace,
+        };
+        command.SetAction(parse =>
+        {
+            using var factory = ConsoleLoggers();
+            var logger = factory.CreateLogger("edgemask-train");
+            try
+            {
+                string outPath = parse.GetValue(output)!;
+                var summary = CropExport.Run(parse.GetValue(voc)!, parse.GetValue(split), outPath, parse.GetValue(size), parse.GetValue(expansion), parse.GetValue(minFace), logger);
+                Console.WriteLine($"wrote {summary.Faces.Values.Sum()} faces of {summary.Photos} photos to {outPath} "
+                    + $"({string.Join(", ", summary.Faces.Select(kv => $"{kv.Key} {kv.Value}"))}; {summary.LeftOutSmall} under the minimum size left out)");
+                return 0;
+            }
+            catch (Exception e) when (e is DatasetException or ClassifierContractException or IOException)
             {
                 logger.LogError("{Message}", e.Message);
                 return 2;

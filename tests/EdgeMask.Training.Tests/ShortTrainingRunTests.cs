@@ -111,4 +111,53 @@ public sealed class ShortTrainingRunTests
             Directory.Delete(root, recursive: true);
         }
     }
+
+    [Fact]
+    public void Run_StartFromAnEarlierRunsCheckpoint_BeginsAtItsLossAndTheCardSaysSo()
+    {
+        string root = SyntheticFaces.TempDir("start-from");
+        try
+        {
+            string data = SyntheticFaces.CropFolder(Path.Combine(root, "crops"), perClass: 12, seed: 6);
+            var first = new TrainingOptions
+            {
+                CropFolders = [data],
+                OutputPath = Path.Combine(root, "out", "first.onnx"),
+                WorkDirectory = Path.Combine(root, "work1"),
+                Model = new ResNetConfig(32, 16, [16], [1]),
+                BatchSize = 8,
+                Epochs = 12,
+                EpochSize = 24,
+                EmaDecay = 0,
+                Augment = false,
+                Threads = 1,
+            };
+            var trained = new ClassifierTrainer(first, NullLogger.Instance, TimeProvider.System).Run();
+            var second = first with
+            {
+                OutputPath = Path.Combine(root, "out", "second.onnx"),
+                CardPath = Path.Combine(root, "out", "second.md"),
+                WorkDirectory = Path.Combine(root, "work2"),
+                StartFrom = Path.Combine(first.WorkDirectory, "best.pt"),
+                LearningRate = 1e-6,
+                MaxSteps = 1,
+            };
+
+            var tuned = new ClassifierTrainer(second, NullLogger.Instance, TimeProvider.System).Run();
+
+            // Same seed, so the same first batch: only the starting weights differ from the first run's first step.
+            Assert.True(tuned.StepLosses[0] < trained.StepLosses[0] * 0.8, $"first loss {tuned.StepLosses[0]:0.000}, fresh start {trained.StepLosses[0]:0.000}");
+            string card = File.ReadAllText(second.CardPath);
+            Assert.Contains("Fine-tuned", card);
+            Assert.Contains(second.StartFrom, card);
+            var both = second with { InitFrom = PretrainedResNet18.DefaultPath() };
+            Assert.Contains("--start-from", Assert.Throws<ArgumentException>(() => both.Validate()).Message);
+            var missing = second with { StartFrom = Path.Combine(root, "nope.pt") };
+            Assert.Contains("nope.pt", Assert.Throws<ArgumentException>(() => missing.Validate()).Message);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
 }

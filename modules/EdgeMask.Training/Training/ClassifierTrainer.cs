@@ -64,6 +64,13 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
             state = JsonSerializer.Deserialize<RunState>(File.ReadAllText(statePath), StateJson) ?? new RunState();
             logger.LogInformation("Resuming after epoch {Epoch} (best {Best:P2} at epoch {BestEpoch})", state.Epoch, state.BestScore, state.BestEpoch);
         }
+        else if (options.StartFrom is not null)
+        {
+            // The shapes must match the checkpoint's; TorchSharp's load names the first parameter that does not.
+            model.load(options.StartFrom);
+            TrainingProgress.Log(log, $"started from the checkpoint {options.StartFrom}");
+            logger.LogInformation("Started from the checkpoint {Checkpoint}", options.StartFrom);
+        }
         else if (options.InitFrom is not null)
         {
             var report = PretrainedResNet18.LoadInto(model, options.InitFrom, Mean, Std);
@@ -135,6 +142,11 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
                     optimizer.zero_grad();
                     var output = model.forward(x);
                     var l = nn.functional.cross_entropy(output, y, label_smoothing: options.LabelSmoothing);
+                    if (ThreeClasses && options.ViolationWeight > 0)
+                    {
+                        using var weight = ((float)options.ViolationWeight).ToScalar();
+                        l = l.add(ViolationLoss(output, y), weight);
+                    }
                     l.backward();
                     optimizer.step();
                     loss = l.item<float>();
@@ -302,6 +314,23 @@ internal sealed class ClassifierTrainer(TrainingOptions options, ILogger logger,
     internal static double[] ClassShares(TrainingOptions options) => options.Incorrect == IncorrectTraining.Label
         ? [(1 - options.IncorrectShare) / 2, (1 - options.IncorrectShare) / 2, options.IncorrectShare]
         : [0.5, 0.5];
+
+    /// <summary>
+    /// The two-way loss of what the product acts on: −log p(violation) for a no_mask or badly worn face, where
+    /// p(violation) = p(no_mask) + p(incorrect) (<c>violation.incorrectCounts: violation</c>), and −log p(mask) for a
+    /// proper mask; mean over the batch. The three-way cross-entropy charges a badly worn mask called no_mask as
+    /// much as one called mask, though only the second lets the person pass unnoticed; this term charges only that.
+    /// </summary>
+    internal static Tensor ViolationLoss(Tensor logits, Tensor labels)
+    {
+        using var scope = NewDisposeScope();
+        var logP = nn.functional.log_softmax(logits, 1);
+        var logMask = logP.select(1, 0);
+        var logViolation = logP.narrow(1, 1, logits.shape[1] - 1).logsumexp(1);
+        using var maskClass = 0L.ToScalar();
+        var perFace = torch.where(labels.ne(maskClass), logViolation, logMask);
+        return perFace.mean().neg().MoveToOuterDisposeScope();
+    }
 
     /// <summary>The class whose share covers <paramref name="u"/> ∈ [0, 1) on the cumulative scale.</summary>
     internal static int PickClass(double[] shares, double u)

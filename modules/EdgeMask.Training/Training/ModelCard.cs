@@ -18,7 +18,11 @@ internal static class ModelCard
         sb.AppendLine(c.HasIncorrect
             ? "# mask_classifier — EdgeMask mask / no mask / mask worn incorrectly classifier (small ResNet)"
             : "# mask_classifier — EdgeMask mask / no-mask classifier (small ResNet)").AppendLine();
-        if (o.InitFrom is null)
+        if (o.StartFrom is not null)
+            sb.AppendLine("Fine-tuned by `edgemask-train classifier` (TorchSharp, CPU), starting from the weights of an earlier run of the same")
+              .AppendLine(CultureInfo.InvariantCulture, $"shape (checkpoint `{o.StartFrom}`, `--start-from`; that run's own start and command are part of this recipe),")
+              .AppendLine("all layers trained on the face data below. Exported by EdgeMask's own ONNX writer (BatchNorm folded into the convolutions).").AppendLine();
+        else if (o.InitFrom is null)
             sb.AppendLine("Trained from scratch by `edgemask-train classifier` (TorchSharp, CPU); exported by EdgeMask's own ONNX writer")
               .AppendLine("(BatchNorm folded into the convolutions). No pretrained weights are used.").AppendLine();
         else
@@ -43,6 +47,8 @@ internal static class ModelCard
             _ => "left out of training",
         };
         sb.AppendLine(inv, $"| classes | with_mask → mask; without_mask → no_mask; mask_weared_incorrect → {incorrect} |");
+        if (o.ViolationWeight > 0 && c.HasIncorrect)
+            sb.AppendLine(inv, $"| loss | cross-entropy (label smoothing {o.LabelSmoothing}) + {o.ViolationWeight} × −log p(violation) (p(no_mask) + p(incorrect); −log p(mask) for a proper mask) |");
         sb.AppendLine(inv, $"| seed | {o.Seed} |");
         string why = r.BestEpoch == r.BestScoreEpoch
             ? "the best dev score"

@@ -65,6 +65,11 @@ internal sealed record TrainingOptions
     /// (<see cref="Data.IncorrectMaskSynthesizer"/>: a masked face's mask pasted below a bare face's nose); 0 = real ones only.
     /// </summary>
     public double SyntheticIncorrect { get; init; }
+    /// <summary>
+    /// With <see cref="IncorrectTraining.Label"/>: weight of <see cref="ClassifierTrainer.ViolationLoss"/> added to the
+    /// cross-entropy (0: off), which trains p(no_mask) + p(incorrect), the probability the violation policy acts on.
+    /// </summary>
+    public double ViolationWeight { get; init; }
     /// <summary>With <see cref="IncorrectTraining.NoMask"/>: how many times more often a <c>mask_weared_incorrect</c> face is drawn than another no_mask face (1: as often).</summary>
     public int IncorrectWeight { get; init; } = 1;
 
@@ -77,6 +82,11 @@ internal sealed record TrainingOptions
     public int? ExportEpoch { get; init; }
     /// <summary>ResNet-18 ONNX file (<see cref="PretrainedResNet18"/>) whose weights start the run; null = random start.</summary>
     public string? InitFrom { get; init; }
+    /// <summary>
+    /// A checkpoint of an earlier run with the same shape (<c>&lt;work&gt;/best.pt</c> or <c>epoch-N.pt</c>) whose weights
+    /// start this run: fine-tuning a trained model with another loss or sampling; null = <see cref="InitFrom"/> or random.
+    /// </summary>
+    public string? StartFrom { get; init; }
     /// <summary>The command line as typed, recorded in the model card.</summary>
     public string CommandLine { get; init; } = "";
 
@@ -91,6 +101,7 @@ internal sealed record TrainingOptions
         if (!Enum.IsDefined(Incorrect)) throw new ArgumentOutOfRangeException(nameof(Incorrect), Incorrect, "--incorrect must be label, no_mask or skip.");
         if (!(IncorrectShare is > 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(IncorrectShare), IncorrectShare, "--incorrect-share must be between 0 and 1 (exclusive).");
         if (!(SyntheticIncorrect is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(SyntheticIncorrect), SyntheticIncorrect, "--synthetic-incorrect must be at least 0 and below 1.");
+        if (!(ViolationWeight is >= 0 and <= 10)) throw new ArgumentOutOfRangeException(nameof(ViolationWeight), ViolationWeight, "--violation-weight must be 0..10 (0: off).");
         if (IncorrectWeight is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(IncorrectWeight), IncorrectWeight, "--incorrect-weight must be 1..100.");
         if (Threads < 1) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "--threads must be at least 1.");
         if (EpochSize is < 2) throw new ArgumentOutOfRangeException(nameof(EpochSize), EpochSize, "--epoch-size must be at least 2.");
@@ -98,6 +109,10 @@ internal sealed record TrainingOptions
         if (MaxSteps is < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), MaxSteps, "--max-steps must be at least 1.");
         if (!(CropExpansion is >= 0.5f and <= 4f)) throw new ArgumentOutOfRangeException(nameof(CropExpansion), CropExpansion, "--crop-expansion must be 0.5..4.");
         if (string.IsNullOrWhiteSpace(OutputPath)) throw new ArgumentException("--out must name the ONNX file to write.");
+        if (StartFrom is not null && InitFrom is not null)
+            throw new ArgumentException("Give either --start-from (a checkpoint of an earlier run) or --init-from (ResNet-18), not both.");
+        if (StartFrom is not null && !File.Exists(StartFrom))
+            throw new ArgumentException($"--start-from: the checkpoint '{StartFrom}' does not exist (an earlier run's <work>/best.pt or epoch-N.pt).");
         Model.Validate();
         if (InitFrom is not null && Model.Stem != StemKind.ImageNet)
             throw new ArgumentException("--init-from needs --stem imagenet (ResNet-18's 7×7 stem and max-pooling).");

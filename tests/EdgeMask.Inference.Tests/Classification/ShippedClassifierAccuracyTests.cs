@@ -17,13 +17,14 @@ public sealed class ShippedClassifierAccuracyTests(ClassifierModelFixture fixtur
     /// <summary>Faces whose shorter side is at least this count (issue 17, as issue 3).</summary>
     private const float MinFace = 20f;
 
-    // Issue 17's targets on voc853 dev faces ≥ 20 px: mask vs no_mask ≥ 98.5 % and badly worn masks labelled incorrect
-    // ≥ 70 % are met and held. Two are not, and the guard holds the shipped figures instead (the card says why): badly
-    // worn masks caught as a violation, target 90 %, 16 of 19; cd7 dev, target 99 %, 688 of 695 (one image short).
+    // Issue 17's targets on voc853 dev faces ≥ 20 px and cd7 dev: mask vs no_mask ≥ 98.5 %, badly worn masks labelled
+    // incorrect ≥ 70 % and cd7 ≥ 99 % are met and held at the targets. Badly worn masks caught as a violation (target
+    // 90 %, 18 of 19) is not: the guard holds the shipped 16 of 19 instead (the model card says why: the same three
+    // faces are called mask by every file exported while working on it).
     private const double VocMaskVersusNoMaskBar = 0.985;
     private const double IncorrectLabelledBar = 0.70;
     private const double IncorrectCaughtBar = 16.0 / 19;
-    private const double Cd7Bar = 688.0 / 695;
+    private const double Cd7Bar = 0.99;
 
     private LabelConfusion VocDev(float minFace)
     {
