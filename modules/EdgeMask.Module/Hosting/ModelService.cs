@@ -109,8 +109,9 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
     public bool NeedsReload(EdgeMaskOptions next) => ReloadReason(next) is not null;
 
     /// <summary>
-    /// Why <paramref name="next"/> needs other sessions, or null: the <c>inference</c> or <c>classifier</c> section
-    /// changed; or, under TensorRT, a camera's frames (its size, <c>detector.scale</c>) fall outside the engine's profile.
+    /// Why <paramref name="next"/> needs other sessions, or null: the <c>inference</c> section changed, or which
+    /// classifier runs (<c>classifier.enabled</c>, <c>classifier.modelFile</c>); or, under TensorRT, a camera's frames
+    /// (its size, <c>detector.scale</c>) fall outside the engine's profile.
     /// Off TensorRT any shape runs as it comes, so frame sizes never reopen anything.
     /// </summary>
     public string? ReloadReason(EdgeMaskOptions next)
@@ -123,7 +124,9 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
             models = _models;
         }
         if (!SameOptions.As(next.Inference, current.Inference)) return "the inference section changed";
-        if (!SameOptions.As(next.Classifier, current.Classifier)) return "the classifier section changed";
+        // Only what opens a session: which classifier, if any. How often faces are classified is a live camera setting.
+        if (next.Classifier.Enabled != current.Classifier.Enabled || next.Classifier.ModelFile != current.Classifier.ModelFile)
+            return "the classifier changed";
         return models is null ? null : ProfileReloadReason(models.ActiveProvider, models.Plan, PlanFor(next));
     }
 

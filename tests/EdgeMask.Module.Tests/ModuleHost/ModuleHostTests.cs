@@ -199,6 +199,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         {
             ["detector"] = new JsonObject { ["scoreThreshold"] = 0.75 },
             ["violation"] = new JsonObject { ["startUnmaskedFrames"] = 4, ["startProbability"] = 0.8 },
+            ["classifier"] = new JsonObject { ["enabled"] = ClassifierInstalled, ["settledEveryNthFrame"] = 2 },
             ["alarm"] = AlarmSection(minOn: "00:00:04"),
         });
         await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the patch applied");
@@ -209,6 +210,7 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(0.75f, camera.Pipeline!.Settings.Detector.Thresholds.ScoreThreshold);
         Assert.Equal(4, camera.Pipeline.Settings.Violation.StartUnmaskedFrames);
         Assert.Equal(0.8f, camera.Pipeline.Policy.Options.StartProbability);
+        Assert.Equal(2, camera.Pipeline.Settings.ClassifySettledEveryNthFrame);
         Assert.Equal(TimeSpan.FromSeconds(4), Runtime.Alarm.Current!.Options.Outputs[0].MinOn);
         // Nothing restarted: sessions, broker, alarm lines, camera and its pipeline are the same.
         Assert.Equal(sessions, Runtime.Models.SessionsOpened);
