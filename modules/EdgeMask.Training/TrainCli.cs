@@ -58,67 +58,76 @@ internal static class TrainCli
             crops, voc, output, card, work, trainSplit, devSplit, epochs, batch, lr, seed, patience, threads, maxSteps, epochSize,
             inputSize, stem, widths, blocks, expansion, minFace, incorrect, noAugment, resume, halfWeights, stemKind, initFrom, incorrectWeight, incorrectShare, synthetic, violationWeight, keepEpochs, exportEpoch, startFrom,
         };
-        classifier.SetAction(parse =>
+        classifier.SetAction(parse => RunTool(logger =>
         {
-            using var factory = ConsoleLoggers();
-            var logger = factory.CreateLogger("edgemask-train");
-            try
+            string outPath = parse.GetValue(output)!;
+            var options = new TrainingOptions
             {
-                string outPath = parse.GetValue(output)!;
-                var options = new TrainingOptions
+                CropFolders = parse.GetValue(crops) ?? [],
+                VocFolders = parse.GetValue(voc) ?? [],
+                OutputPath = outPath,
+                CardPath = parse.GetValue(card) ?? Path.ChangeExtension(outPath, ".md"),
+                WorkDirectory = parse.GetValue(work) ?? Path.Combine(".edgemask", "train-classifier"),
+                TrainSplit = parse.GetValue(trainSplit)!,
+                DevSplit = parse.GetValue(devSplit)!,
+                Epochs = parse.GetValue(epochs),
+                BatchSize = parse.GetValue(batch),
+                LearningRate = parse.GetValue(lr),
+                Seed = parse.GetValue(seed),
+                Patience = parse.GetValue(patience),
+                Threads = parse.GetValue(threads),
+                MaxSteps = parse.GetValue(maxSteps),
+                EpochSize = parse.GetValue(epochSize),
+                Model = new ResNetConfig(parse.GetValue(inputSize), parse.GetValue(stem), Ints(parse.GetValue(widths)!, "--widths"), Ints(parse.GetValue(blocks)!, "--blocks"),
+                    parse.GetValue(stemKind) == "imagenet" ? StemKind.ImageNet : StemKind.Conv3x3),
+                InitFrom = parse.GetValue(initFrom) is { } init && init.Equals("resnet18", StringComparison.OrdinalIgnoreCase) ? PretrainedResNet18.DefaultPath() : parse.GetValue(initFrom),
+                CropExpansion = parse.GetValue(expansion),
+                MinFace = parse.GetValue(minFace),
+                Incorrect = parse.GetValue(incorrect) switch
                 {
-                    CropFolders = parse.GetValue(crops) ?? [],
-                    VocFolders = parse.GetValue(voc) ?? [],
-                    OutputPath = outPath,
-                    CardPath = parse.GetValue(card) ?? Path.ChangeExtension(outPath, ".md"),
-                    WorkDirectory = parse.GetValue(work) ?? Path.Combine(".edgemask", "train-classifier"),
-                    TrainSplit = parse.GetValue(trainSplit)!,
-                    DevSplit = parse.GetValue(devSplit)!,
-                    Epochs = parse.GetValue(epochs),
-                    BatchSize = parse.GetValue(batch),
-                    LearningRate = parse.GetValue(lr),
-                    Seed = parse.GetValue(seed),
-                    Patience = parse.GetValue(patience),
-                    Threads = parse.GetValue(threads),
-                    MaxSteps = parse.GetValue(maxSteps),
-                    EpochSize = parse.GetValue(epochSize),
-                    Model = new ResNetConfig(parse.GetValue(inputSize), parse.GetValue(stem), Ints(parse.GetValue(widths)!, "--widths"), Ints(parse.GetValue(blocks)!, "--blocks"),
-                        parse.GetValue(stemKind) == "imagenet" ? StemKind.ImageNet : StemKind.Conv3x3),
-                    InitFrom = parse.GetValue(initFrom) is { } init && init.Equals("resnet18", StringComparison.OrdinalIgnoreCase) ? PretrainedResNet18.DefaultPath() : parse.GetValue(initFrom),
-                    CropExpansion = parse.GetValue(expansion),
-                    MinFace = parse.GetValue(minFace),
-                    Incorrect = parse.GetValue(incorrect) switch
-                    {
-                        "no_mask" => IncorrectTraining.NoMask,
-                        "skip" => IncorrectTraining.Skip,
-                        _ => IncorrectTraining.Label,
-                    },
-                    IncorrectShare = parse.GetValue(incorrectShare),
-                    SyntheticIncorrect = parse.GetValue(synthetic),
-                    ViolationWeight = parse.GetValue(violationWeight),
-                    StartFrom = parse.GetValue(startFrom),
-                    IncorrectWeight = parse.GetValue(incorrectWeight),
-                    Augment = !parse.GetValue(noAugment),
-                    Resume = parse.GetValue(resume),
-                    KeepEpochs = parse.GetValue(keepEpochs),
-                    ExportEpoch = parse.GetValue(exportEpoch),
-                    HalfPrecisionWeights = parse.GetValue(halfWeights),
-                    CommandLine = TypedCommandLine(),
-                }.Validate();
-                var result = new ClassifierTrainer(options, logger, TimeProvider.System).Run();
-                Console.WriteLine($"wrote {result.OnnxPath} (sha256 {result.Sha256}, best epoch {result.BestEpoch})");
-                foreach (var m in result.OnnxDev) Console.WriteLine(m);
-                if (result.DataProblems.Count > 0)
-                    Console.WriteLine($"{result.DataProblems.Count} input problem(s) were skipped; see the log above.");
-                return 0;
-            }
-            catch (Exception e) when (e is DatasetException or ArgumentException or ClassifierContractException or IOException or OnnxGraphException)
-            {
-                logger.LogError("{Message}", e.Message);
-                return 2;
-            }
-        });
+                    "no_mask" => IncorrectTraining.NoMask,
+                    "skip" => IncorrectTraining.Skip,
+                    _ => IncorrectTraining.Label,
+                },
+                IncorrectShare = parse.GetValue(incorrectShare),
+                SyntheticIncorrect = parse.GetValue(synthetic),
+                ViolationWeight = parse.GetValue(violationWeight),
+                StartFrom = parse.GetValue(startFrom),
+                IncorrectWeight = parse.GetValue(incorrectWeight),
+                Augment = !parse.GetValue(noAugment),
+                Resume = parse.GetValue(resume),
+                KeepEpochs = parse.GetValue(keepEpochs),
+                ExportEpoch = parse.GetValue(exportEpoch),
+                HalfPrecisionWeights = parse.GetValue(halfWeights),
+                CommandLine = TypedCommandLine(),
+            }.Validate();
+            var result = new ClassifierTrainer(options, logger, TimeProvider.System).Run();
+            Console.WriteLine($"wrote {result.OnnxPath} (sha256 {result.Sha256}, best epoch {result.BestEpoch})");
+            foreach (var m in result.OnnxDev) Console.WriteLine(m);
+            if (result.DataProblems.Count > 0)
+                Console.WriteLine($"{result.DataProblems.Count} input problem(s) were skipped; see the log above.");
+            return 0;
+        }, static e => e is DatasetException or ArgumentException or ClassifierContractException or IOException or OnnxGraphException));
         return new RootCommand("EdgeMask training tools (TorchSharp).") { classifier, DetectorCommand(), BlendCommand(), CropsCommand() };
+    }
+
+    /// <summary>
+    /// Runs one tool command with console logging: the errors <paramref name="isInputError"/> names (a bad dataset,
+    /// model or option) are logged as one line and end it with exit code 2; anything else is a bug and propagates.
+    /// </summary>
+    private static int RunTool(Func<ILogger, int> run, Func<Exception, bool> isInputError)
+    {
+        using var factory = ConsoleLoggers();
+        var logger = factory.CreateLogger("edgemask-train");
+        try
+        {
+            return run(logger);
+        }
+        catch (Exception e) when (isInputError(e))
+        {
+            logger.LogError("{Message}", e.Message);
+            return 2;
+        }
     }
 
     /// <summary><c>edgemask-train blend …</c>: (1 − α)·start + α·tuned, written into a copy of the tuned file.</summary>
@@ -129,24 +138,14 @@ internal static class TrainCli
         var alpha = new Option<float>("--alpha") { Description = "Weight of the tuned model: 1 = tuned, 0 = start.", Required = true };
         var output = new Option<string>("--out") { Description = "ONNX file to write.", Required = true };
         var command = new Command("blend", "Interpolate the weights of a fine-tuned RetinaFace and its start model (WiSE-FT).") { start, tuned, alpha, output };
-        command.SetAction(parse =>
+        command.SetAction(parse => RunTool(logger =>
         {
-            using var factory = ConsoleLoggers();
-            var logger = factory.CreateLogger("edgemask-train");
-            try
-            {
-                byte[] bytes = WeightBlend.Blend(OnnxGraphFile.Load(parse.GetValue(start)!), OnnxGraphFile.Load(parse.GetValue(tuned)!), parse.GetValue(alpha));
-                string outPath = parse.GetValue(output)!;
-                File.WriteAllBytes(outPath, bytes);
-                Console.WriteLine($"wrote {outPath} ({bytes.Length} bytes, sha256 {Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))})");
-                return 0;
-            }
-            catch (Exception e) when (e is OnnxGraphException or ArgumentException or IOException)
-            {
-                logger.LogError("{Message}", e.Message);
-                return 2;
-            }
-        });
+            byte[] bytes = WeightBlend.Blend(OnnxGraphFile.Load(parse.GetValue(start)!), OnnxGraphFile.Load(parse.GetValue(tuned)!), parse.GetValue(alpha));
+            string outPath = parse.GetValue(output)!;
+            File.WriteAllBytes(outPath, bytes);
+            Console.WriteLine($"wrote {outPath} ({bytes.Length} bytes, sha256 {Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))})");
+            return 0;
+        }, static e => e is OnnxGraphException or ArgumentException or IOException));
         return command;
     }
 
@@ -163,24 +162,14 @@ internal static class TrainCli
         {
             voc, split, output, size, expansion, minFace,
         };
-        command.SetAction(parse =>
+        command.SetAction(parse => RunTool(logger =>
         {
-            using var factory = ConsoleLoggers();
-            var logger = factory.CreateLogger("edgemask-train");
-            try
-            {
-                string outPath = parse.GetValue(output)!;
-                var summary = CropExport.Run(parse.GetValue(voc)!, parse.GetValue(split), outPath, parse.GetValue(size), parse.GetValue(expansion), parse.GetValue(minFace), logger);
-                Console.WriteLine($"wrote {summary.Faces.Values.Sum()} faces of {summary.Photos} photos to {outPath} "
-                    + $"({string.Join(", ", summary.Faces.Select(kv => $"{kv.Key} {kv.Value}"))}; {summary.LeftOutSmall} under the minimum size left out)");
-                return 0;
-            }
-            catch (Exception e) when (e is DatasetException or ClassifierContractException or IOException)
-            {
-                logger.LogError("{Message}", e.Message);
-                return 2;
-            }
-        });
+            string outPath = parse.GetValue(output)!;
+            var summary = CropExport.Run(parse.GetValue(voc)!, parse.GetValue(split), outPath, parse.GetValue(size), parse.GetValue(expansion), parse.GetValue(minFace), logger);
+            Console.WriteLine($"wrote {summary.Faces.Values.Sum()} faces of {summary.Photos} photos to {outPath} "
+                + $"({string.Join(", ", summary.Faces.Select(kv => $"{kv.Key} {kv.Value}"))}; {summary.LeftOutSmall} under the minimum size left out)");
+            return 0;
+        }, static e => e is DatasetException or ClassifierContractException or IOException));
         return command;
     }
 
@@ -234,70 +223,60 @@ internal static class TrainCli
             seed, boxWeight, landmarkWeight, positiveIoU, negativeIoU, maxSteps, maxMinutes, epochSize, devLimit, devScales, threads, noAugment, trainStage1, resume,
             distill, teacherIgnore, maxFalse, minVisible, pseudoLabels, pseudoSizings, ema, bareWeight, maxCutSide,
         };
-        command.SetAction(parse =>
+        command.SetAction(parse => RunTool(logger =>
         {
-            using var factory = ConsoleLoggers();
-            var logger = factory.CreateLogger("edgemask-train");
-            try
+            string outPath = parse.GetValue(output)!;
+            var options = new DetectorTrainingOptions
             {
-                string outPath = parse.GetValue(output)!;
-                var options = new DetectorTrainingOptions
-                {
-                    VocFolder = parse.GetValue(voc)!,
-                    StartDetector = parse.GetValue(detector) ?? DefaultDetector(),
-                    OutputPath = outPath,
-                    CardPath = parse.GetValue(card) ?? Path.ChangeExtension(outPath, ".md"),
-                    WorkDirectory = parse.GetValue(work) ?? Path.Combine(".edgemask", "train-detector"),
-                    TrainSplit = parse.GetValue(trainSplit)!,
-                    DevSplit = parse.GetValue(devSplit)!,
-                    Epochs = parse.GetValue(epochs),
-                    BatchSize = parse.GetValue(batch),
-                    LearningRate = parse.GetValue(lr),
-                    WeightDecay = parse.GetValue(weightDecay),
-                    Optimizer = parse.GetValue(optimizer)!,
-                    WarmupSteps = parse.GetValue(warmup),
-                    ImageSize = parse.GetValue(imageSize),
-                    MinScale = parse.GetValue(minScale),
-                    MaxScale = parse.GetValue(maxScale),
-                    Seed = parse.GetValue(seed),
-                    BoxWeight = parse.GetValue(boxWeight),
-                    LandmarkWeight = parse.GetValue(landmarkWeight),
-                    PositiveIoU = parse.GetValue(positiveIoU),
-                    NegativeIoU = parse.GetValue(negativeIoU),
-                    MaxSteps = parse.GetValue(maxSteps),
-                    MaxMinutes = parse.GetValue(maxMinutes),
-                    EpochSize = parse.GetValue(epochSize),
-                    DevLimit = parse.GetValue(devLimit),
-                    DevScales = Sizings(parse.GetValue(devScales)!),
-                    Threads = parse.GetValue(threads),
-                    Augment = !parse.GetValue(noAugment),
-                    FreezeStage1 = !parse.GetValue(trainStage1),
-                    Resume = parse.GetValue(resume),
-                    MinVisible = parse.GetValue(minVisible),
-                    DistillWeight = parse.GetValue(distill),
-                    TeacherIgnoreAbove = parse.GetValue(teacherIgnore),
-                    MaxFalseDetections = parse.GetValue(maxFalse),
-                    PseudoLabelScore = parse.GetValue(pseudoLabels),
-                    PseudoLabelSizings = Sizings(parse.GetValue(pseudoSizings)!),
-                    EmaDecay = parse.GetValue(ema),
-                    BareWeight = parse.GetValue(bareWeight),
-                    MaxCutSide = parse.GetValue(maxCutSide),
-                    CommandLine = TypedCommandLine(),
-                }.Validate();
-                var result = new DetectorTrainer(options, logger, TimeProvider.System).Run();
-                Console.WriteLine($"wrote {result.OnnxPath} ({result.Bytes} bytes, sha256 {result.Sha256}, best epoch {result.BestEpoch})");
-                foreach (var f in result.Stock) Console.WriteLine($"stock {f}");
-                foreach (var f in result.Final) Console.WriteLine($"tuned {f}");
-                return 0;
-            }
-            catch (Exception e) when (e is DatasetException or ArgumentException or OnnxGraphException or IOException
-                                          or EdgeMask.Inference.Models.ModelException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException
-                                          or EdgeMask.Inference.Runtime.ExecutionProviderUnavailableException)
-            {
-                logger.LogError("{Message}", e.Message);
-                return 2;
-            }
-        });
+                VocFolder = parse.GetValue(voc)!,
+                StartDetector = parse.GetValue(detector) ?? DefaultDetector(),
+                OutputPath = outPath,
+                CardPath = parse.GetValue(card) ?? Path.ChangeExtension(outPath, ".md"),
+                WorkDirectory = parse.GetValue(work) ?? Path.Combine(".edgemask", "train-detector"),
+                TrainSplit = parse.GetValue(trainSplit)!,
+                DevSplit = parse.GetValue(devSplit)!,
+                Epochs = parse.GetValue(epochs),
+                BatchSize = parse.GetValue(batch),
+                LearningRate = parse.GetValue(lr),
+                WeightDecay = parse.GetValue(weightDecay),
+                Optimizer = parse.GetValue(optimizer)!,
+                WarmupSteps = parse.GetValue(warmup),
+                ImageSize = parse.GetValue(imageSize),
+                MinScale = parse.GetValue(minScale),
+                MaxScale = parse.GetValue(maxScale),
+                Seed = parse.GetValue(seed),
+                BoxWeight = parse.GetValue(boxWeight),
+                LandmarkWeight = parse.GetValue(landmarkWeight),
+                PositiveIoU = parse.GetValue(positiveIoU),
+                NegativeIoU = parse.GetValue(negativeIoU),
+                MaxSteps = parse.GetValue(maxSteps),
+                MaxMinutes = parse.GetValue(maxMinutes),
+                EpochSize = parse.GetValue(epochSize),
+                DevLimit = parse.GetValue(devLimit),
+                DevScales = Sizings(parse.GetValue(devScales)!),
+                Threads = parse.GetValue(threads),
+                Augment = !parse.GetValue(noAugment),
+                FreezeStage1 = !parse.GetValue(trainStage1),
+                Resume = parse.GetValue(resume),
+                MinVisible = parse.GetValue(minVisible),
+                DistillWeight = parse.GetValue(distill),
+                TeacherIgnoreAbove = parse.GetValue(teacherIgnore),
+                MaxFalseDetections = parse.GetValue(maxFalse),
+                PseudoLabelScore = parse.GetValue(pseudoLabels),
+                PseudoLabelSizings = Sizings(parse.GetValue(pseudoSizings)!),
+                EmaDecay = parse.GetValue(ema),
+                BareWeight = parse.GetValue(bareWeight),
+                MaxCutSide = parse.GetValue(maxCutSide),
+                CommandLine = TypedCommandLine(),
+            }.Validate();
+            var result = new DetectorTrainer(options, logger, TimeProvider.System).Run();
+            Console.WriteLine($"wrote {result.OnnxPath} ({result.Bytes} bytes, sha256 {result.Sha256}, best epoch {result.BestEpoch})");
+            foreach (var f in result.Stock) Console.WriteLine($"stock {f}");
+            foreach (var f in result.Final) Console.WriteLine($"tuned {f}");
+            return 0;
+        }, static e => e is DatasetException or ArgumentException or OnnxGraphException or IOException
+            or EdgeMask.Inference.Models.ModelException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException
+            or EdgeMask.Inference.Runtime.ExecutionProviderUnavailableException));
         return command;
     }
 
