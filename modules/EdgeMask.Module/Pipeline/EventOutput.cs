@@ -1,4 +1,4 @@
-using System.Threading.Channels;
+using System.Collections.Concurrent;
 using EdgeMask.Core.Detection;
 using EdgeMask.Core.Events;
 using EdgeMask.Core.Policy;
@@ -55,17 +55,27 @@ public sealed class DirectEventOutput(string device, string camera, IPipelineSin
 /// <see cref="MaskEventFactory.Create"/>; nothing is written back into the policy's episode). So an event never names
 /// a snapshot that does not exist, events keep their order, and a burst of violations costs the camera a memcpy per
 /// frame instead of an encode per face.
+/// <para>
+/// Rendering and encoding run on a <see cref="LowPriorityThread"/>: off the camera thread is not enough on a 2-core
+/// device, where the dozens of snapshots a crowd starts at once took a core from inference and made the camera drop
+/// frames (measured: 2–3 of 864 frames with snapshots on, 0 with them off). At a lower priority they take the CPU
+/// inference leaves between frames. The worker itself (ordering, events, publishing) runs on its own thread at normal
+/// priority, since the sinks it calls wake async code.
+/// </para>
 /// </summary>
 /// <remarks>
 /// At most <see cref="MaxPendingFrames"/> frame copies wait for the worker: beyond that, new snapshot requests are
 /// skipped (counted in <see cref="SnapshotsSkipped"/>) and their events name the episode's earlier snapshot, or none.
+/// A step that only asks for better views of open episodes is admitted while fewer than half of them wait: in a crowd
+/// the start of a violation (its only evidence) keeps the room that a better view of an old one would take.
 /// <see cref="CompleteAsync"/> lets the queue drain for a grace period, then stops rendering and only builds the
 /// events still queued, so a stop never waits for JPEG encoding. Owns its worker, the frame copies and the
 /// <see cref="CameraSnapshotter"/> it makes over the current store; not the store or the sink.
 /// </remarks>
 public sealed class SnapshotEventStage : IEventOutput, IAsyncDisposable
 {
-    public const int DefaultMaxPendingFrames = 4;
+    /// <summary>Eight 960×540 copies are 12 MB; enough for the burst of starts a crowd of 50 makes at the lower priority.</summary>
+    public const int DefaultMaxPendingFrames = 8;
 
     private readonly string _device;
     private readonly string _camera;
@@ -74,11 +84,14 @@ public sealed class SnapshotEventStage : IEventOutput, IAsyncDisposable
     private readonly IPipelineSink _sink;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
-    private readonly Channel<Item> _queue = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    // Blocking (not a Channel): its reader is a dedicated thread, and the camera thread's add wakes it without the thread pool.
+    private readonly BlockingCollection<Item> _queue = new(new ConcurrentQueue<Item>());
+    private readonly TaskCompletionSource _workerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // The latest stored snapshot of each open episode, read and written by the worker only.
     private readonly Dictionary<string, EventSnapshot> _episodeSnapshots = new(StringComparer.Ordinal);
     private CameraSnapshotter? _snapshotter;
-    private Task _worker = Task.CompletedTask;
+    private LowPriorityThread? _encoder;
+    private Thread? _worker;
     private int _pendingFrames;
     private long _skipped, _taken, _events;
     private volatile bool _hurry;
@@ -122,24 +135,34 @@ public sealed class SnapshotEventStage : IEventOutput, IAsyncDisposable
     /// <summary>Frame copies waiting for the worker.</summary>
     public int PendingFrames => Volatile.Read(ref _pendingFrames);
 
-    /// <summary>Starts the worker (on the thread pool: encoding and disk writes never run on the camera thread).</summary>
+    /// <summary>The thread snapshots are rendered on (null before <see cref="Start"/>): its priority, for health and tests.</summary>
+    public LowPriorityThread? Encoder => _encoder;
+
+    /// <summary>Starts the worker and the encoder (each on its own thread: encoding and disk writes never run on the camera thread).</summary>
     public void Start()
     {
-        if (!_worker.IsCompleted) throw new InvalidOperationException("The stage is already started.");
-        _worker = Task.Run(RunAsync);
+        if (_worker is not null) throw new InvalidOperationException("The stage is already started.");
+        _encoder = new LowPriorityThread($"snapshots-{_camera}");
+        if (!_encoder.PriorityLowered)
+            _logger.LogWarning("Camera {Camera}: snapshots are encoded at normal CPU priority ({Reason}); in a crowd they compete with inference", _camera, _encoder.PriorityError);
+        _worker = new Thread(Run) { IsBackground = true, Name = $"events-{_camera}" };
+        _worker.Start();
     }
 
     public void Submit(ReadOnlySpan<ViolationDecision> decisions, ReadOnlySpan<SnapshotRequest> requests, Mat? frame, ReadOnlySpan<FaceDetection> faces)
     {
         if (requests.Length > 0 && frame is not null && TakesSnapshots)
         {
-            if (Interlocked.Increment(ref _pendingFrames) > MaxPendingFrames)
+            bool starts = false;
+            foreach (ref readonly var request in requests) starts |= request.IsStart;
+            int limit = starts ? MaxPendingFrames : Math.Max(1, MaxPendingFrames / 2);
+            if (Interlocked.Increment(ref _pendingFrames) > limit)
             {
                 Interlocked.Decrement(ref _pendingFrames);
                 long n = Interlocked.Add(ref _skipped, requests.Length);
                 // The first skip and every doubling: a crowd that outruns the encoder is worth one line, not one per frame.
                 if ((n & (n - 1)) == 0 || n - requests.Length == 0)
-                    _logger.LogWarning("Camera {Camera}: {Pending} frames wait for snapshot encoding; {Skipped} snapshot requests skipped so far", _camera, MaxPendingFrames, n);
+                    _logger.LogWarning("Camera {Camera}: {Pending} frames wait for snapshot encoding; {Skipped} snapshot requests skipped so far", _camera, limit, n);
             }
             else
             {
@@ -152,7 +175,16 @@ public sealed class SnapshotEventStage : IEventOutput, IAsyncDisposable
 
     private void Write(Item item)
     {
-        if (!_queue.Writer.TryWrite(item))
+        bool added;
+        try
+        {
+            added = _queue.TryAdd(item);
+        }
+        catch (InvalidOperationException)
+        {
+            added = false; // adding was completed
+        }
+        if (!added)
         {
             // Only after CompleteAsync: the pipeline was told to stop before this step; nothing may be lost silently.
             item.Frame?.Release(ref _pendingFrames);
@@ -160,20 +192,28 @@ public sealed class SnapshotEventStage : IEventOutput, IAsyncDisposable
         }
     }
 
-    private async Task RunAsync()
+    private void Run()
     {
-        await foreach (var item in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+        try
         {
-            try
+            foreach (var item in _queue.GetConsumingEnumerable())
             {
-                if (item.Frame is { } frame) TakeSnapshot(item.Request, frame);
-                else Emit(item.Decision);
+                try
+                {
+                    if (item.Frame is { } frame) TakeSnapshot(item.Request, frame);
+                    else Emit(item.Decision);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // One bad snapshot or sink must not stop the events after it.
+                    _logger.LogError(ex, "Camera {Camera}: the event output failed on an item of episode {Episode}", _camera, item.Decision.Episode?.Id ?? item.Request.Episode?.Id);
+                }
             }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                // One bad snapshot or sink must not stop the events after it.
-                _logger.LogError(ex, "Camera {Camera}: the event output failed on an item of episode {Episode}", _camera, item.Decision.Episode?.Id ?? item.Request.Episode?.Id);
-            }
+            _workerDone.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            _workerDone.TrySetException(ex);
         }
     }
 
@@ -189,7 +229,10 @@ public sealed class SnapshotEventStage : IEventOutput, IAsyncDisposable
                 _snapshotter?.Dispose();
                 _snapshotter = new CameraSnapshotter(store, _device, _camera, _loggers.CreateLogger<CameraSnapshotter>());
             }
-            var result = _snapshotter.Take(frame.Image, request, frame.Faces);
+            var snapshotter = _snapshotter;
+            SnapshotResult result = default!;
+            SnapshotRequest job = request;
+            _encoder!.Run(() => result = snapshotter.Take(frame.Image, job, frame.Faces));
             Interlocked.Increment(ref _taken);
             if (!result.Available) return;
             _episodeSnapshots[request.Episode.Id] = result.ToEventSnapshot(_snapshotter.Topic);
@@ -216,25 +259,30 @@ public sealed class SnapshotEventStage : IEventOutput, IAsyncDisposable
     /// </summary>
     public async Task CompleteAsync(TimeSpan grace)
     {
+        if (_worker is null) _workerDone.TrySetResult(); // never started: nothing can be queued
+        Task worker = _workerDone.Task;
         if (Interlocked.Exchange(ref _completed, 1) != 0)
         {
-            await _worker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await worker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             return;
         }
-        _queue.Writer.TryComplete();
-        if (await Task.WhenAny(_worker, Task.Delay(grace)).ConfigureAwait(false) != _worker)
+        _queue.CompleteAdding();
+        if (await Task.WhenAny(worker, Task.Delay(grace)).ConfigureAwait(false) != worker)
         {
             _hurry = true;
             _logger.LogWarning("Camera {Camera}: snapshots still queued after {Grace}; the remaining events go out without new snapshots", _camera, grace);
         }
-        await _worker.ConfigureAwait(false);
+        await worker.ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
     {
         await CompleteAsync(TimeSpan.Zero).ConfigureAwait(false);
+        _encoder?.Dispose();
+        _encoder = null;
         _snapshotter?.Dispose();
         _snapshotter = null;
+        _queue.Dispose();
     }
 
     private readonly record struct Item(ViolationDecision Decision, SnapshotRequest Request, SharedFrame? Frame);

@@ -1,8 +1,10 @@
+using System.Globalization;
 using EdgeMask.Core.Detection;
 using EdgeMask.Core.Events;
 using EdgeMask.Core.Policy;
 using EdgeMask.Core.Tracking;
 using EdgeMask.Inference.Detection;
+using EdgeMask.Module.Hosting;
 using EdgeMask.Module.Pipeline;
 using EdgeMask.Module.Snapshots;
 using EdgeMask.Module.Tests.Snapshots;
@@ -369,6 +371,47 @@ public sealed class CameraPipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task SnapshotStage_Burst_JpegsEncodedBelowInferencePriorityEventsAtNormalNoOtherThreadInheritsIt()
+    {
+        using var store = new SnapshotStore(new SnapshotOptions { Directory = EdgeMask.Tests.Shared.TestPaths.NewTempDirectory() }, time: _time);
+        int baseline = CpuPriority.NiceOf(CpuPriority.CurrentThreadId()!.Value)!.Value;
+        // The sinks wake async code from the events thread (the outbox, the MQTT client): here with enough queued work
+        // to make the thread pool grow. A thread created from a lowered thread would inherit its priority for good.
+        ThreadPool.GetMinThreads(out int minWorkers, out int minIo);
+        ThreadPool.SetMinThreads(minWorkers + 8, minIo);
+        _sink.OnEventHook = () =>
+        {
+            for (int i = 0; i < 4; i++) ThreadPool.UnsafeQueueUserWorkItem(_ => Thread.Sleep(30), null);
+        };
+        var stage = new SnapshotEventStage("dev", _camera, () => store, _sink, maxPendingFrames: 16);
+        try
+        {
+            PeopleWalkIn(stage, people: 5, spacing: 75, frames: 40);
+            await stage.CompleteAsync(TimeSpan.FromSeconds(30));
+
+            Assert.Equal(5, stage.SnapshotsTaken);
+            var encoder = stage.Encoder!;
+            Assert.True(encoder.PriorityLowered, encoder.PriorityError);
+            Assert.Equal(Math.Min(19, baseline + LowPriorityThread.DefaultNiceness), CpuPriority.NiceOf(encoder.OsThreadId!.Value));
+            // Events and JPEG publishing ran on the stage's normal-priority worker.
+            Assert.Equal(15, _sink.CallerNice.Count); // 5 JPEGs, 5 starts, 5 ends
+            Assert.All(_sink.CallerNice, nice => Assert.Equal(baseline, nice));
+            // No thread of the process runs below the cameras' priority but snapshot encoders.
+            foreach (var task in Directory.GetDirectories("/proc/self/task"))
+            {
+                if (CpuPriority.NiceOf(int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture)) is not { } nice || nice <= baseline) continue;
+                string name = File.ReadAllText(Path.Combine(task, "comm")).Trim();
+                Assert.StartsWith("snapshots-", name, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            ThreadPool.SetMinThreads(minWorkers, minIo);
+            await stage.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task SnapshotStage_EncoderFallsBehind_RequestsBeyondTheBoundSkippedEveryEventStillInOrder()
     {
         using var store = new SnapshotStore(new SnapshotOptions { Directory = EdgeMask.Tests.Shared.TestPaths.NewTempDirectory() }, time: _time);
@@ -387,6 +430,45 @@ public sealed class CameraPipelineTests : IDisposable
         Assert.Contains(_sink.Events, e => !e.Snapshot.Available);
         Assert.All(_sink.Events.Where(e => e.Snapshot.Available), e => Assert.NotNull(store.Find(e.Snapshot.Id)));
         Assert.Equal(0, stage.PendingFrames);
+    }
+
+    [Fact]
+    public async Task SnapshotStage_BacklogOfBetterViews_ANewViolationsStartStillGetsItsSnapshot()
+    {
+        using var store = new SnapshotStore(new SnapshotOptions { Directory = EdgeMask.Tests.Shared.TestPaths.NewTempDirectory() }, time: _time);
+        _sink.SnapshotGate = new ManualResetEventSlim(false);
+        var stage = new SnapshotEventStage("dev", _camera, () => store, _sink, maxPendingFrames: 4);
+        using var photo = new VocPhoto();
+        stage.Start();
+        // Person A walks towards the camera (a face 12 % larger every frame up to frame 22: a better-view request every
+        // other frame once A's violation started); person B steps in at frame 20 and stands still.
+        _models.Faces = call =>
+        {
+            float side = 20f * MathF.Pow(1.12f, Math.Min(call, 22));
+            var a = new FaceDetection(new Core.Geometry.BoxF(10, 10, 10 + side, 10 + side * 1.2f), 0.95f, default);
+            var b = new FaceDetection(new Core.Geometry.BoxF(280, 150, 340, 222), 0.95f, default);
+            return call < 20 ? [a] : [a, b];
+        };
+        using (var pipeline = Pipeline(output: stage))
+        {
+            for (long i = 0; i < 34; i++)
+            {
+                pipeline.ProcessFrame(photo.Frame, i, _time.GetUtcNow());
+                _time.Advance(TimeSpan.FromMilliseconds(66));
+            }
+            pipeline.Complete();
+        }
+        _sink.SnapshotGate.Set();
+        await stage.CompleteAsync(TimeSpan.FromSeconds(30));
+
+        var starts = _sink.OfType(EventTypes.ViolationStart).ToList();
+        Assert.Equal(2, starts.Count);
+        Assert.True(stage.SnapshotsSkipped > 0, "better views of A beyond half the bound were skipped");
+        // A's start and B's start (while A's better views filled half the queue) both carry a stored snapshot.
+        Assert.All(starts, e => Assert.True(e.Snapshot.Available));
+        Assert.All(starts, e => Assert.NotNull(store.Find(e.Snapshot.Id)));
+        Assert.Equal(0, stage.PendingFrames);
+        await stage.DisposeAsync();
     }
 
     [Fact]

@@ -130,12 +130,23 @@ internal sealed class RecordingSink : IPipelineSink
     /// <summary>"event:&lt;type&gt;:&lt;id&gt;" and "snapshot:&lt;id&gt;" in arrival order.</summary>
     public ConcurrentQueue<string> Order { get; } = new();
     public ConcurrentQueue<int> Threads { get; } = new();
+    /// <summary>The nice value of the OS thread of every call (Linux; null elsewhere), taken during the call.</summary>
+    public ConcurrentQueue<int?> CallerNice { get; } = new();
     /// <summary>When set, OnSnapshot waits for it (a slow consumer of JPEGs).</summary>
     public ManualResetEventSlim? SnapshotGate { get; set; }
+    /// <summary>Runs in every OnEvent (e.g. to wake async code as the outbox and the MQTT client do).</summary>
+    public Action? OnEventHook { get; set; }
+
+    private void RecordCaller()
+    {
+        Threads.Enqueue(Environment.CurrentManagedThreadId);
+        CallerNice.Enqueue(EdgeMask.Module.Hosting.CpuPriority.CurrentThreadId() is { } tid ? EdgeMask.Module.Hosting.CpuPriority.NiceOf(tid) : null);
+    }
 
     public void OnEvent(MaskEvent maskEvent)
     {
-        Threads.Enqueue(Environment.CurrentManagedThreadId);
+        RecordCaller();
+        OnEventHook?.Invoke();
         Events.Enqueue(maskEvent);
         Order.Enqueue($"event:{maskEvent.Type}:{maskEvent.Id}");
     }
@@ -149,7 +160,7 @@ internal sealed class RecordingSink : IPipelineSink
     {
         Interlocked.Increment(ref SnapshotsEntered);
         SnapshotGate?.Wait(TimeSpan.FromSeconds(30));
-        Threads.Enqueue(Environment.CurrentManagedThreadId);
+        RecordCaller();
         Snapshots.Enqueue(snapshotId);
         Order.Enqueue($"snapshot:{snapshotId}");
     }
