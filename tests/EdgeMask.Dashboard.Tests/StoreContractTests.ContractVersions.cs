@@ -30,8 +30,10 @@ public abstract partial class StoreContractTests
         Assert.Equal((RecordedRun.V2ViolationStarts, RecordedRun.V2IncorrectStarts), ((int)totals.Violations, (int)totals.IncorrectEpisodes));
         Assert.Equal((run.SumStats("facesSeen"), run.SumStats("facesUnmasked")), (totals.FacesSeen, totals.FacesUnmasked));
         Assert.Equal(new FaceSplit(run.SumFaces("mask"), run.SumFaces("no_mask"), run.SumFaces("incorrect"), 0), totals.Faces);
-        // The rate keeps its version 1 meaning: 1 − unmasked / seen (unmasked as the device's policy counts it).
-        Assert.Equal(1.0 - (double)run.SumStats("facesUnmasked") / run.SumStats("facesSeen"), totals.ComplianceRate);
+        // The device's rate: 1 − unmasked / classified faces (unmasked as the device's policy counts it), not over every
+        // face seen — the device leaves small and untracked faces unclassified.
+        long classified = run.SumFaces("mask") + run.SumFaces("no_mask") + run.SumFaces("incorrect");
+        Assert.Equal(1.0 - (double)run.SumStats("facesUnmasked") / classified, totals.ComplianceRate!.Value, 12);
 
         var buckets = await Store.QueryComplianceAsync(new ComplianceQuery("station", "platform", first, last.AddSeconds(1), BucketSize.Minute), default);
         Assert.Equal(totals.Faces, buckets.Aggregate(FaceSplit.Zero, (sum, b) => sum.Add(b.Faces)));
@@ -117,11 +119,12 @@ public abstract partial class StoreContractTests
     }
 
     [Fact]
-    public async Task QueryComplianceAsync_Version1AndVersion2StatsInOneBucket_SplitsVersion2AndKeepsTheRate()
+    public async Task QueryComplianceAsync_Version1AndVersion2StatsInOneBucket_SplitsVersion2RateOverClassifiedFaces()
     {
         var pipeline = Pipeline();
         var v1 = Stats("dev1", "cam1", T0, seen: 10, unmasked: 4) with { Schema = CameraStats.SchemaNameV1 };
-        var v2 = Stats("dev1", "cam1", T0.AddSeconds(10), seen: 20, unmasked: 5, byLabel: new LabelCounts(15, 3, 2));
+        // 25 faces seen, 20 of them classified (the rest too small to judge).
+        var v2 = Stats("dev1", "cam1", T0.AddSeconds(10), seen: 25, unmasked: 5, byLabel: new LabelCounts(15, 3, 2));
         Assert.Equal([IngestOutcome.Stored, IngestOutcome.Stored], await pipeline.IngestBatchAsync([StatsMessage(v1), StatsMessage(v2)], default));
         await pipeline.IngestAsync(EventMessage(Event("v", EventTypes.ViolationStart, 0, "dev1", "cam1", T0.AddSeconds(5))), default);
         await pipeline.IngestAsync(EventMessage(AsVersion1(Event("v1", EventTypes.ViolationStart, 0, "dev1", "cam1", T0.AddSeconds(6)))), default);
@@ -130,9 +133,10 @@ public abstract partial class StoreContractTests
         await pipeline.IngestAsync(EventMessage(IncorrectEvent("i", EventTypes.IncorrectEnd, 1, "dev1", "cam1", T0.AddSeconds(9), T0.AddSeconds(7))), default);
 
         var bucket = Assert.Single(await Store.QueryComplianceAsync(new ComplianceQuery(null, "cam1", T0, T0.AddMinutes(1), BucketSize.Minute), default));
-        Assert.Equal((30L, 9L, 2L, 1L), (bucket.FacesSeen, bucket.FacesUnmasked, bucket.Violations, bucket.IncorrectEpisodes));
+        Assert.Equal((35L, 9L, 2L, 1L), (bucket.FacesSeen, bucket.FacesUnmasked, bucket.Violations, bucket.IncorrectEpisodes));
         Assert.Equal(new FaceSplit(Mask: 15, NoMask: 3, Incorrect: 2, Unsplit: 10), bucket.Faces);
-        Assert.Equal(0.7, bucket.ComplianceRate);
+        // Over the classified faces (20 labelled + 10 of version 1): 1 − 9 / 30, as the devices count it.
+        Assert.Equal(0.7, bucket.ComplianceRate!.Value, 12);
     }
 
     [Fact]

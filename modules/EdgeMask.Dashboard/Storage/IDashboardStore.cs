@@ -157,6 +157,20 @@ public sealed record FaceSplit(
     public static FaceSplit Zero { get; } = new(0, 0, 0, 0);
 
     public FaceSplit Add(FaceSplit other) => new(Mask + other.Mask, NoMask + other.NoMask, Incorrect + other.Incorrect, Unsplit + other.Unsplit);
+
+    /// <summary>
+    /// The faces the device classified: the labelled ones, plus every face of version 1 stats (their devices classified
+    /// each face they saw). Since issue 16 a version 2 device leaves small and unlinked faces unclassified and samples
+    /// settled tracks, so its <c>facesSeen</c> is larger than this.
+    /// </summary>
+    [JsonIgnore]
+    public long Classified => Mask + NoMask + Incorrect + Unsplit;
+
+    /// <summary>
+    /// 1 − unmasked / classified faces, as the device computes its own <c>complianceRate</c> (unmasked as its policy
+    /// counts it); null when no face was classified.
+    /// </summary>
+    public double? ComplianceRate(long unmasked) => Classified == 0 ? null : Math.Clamp(1.0 - (double)unmasked / Classified, 0.0, 1.0);
 }
 
 public sealed record EventPage(IReadOnlyList<StoredEvent> Items, long Total);
@@ -175,15 +189,19 @@ public sealed record ComplianceQuery(string? Device, string? Camera, DateTimeOff
 /// <see cref="Violations"/> (<c>violation.start</c>) and <see cref="IncorrectEpisodes"/> (<c>incorrect.start</c>, sent
 /// only by devices that count badly worn masks separately).
 /// </summary>
-/// <remarks>The compliance rate keeps the meaning of version 1: 1 − unmasked / seen, unmasked as the device's policy counts it.</remarks>
+/// <remarks>
+/// The compliance rate is the device's: 1 − unmasked / classified faces (<see cref="FaceSplit.ComplianceRate"/>), unmasked
+/// as the device's policy counts it. Not over <see cref="FacesSeen"/>: a device leaves faces it cannot judge unclassified,
+/// and counting them as compliant would flatter a crowd.
+/// </remarks>
 public sealed record ComplianceBucket(DateTimeOffset Start, long FacesSeen, long FacesUnmasked, long Violations, long IncorrectEpisodes, FaceSplit Faces)
 {
-    public double? ComplianceRate => FacesSeen == 0 ? null : 1.0 - (double)FacesUnmasked / FacesSeen;
+    public double? ComplianceRate => Faces.ComplianceRate(FacesUnmasked);
 }
 
 public sealed record CameraTotals(string Device, string Camera, long FacesSeen, long FacesUnmasked, long Violations, long IncorrectEpisodes, FaceSplit Faces)
 {
-    public double? ComplianceRate => FacesSeen == 0 ? null : 1.0 - (double)FacesUnmasked / FacesSeen;
+    public double? ComplianceRate => Faces.ComplianceRate(FacesUnmasked);
 }
 
 public sealed record DeviceRow(
