@@ -194,7 +194,7 @@ public sealed class BrowserTests(BrowserFixture fixture) : IClassFixture<Browser
         var (first, last) = v2.TimeRange();
         var (first1, last1) = v1.TimeRange();
         var range = $"from={(first < first1 ? first : first1).AddMinutes(-1).UtcDateTime:yyyy-MM-ddTHH:mm:ss}&to={(last > last1 ? last : last1).AddMinutes(1).UtcDateTime:yyyy-MM-ddTHH:mm:ss}";
-        await Eventually.UntilAsync(() => fixture.Host.Store.QueryCameraTotalsAsync(first.AddMinutes(-10), last1.AddMinutes(10), default),
+        await Eventually.UntilAsync(() => fixture.Host.Store.QueryCameraTotalsAsync(null, null, first.AddMinutes(-10), last1.AddMinutes(10), default),
             t => t.Where(x => x.Device == "station").Sum(x => x.FacesSeen) == v2.SumStats("facesSeen") + v1.SumStats("facesSeen"), "the recorded stats stored");
 
         // History: the label filter offers incorrect and finds exactly the events labelled so, in amber.

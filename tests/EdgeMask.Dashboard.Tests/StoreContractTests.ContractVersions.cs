@@ -25,7 +25,7 @@ public abstract partial class StoreContractTests
         Assert.True(run.SumFaces("incorrect") > 0);
 
         var (first, last) = run.TimeRange();
-        var totals = Assert.Single(await Store.QueryCameraTotalsAsync(first, last.AddSeconds(1), default));
+        var totals = Assert.Single(await Store.QueryCameraTotalsAsync(null, null, first, last.AddSeconds(1), default));
         Assert.Equal(("station", "platform"), (totals.Device, totals.Camera));
         Assert.Equal((RecordedRun.V2ViolationStarts, RecordedRun.V2IncorrectStarts), ((int)totals.Violations, (int)totals.IncorrectEpisodes));
         Assert.Equal((run.SumStats("facesSeen"), run.SumStats("facesUnmasked")), (totals.FacesSeen, totals.FacesUnmasked));
@@ -74,7 +74,7 @@ public abstract partial class StoreContractTests
         Assert.Equal((RecordedRun.V1Events, RecordedRun.V1Stats), (run.Events.Count(), run.Stats.Count()));
 
         var (first, last) = run.TimeRange();
-        var totals = Assert.Single(await Store.QueryCameraTotalsAsync(first, last.AddSeconds(1), default));
+        var totals = Assert.Single(await Store.QueryCameraTotalsAsync(null, null, first, last.AddSeconds(1), default));
         Assert.Equal((RecordedRun.V1ViolationStarts, 0), ((int)totals.Violations, (int)totals.IncorrectEpisodes));
         // A version 1 device reports no split: all its faces are "unsplit", none is guessed into a label.
         Assert.Equal(new FaceSplit(0, 0, 0, run.SumStats("facesSeen")), totals.Faces);

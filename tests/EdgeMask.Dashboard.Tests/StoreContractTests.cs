@@ -204,8 +204,12 @@ public abstract partial class StoreContractTests : IDisposable
         Assert.Equal([(new DateTimeOffset(2026, 11, 2, 0, 0, 0, TimeSpan.Zero), 126L, 108L, 2L)],
             days.Select(b => (b.Start, b.FacesSeen, b.FacesUnmasked, b.Violations)));
 
-        var totals = await Store.QueryCameraTotalsAsync(T0, T0.AddHours(2), default);
+        var totals = await Store.QueryCameraTotalsAsync(null, null, T0, T0.AddHours(2), default);
         Assert.Equal([("cam1", 26L, 8L, 2L), ("cam2", 100L, 100L, 0L)], totals.Select(t => (t.Camera, t.FacesSeen, t.FacesUnmasked, t.Violations)));
+        // The per-camera table follows the page's filters, as the buckets do.
+        var filtered = await Store.QueryCameraTotalsAsync(null, "cam1", T0, T0.AddHours(2), default);
+        Assert.Equal([("cam1", 26L, 8L, 2L)], filtered.Select(t => (t.Camera, t.FacesSeen, t.FacesUnmasked, t.Violations)));
+        Assert.Empty(await Store.QueryCameraTotalsAsync("dev2", null, T0, T0.AddHours(2), default));
     }
 
     [Fact]

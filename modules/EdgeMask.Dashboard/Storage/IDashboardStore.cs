@@ -28,7 +28,9 @@ public interface IDashboardStore : IDisposable
     Task<SnapshotRecord?> GetSnapshotAsync(string id, CancellationToken cancellationToken);
     Task<EventPage> QueryEventsAsync(EventQuery query, CancellationToken cancellationToken);
     Task<IReadOnlyList<ComplianceBucket>> QueryComplianceAsync(ComplianceQuery query, CancellationToken cancellationToken);
-    Task<IReadOnlyList<CameraTotals>> QueryCameraTotalsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken);
+    /// <summary>Per camera over the range; <paramref name="device"/>/<paramref name="camera"/> (null: all) narrow it as the other filters do.</summary>
+    Task<IReadOnlyList<CameraTotals>> QueryCameraTotalsAsync(string? device, string? camera, DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken);
     /// <summary>Episodes started (violation and incorrect-mask) per mask label (the labels the devices reported, whatever they are).</summary>
     Task<IReadOnlyList<LabelCount>> QueryLabelCountsAsync(string? device, string? camera, DateTimeOffset from, DateTimeOffset to,
         CancellationToken cancellationToken);

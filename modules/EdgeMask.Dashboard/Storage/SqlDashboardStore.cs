@@ -275,11 +275,12 @@ public abstract class SqlDashboardStore : IDashboardStore
             kv.Value.Seen, kv.Value.Unmasked, kv.Value.Violations, kv.Value.Incorrect, kv.Value.Faces)).ToList();
     }
 
-    public async Task<IReadOnlyList<CameraTotals>> QueryCameraTotalsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<CameraTotals>> QueryCameraTotalsAsync(string? device, string? camera, DateTimeOffset from, DateTimeOffset to,
+        CancellationToken cancellationToken)
     {
         var totals = new SortedDictionary<(string Device, string Camera), Tally>();
         await using var connection = await OpenConnectionAsync(cancellationToken);
-        var (where, parameters) = RangeFilter(null, null, from, to);
+        var (where, parameters) = RangeFilter(device, camera, from, to);
         await using (var command = Command(connection, null,
             $"SELECT device, camera, {FaceSums} FROM stats{where} GROUP BY device, camera", [.. parameters]))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
@@ -290,7 +291,7 @@ public abstract class SqlDashboardStore : IDashboardStore
                 totals[(reader.GetString(0), reader.GetString(1))] = Tally.Empty with { Seen = seen, Unmasked = unmasked, Faces = faces };
             }
         }
-        var (eventWhere, eventParameters) = StartsFilter(null, null, from, to);
+        var (eventWhere, eventParameters) = StartsFilter(device, camera, from, to);
         await using (var command = Command(connection, null,
             $"SELECT device, camera, {StartCounts} FROM events{eventWhere} GROUP BY device, camera", [.. eventParameters]))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken))

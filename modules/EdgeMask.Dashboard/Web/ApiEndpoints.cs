@@ -49,7 +49,7 @@ internal static class ApiEndpoints
             return TypedResults.Problem(error, statusCode: 400);
         }
         var buckets = await store.QueryComplianceAsync(filter.ToQuery(), cancellationToken);
-        var cameras = await store.QueryCameraTotalsAsync(filter.From, filter.To, cancellationToken);
+        var cameras = await store.QueryCameraTotalsAsync(filter.Device, filter.Camera, filter.From, filter.To, cancellationToken);
         return TypedResults.Ok(new StatsResponse(filter.Bucket.ToString().ToLowerInvariant(), filter.From, filter.To, filter.Device, filter.Camera,
             buckets.Select(b => new StatsBucket(b.Start, b.FacesSeen, b.FacesUnmasked, b.ComplianceRate, b.Violations, b.IncorrectEpisodes, b.Faces)).ToList(),
             cameras.Select(c => new CameraTotal(c.Device, c.Camera, c.FacesSeen, c.FacesUnmasked, c.ComplianceRate, c.Violations, c.IncorrectEpisodes,

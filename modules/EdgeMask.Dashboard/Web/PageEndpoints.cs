@@ -26,7 +26,7 @@ internal static class PageEndpoints
     {
         var recent = await store.QueryEventsAsync(new EventQuery(Limit: 50), cancellationToken);
         var since = new DateTimeOffset(timeProvider.GetUtcNow().UtcDateTime.Date, TimeSpan.Zero);
-        var today = await store.QueryCameraTotalsAsync(since, since.AddDays(1), cancellationToken);
+        var today = await store.QueryCameraTotalsAsync(null, null, since, since.AddDays(1), cancellationToken);
         return Page.Render<LivePage>(new
         {
             Page = PageContext.From(context), Recent = recent.Items, Since = since,
@@ -84,7 +84,7 @@ internal static class PageEndpoints
     {
         var ok = ComplianceFilter.TryParse(context.Request.Query, timeProvider.GetUtcNow(), out var filter, out var error);
         IReadOnlyList<ComplianceBucket> buckets = ok ? await store.QueryComplianceAsync(filter.ToQuery(), cancellationToken) : [];
-        IReadOnlyList<CameraTotals> totals = ok ? await store.QueryCameraTotalsAsync(filter.From, filter.To, cancellationToken) : [];
+        IReadOnlyList<CameraTotals> totals = ok ? await store.QueryCameraTotalsAsync(filter.Device, filter.Camera, filter.From, filter.To, cancellationToken) : [];
         IReadOnlyList<LabelCount> labels = ok ? await store.QueryLabelCountsAsync(filter.Device, filter.Camera, filter.From, filter.To, cancellationToken) : [];
         var cameras = (await store.GetCamerasAsync(cancellationToken)).Select(c => c.Camera).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         return Page.Render<CompliancePage>(new
@@ -146,7 +146,7 @@ internal static class PageEndpoints
         var devices = await store.GetDevicesAsync(cancellationToken);
         var cameras = await store.GetCamerasAsync(cancellationToken);
         // The last 24 h; the end is open by a day because device clocks may run ahead of this one.
-        var lastDay = (await store.QueryCameraTotalsAsync(now.AddDays(-1), now.AddDays(1), cancellationToken))
+        var lastDay = (await store.QueryCameraTotalsAsync(null, null, now.AddDays(-1), now.AddDays(1), cancellationToken))
             .ToDictionary(t => (t.Device, t.Camera));
         return Page.Render<DevicesPage>(new
         {

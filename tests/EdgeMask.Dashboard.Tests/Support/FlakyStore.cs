@@ -35,7 +35,8 @@ internal sealed class FlakyStore(IDashboardStore inner, int failures) : IDashboa
     public Task<SnapshotRecord?> GetSnapshotAsync(string id, CancellationToken cancellationToken) => inner.GetSnapshotAsync(id, cancellationToken);
     public Task<EventPage> QueryEventsAsync(EventQuery query, CancellationToken cancellationToken) => inner.QueryEventsAsync(query, cancellationToken);
     public Task<IReadOnlyList<ComplianceBucket>> QueryComplianceAsync(ComplianceQuery query, CancellationToken cancellationToken) => inner.QueryComplianceAsync(query, cancellationToken);
-    public Task<IReadOnlyList<CameraTotals>> QueryCameraTotalsAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) => inner.QueryCameraTotalsAsync(from, to, cancellationToken);
+    public Task<IReadOnlyList<CameraTotals>> QueryCameraTotalsAsync(string? device, string? camera, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
+        inner.QueryCameraTotalsAsync(device, camera, from, to, cancellationToken);
     public Task<IReadOnlyList<LabelCount>> QueryLabelCountsAsync(string? device, string? camera, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) => inner.QueryLabelCountsAsync(device, camera, from, to, cancellationToken);
     public Task<IReadOnlyList<string>> GetLabelsAsync(CancellationToken cancellationToken) => inner.GetLabelsAsync(cancellationToken);
     public Task<IReadOnlyList<DeviceRow>> GetDevicesAsync(CancellationToken cancellationToken) => inner.GetDevicesAsync(cancellationToken);
