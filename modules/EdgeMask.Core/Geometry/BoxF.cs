@@ -30,6 +30,14 @@ public readonly record struct BoxF(float X1, float Y1, float X2, float Y2)
         return union <= 0 ? 0f : inter / union;
     }
 
+    /// <summary>Area of the intersection with <paramref name="other"/>; 0 for disjoint boxes.</summary>
+    public float IntersectionArea(in BoxF other)
+    {
+        float iw = MathF.Min(X2, other.X2) - MathF.Max(X1, other.X1);
+        float ih = MathF.Min(Y2, other.Y2) - MathF.Max(Y1, other.Y1);
+        return iw <= 0 || ih <= 0 ? 0f : iw * ih;
+    }
+
     /// <summary>The box clipped to an image of <paramref name="width"/> × <paramref name="height"/> pixels.</summary>
     public BoxF ClipTo(float width, float height) => new(
         Math.Clamp(X1, 0, width), Math.Clamp(Y1, 0, height),

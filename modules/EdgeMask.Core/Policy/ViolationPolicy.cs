@@ -217,8 +217,9 @@ public sealed class ViolationPolicy
         float pViolation = _options.IncorrectCounts.ViolationProbability(c);
         bool violating = pViolation > 0.5f;
         BoxF clipped = obs.Box.ClipTo(_frameWidth, _frameHeight);
-        bool eligible = clipped.ShortSide >= _options.MinFaceSize && InZone(clipped);
         ViolationEpisode? episode = state.Episode;
+        bool eligible = clipped.ShortSide >= _options.MinFaceSize && InZone(clipped)
+            && (episode is not null || !IsCoveredByEarlierFaces(track, clipped, tracks));
 
         state.LastClassified = obs;
         state.ConsecutiveMasked = violating ? 0 : state.ConsecutiveMasked + 1;
@@ -264,6 +265,52 @@ public sealed class ViolationPolicy
                 _snapshots.Add(new SnapshotRequest(episode, obs, quality, IsStart: false));
             }
         }
+    }
+
+    /// <summary>
+    /// Whether more than <see cref="ViolationPolicyOptions.DuplicateCoverage"/> of <paramref name="box"/> lies inside the
+    /// boxes of confirmed faces tracked since before <paramref name="track"/> appeared, seen in this frame and of a similar
+    /// size: a detection bridging two neighbours, or a second box beside a face already tracked. Allocation-free: an upper
+    /// bound (the summed overlaps) rules out nearly every face; the union is then measured on a grid of points over the box.
+    /// </summary>
+    private bool IsCoveredByEarlierFaces(FaceTrack track, in BoxF box, ReadOnlySpan<FaceTrack> tracks)
+    {
+        float limit = _options.DuplicateCoverage;
+        if (limit <= 0f || box.Area <= 0f) return false;
+        float overlap = 0f;
+        foreach (FaceTrack other in tracks)
+            if (CoversAsEarlierFace(other, track, box)) overlap += box.IntersectionArea(other.Observation.Box);
+        if (overlap <= limit * box.Area) return false;
+
+        const int Grid = 8;
+        int covered = 0;
+        for (int iy = 0; iy < Grid; iy++)
+        {
+            float y = box.Y1 + (iy + 0.5f) * box.Height / Grid;
+            for (int ix = 0; ix < Grid; ix++)
+            {
+                float x = box.X1 + (ix + 0.5f) * box.Width / Grid;
+                foreach (FaceTrack other in tracks)
+                {
+                    if (CoversAsEarlierFace(other, track, box) && other.Observation.Box.Contains(x, y))
+                    {
+                        covered++;
+                        break;
+                    }
+                }
+            }
+        }
+        return covered > limit * Grid * Grid;
+    }
+
+    // Earlier = first seen at an earlier frame: faces that appear together (a scene cut, a group walking in) are peers,
+    // and neither is taken for the other's duplicate. Size within ×/÷ 1.5, as for a handover: a face inside a body-sized
+    // false box, or a small face in front of a large one, is not that box's duplicate.
+    private static bool CoversAsEarlierFace(FaceTrack other, FaceTrack track, in BoxF box)
+    {
+        if (!other.IsObservedThisFrame || !other.IsConfirmed || other.FirstFrameIndex >= track.FirstFrameIndex) return false;
+        float h = other.Observation.Box.Height;
+        return h * 1.5f >= box.Height && h <= box.Height * 1.5f;
     }
 
     /// <summary>

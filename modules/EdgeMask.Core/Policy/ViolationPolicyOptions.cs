@@ -121,6 +121,17 @@ public sealed record ViolationPolicyOptions
     /// </summary>
     public float HandoverDistance { get; init; }
 
+    /// <summary>
+    /// A face box more than this fraction of which lies inside the boxes of faces tracked since before it appeared
+    /// (confirmed, seen in the same frame, height within ×/÷ 1.5) does not count towards a start: it is taken for a
+    /// duplicate box — a detection bridging two neighbours in a crowd, or a second box half a face beside one already
+    /// tracked — not for a new person; its pixels are mostly those faces', and they are judged already. A person who
+    /// steps out from behind others counts as soon as more than this fraction of their box is their own. Faces that
+    /// appear together (a scene cut, a group entering) are never judged against each other: only earlier tracks cover.
+    /// Once a violation runs, it does not apply. 0 turns it off; 0.5 (the default) means "more than half".
+    /// </summary>
+    public float DuplicateCoverage { get; init; } = 0.5f;
+
     /// <summary>Minimum time between two events of one episode caused by better evidence (<c>violation.update</c>).</summary>
     public TimeSpan UpdateMinInterval { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -165,6 +176,9 @@ public sealed record ViolationPolicyOptions
             throw new InvalidOptionException(K(nameof(MinFaceSize)), MinFaceSize, "must be a size in pixels, 0 or more.");
         if (!(HandoverDistance >= 0f && HandoverDistance <= 5f))
             throw new InvalidOptionException(K(nameof(HandoverDistance)), HandoverDistance, "must be between 0 (off) and 5 face heights.");
+        if (!(DuplicateCoverage >= 0f && DuplicateCoverage < 1f))
+            throw new InvalidOptionException(K(nameof(DuplicateCoverage)), DuplicateCoverage,
+                "must be at least 0 (off) and below 1 (the fraction of a face box covered by earlier faces' boxes).");
         if (Cooldown < TimeSpan.Zero)
             throw new InvalidOptionException(K(nameof(Cooldown)), Cooldown, "must not be negative.");
         if (UpdateMinInterval < TimeSpan.Zero)
