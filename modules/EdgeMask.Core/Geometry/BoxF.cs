@@ -38,6 +38,59 @@ public readonly record struct BoxF(float X1, float Y1, float X2, float Y2)
         return iw <= 0 || ih <= 0 ? 0f : iw * ih;
     }
 
+    /// <summary>
+    /// Area of the union of a few boxes, without allocation (stack space grows with the count: meant for a handful): vertical slabs between consecutive box edges,
+    /// and in each slab the merged extent of the boxes that span it.
+    /// </summary>
+    public static float UnionArea(ReadOnlySpan<BoxF> boxes)
+    {
+        if (boxes.IsEmpty) return 0f;
+        Span<float> xs = stackalloc float[2 * boxes.Length];
+        for (int i = 0; i < boxes.Length; i++)
+        {
+            xs[2 * i] = boxes[i].X1;
+            xs[2 * i + 1] = boxes[i].X2;
+        }
+        xs.Sort();
+        Span<float> starts = stackalloc float[boxes.Length];
+        Span<float> ends = stackalloc float[boxes.Length];
+        float area = 0f;
+        for (int s = 0; s + 1 < xs.Length; s++)
+        {
+            float x1 = xs[s], x2 = xs[s + 1];
+            if (x2 <= x1) continue;
+            float mid = 0.5f * (x1 + x2);
+            int n = 0;
+            foreach (BoxF b in boxes)
+            {
+                if (b.X1 <= mid && mid <= b.X2 && b.Y2 > b.Y1)
+                {
+                    starts[n] = b.Y1;
+                    ends[n++] = b.Y2;
+                }
+            }
+            if (n == 0) continue;
+            starts[..n].Sort(ends[..n]);
+            float covered = 0f, runStart = starts[0], runEnd = ends[0];
+            for (int i = 1; i < n; i++)
+            {
+                if (starts[i] > runEnd)
+                {
+                    covered += runEnd - runStart;
+                    runStart = starts[i];
+                    runEnd = ends[i];
+                }
+                else if (ends[i] > runEnd)
+                {
+                    runEnd = ends[i];
+                }
+            }
+            covered += runEnd - runStart;
+            area += (x2 - x1) * covered;
+        }
+        return area;
+    }
+
     /// <summary>The box clipped to an image of <paramref name="width"/> × <paramref name="height"/> pixels.</summary>
     public BoxF ClipTo(float width, float height) => new(
         Math.Clamp(X1, 0, width), Math.Clamp(Y1, 0, height),

@@ -270,37 +270,28 @@ public sealed class ViolationPolicy
     /// <summary>
     /// Whether more than <see cref="ViolationPolicyOptions.DuplicateCoverage"/> of <paramref name="box"/> lies inside the
     /// boxes of confirmed faces tracked since before <paramref name="track"/> appeared, seen in this frame and of a similar
-    /// size: a detection bridging two neighbours, or a second box beside a face already tracked. Allocation-free: an upper
-    /// bound (the summed overlaps) rules out nearly every face; the union is then measured on a grid of points over the box.
+    /// size: a detection bridging two neighbours, or a second box beside a face already tracked. An upper bound (the summed
+    /// overlaps) rules out nearly every face at once; otherwise the area of the union of the overlaps is measured exactly.
     /// </summary>
     private bool IsCoveredByEarlierFaces(FaceTrack track, in BoxF box, ReadOnlySpan<FaceTrack> tracks)
     {
         float limit = _options.DuplicateCoverage;
         if (limit <= 0f || box.Area <= 0f) return false;
-        float overlap = 0f;
+        const int MaxCovering = 16;
+        Span<BoxF> parts = stackalloc BoxF[MaxCovering];
+        int count = 0;
+        float summed = 0f;
         foreach (FaceTrack other in tracks)
-            if (CoversAsEarlierFace(other, track, box)) overlap += box.IntersectionArea(other.Observation.Box);
-        if (overlap <= limit * box.Area) return false;
-
-        const int Grid = 8;
-        int covered = 0;
-        for (int iy = 0; iy < Grid; iy++)
         {
-            float y = box.Y1 + (iy + 0.5f) * box.Height / Grid;
-            for (int ix = 0; ix < Grid; ix++)
-            {
-                float x = box.X1 + (ix + 0.5f) * box.Width / Grid;
-                foreach (FaceTrack other in tracks)
-                {
-                    if (CoversAsEarlierFace(other, track, box) && other.Observation.Box.Contains(x, y))
-                    {
-                        covered++;
-                        break;
-                    }
-                }
-            }
+            if (!CoversAsEarlierFace(other, track, box)) continue;
+            float overlap = box.IntersectionArea(other.Observation.Box);
+            if (overlap <= 0f || count == MaxCovering) continue;
+            summed += overlap;
+            BoxF o = other.Observation.Box;
+            parts[count++] = new BoxF(MathF.Max(o.X1, box.X1), MathF.Max(o.Y1, box.Y1), MathF.Min(o.X2, box.X2), MathF.Min(o.Y2, box.Y2));
         }
-        return covered > limit * Grid * Grid;
+        if (summed <= limit * box.Area) return false;
+        return BoxF.UnionArea(parts[..count]) > limit * box.Area;
     }
 
     // Earlier = first seen at an earlier frame: faces that appear together (a scene cut, a group walking in) are peers,

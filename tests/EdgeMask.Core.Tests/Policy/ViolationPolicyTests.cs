@@ -637,3 +637,115 @@ public class ViolationPolicySettledTests
         Assert.False(h.Policy.IsSettled(id + 1000));
     }
 }
+
+/// <summary>
+/// <see cref="ViolationPolicyOptions.DuplicateCoverage"/>: a box that appears over faces already tracked (bridging two
+/// neighbours in a crowd, or a second box beside a face) is not a new person; faces that appear together, a face
+/// stepping out from behind another, and a face inside a much larger box are.
+/// </summary>
+public class ViolationDuplicateBoxTests
+{
+    private static readonly FaceTrackerOptions Tracking = new() { ConfirmHits = 1 };
+
+    // Two unmasked neighbours side by side, 40 px faces touching at x = 320, and a box bridging them (half on each).
+    private static readonly FaceDetection Left = Face(300, 250, 40);
+    private static readonly FaceDetection Right = Face(340, 250, 40);
+    private static readonly FaceDetection Bridge = Face(320, 250, 40);
+
+    private static PipelineHarness BridgeOverNeighbours(ViolationPolicyOptions policy)
+    {
+        var h = new PipelineHarness(Tracking, policy);
+        for (int f = 0; f < 8; f++) h.Step((Left, Unmasked()), (Right, Unmasked()));
+        Assert.Equal(2, h.Starts);
+        for (int f = 0; f < 20; f++) h.Step((Left, Unmasked()), (Right, Unmasked()), (Bridge, Unmasked()));
+        Assert.Equal(3, h.Tracker.Tracks.Length);
+        return h;
+    }
+
+    [Fact]
+    public void Evaluate_BoxBridgingTwoEarlierFaces_StartsNothing()
+    {
+        var h = BridgeOverNeighbours(new ViolationPolicyOptions());
+
+        Assert.Equal(2, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_DuplicateCoverageOff_BridgingBoxStartsAThirdViolation()
+    {
+        var h = BridgeOverNeighbours(new ViolationPolicyOptions { DuplicateCoverage = 0f });
+
+        Assert.Equal(3, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_OverlappingFacesAppearingTogether_BothStart()
+    {
+        // A scene cut or a pair walking in: 35 of the second face's 60 px lie inside the first box (58 %), but neither
+        // face was there before the other.
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        for (int f = 0; f < 8; f++) h.Step((Face(300, 250, 60), Unmasked()), (Face(325, 250, 60), Unmasked()));
+
+        Assert.Equal(2, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_FaceSteppingOutFromBehindAnEarlierFace_StartsOnceMostlyItsOwn()
+    {
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        var front = Face(300, 250, 60);
+        for (int f = 0; f < 8; f++) h.Step((front, Masked()));
+        // The second face emerges 10 px to the right of the first (five sixths of its box inside it) and moves 1 px a frame.
+        long firstUncovered = -1;
+        for (int x = 310; x <= 360; x++)
+        {
+            h.Step((front, Masked()), (Face(x, 250, 60), Unmasked()));
+            // The first box ends at x = 330, the second begins at x − 30: (360 − x) / 60 of it is covered, half at x = 330.
+            if (x == 330) firstUncovered = h.Frame;
+        }
+
+        MaskEvent start = Assert.Single(h.OfType(EventTypes.ViolationStart));
+        Assert.True(start.StartedAt >= At(firstUncovered + 4),
+            $"started at {start.StartedAt:HH:mm:ss.fff}, before five frames of the face were mostly its own (from {At(firstUncovered):HH:mm:ss.fff})");
+    }
+
+    [Fact]
+    public void Evaluate_FaceInsideAMuchLargerEarlierBox_Starts()
+    {
+        // A 100 px box (a face close to the camera, or a false box on a shirt) seen first; a 30 px face inside it is
+        // not that box's duplicate: sizes differ by more than ×1.5.
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        var large = Face(300, 250, 100);
+        for (int f = 0; f < 8; f++) h.Step((large, Masked()));
+        for (int f = 0; f < 8; f++) h.Step((large, Masked()), (Face(300, 230, 30), Unmasked()));
+
+        Assert.Equal(1, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_RunningViolationLaterCoveredByAnEarlierFace_KeepsRunning()
+    {
+        // Once a violation runs, covered frames still count: the question is only whether the person is still unmasked.
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        var front = Face(300, 250, 60);
+        for (int f = 0; f < 8; f++) h.Step((front, Masked()));
+        for (int f = 0; f < 8; f++) h.Step((front, Masked()), (Face(400, 250, 60), Unmasked()));
+        Assert.Equal(1, h.Starts);
+        // The unmasked face moves in front of (behind) the masked one, 5 px a frame, until two thirds are covered.
+        for (int x = 395; x >= 340; x -= 5) h.Step((front, Masked()), (Face(x, 250, 60), Unmasked()));
+        h.Flush();
+
+        var end = Assert.Single(h.OfType(EventTypes.ViolationEnd));
+        Assert.Equal("shutdown", end.EndReason);
+    }
+
+    [Theory]
+    [InlineData(-0.1f)]
+    [InlineData(1f)]
+    [InlineData(float.NaN)]
+    public void Validate_DuplicateCoverageOutOfRange_NamesTheKey(float value)
+    {
+        var ex = Assert.Throws<InvalidOptionException>(() => new ViolationPolicyOptions { DuplicateCoverage = value }.Validate());
+        Assert.Equal("Violation:DuplicateCoverage", ex.Key);
+    }
+}
