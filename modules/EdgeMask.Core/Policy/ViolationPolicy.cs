@@ -219,7 +219,7 @@ public sealed class ViolationPolicy
         BoxF clipped = obs.Box.ClipTo(_frameWidth, _frameHeight);
         ViolationEpisode? episode = state.Episode;
         bool eligible = clipped.ShortSide >= _options.MinFaceSize && InZone(clipped)
-            && (episode is not null || !IsCoveredByEarlierFaces(track, clipped, tracks));
+            && (episode is not null || (!AtFrameEdge(clipped) && !IsCoveredByEarlierFaces(track, clipped, tracks)));
 
         state.LastClassified = obs;
         state.ConsecutiveMasked = violating ? 0 : state.ConsecutiveMasked + 1;
@@ -266,6 +266,11 @@ public sealed class ViolationPolicy
             }
         }
     }
+
+    /// <summary>Whether the (clipped) box reaches within <see cref="ViolationPolicyOptions.EdgeMargin"/> of the frame's edge.</summary>
+    private bool AtFrameEdge(in BoxF clipped) =>
+        _options.EdgeMargin is { } m
+        && (clipped.X1 <= m || clipped.Y1 <= m || clipped.X2 >= _frameWidth - m || clipped.Y2 >= _frameHeight - m);
 
     /// <summary>
     /// Whether more than <see cref="ViolationPolicyOptions.DuplicateCoverage"/> of <paramref name="box"/> lies inside the

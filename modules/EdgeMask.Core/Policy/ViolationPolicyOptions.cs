@@ -122,6 +122,15 @@ public sealed record ViolationPolicyOptions
     public float HandoverDistance { get; init; }
 
     /// <summary>
+    /// A face whose box reaches within this many pixels of the frame's edge does not count towards a start: it is taken
+    /// for a face cut by the edge (the detector's box of half a face is clipped to the frame), and half a face is no
+    /// evidence of a missing mask — the person counts once they are in view. The default 1 catches boxes clipped at or
+    /// touching the edge; a larger margin suits cameras whose image edge is soft or vignetted; null turns it off (e.g. a
+    /// camera whose view ends at a doorway's edge where faces are never whole). Once a violation runs, it does not apply.
+    /// </summary>
+    public float? EdgeMargin { get; init; } = 1f;
+
+    /// <summary>
     /// A face box more than this fraction of which lies inside the boxes of faces tracked since before it appeared
     /// (confirmed, seen in the same frame, height within ×/÷ 1.5) does not count towards a start: it is taken for a
     /// duplicate box — a detection bridging two neighbours in a crowd, or a second box half a face beside one already
@@ -176,6 +185,8 @@ public sealed record ViolationPolicyOptions
             throw new InvalidOptionException(K(nameof(MinFaceSize)), MinFaceSize, "must be a size in pixels, 0 or more.");
         if (!(HandoverDistance >= 0f && HandoverDistance <= 5f))
             throw new InvalidOptionException(K(nameof(HandoverDistance)), HandoverDistance, "must be between 0 (off) and 5 face heights.");
+        if (EdgeMargin is { } margin && !(margin >= 0f && margin <= 1000f))
+            throw new InvalidOptionException(K(nameof(EdgeMargin)), margin, "must be a margin in pixels between 0 and 1000, or null for off.");
         if (!(DuplicateCoverage >= 0f && DuplicateCoverage < 1f))
             throw new InvalidOptionException(K(nameof(DuplicateCoverage)), DuplicateCoverage,
                 "must be at least 0 (off) and below 1 (the fraction of a face box covered by earlier faces' boxes).");

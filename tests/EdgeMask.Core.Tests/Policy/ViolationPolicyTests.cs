@@ -157,9 +157,9 @@ public class ViolationPolicyTests
     public void Evaluate_FaceCutByFrameEdge_SizeMeasuredInsideTheFrame()
     {
         // 80 px boxes: centred 30 px outside the left edge only 10 px are in the frame (too small); centred 10 px
-        // inside, 50 px are (big enough).
-        var mostlyOut = Harness(new ViolationPolicyOptions { MinFaceSize = 40 });
-        var halfIn = Harness(new ViolationPolicyOptions { MinFaceSize = 40 });
+        // inside, 50 px are (big enough). With the frame-edge rule off (it would refuse both: ViolationFrameEdgeTests).
+        var mostlyOut = Harness(new ViolationPolicyOptions { MinFaceSize = 40, EdgeMargin = null });
+        var halfIn = Harness(new ViolationPolicyOptions { MinFaceSize = 40, EdgeMargin = null });
         for (int f = 0; f < 10; f++)
         {
             mostlyOut.Step((Face(-30, 250, 80), Unmasked()));
@@ -747,5 +747,71 @@ public class ViolationDuplicateBoxTests
     {
         var ex = Assert.Throws<InvalidOptionException>(() => new ViolationPolicyOptions { DuplicateCoverage = value }.Validate());
         Assert.Equal("Violation:DuplicateCoverage", ex.Key);
+    }
+}
+
+/// <summary><see cref="ViolationPolicyOptions.EdgeMargin"/>: half a face at the frame's edge is no evidence until the person is in view.</summary>
+public class ViolationFrameEdgeTests
+{
+    private static readonly FaceTrackerOptions Tracking = new() { ConfirmHits = 1 };
+
+    // 60 px face centred 20 px from the left edge: its box (−10…50) is clipped at x = 0.
+    private static readonly FaceDetection CutByTheEdge = Face(20, 250, 60);
+
+    [Fact]
+    public void Evaluate_FaceCutByTheFrameEdge_StartsNothing()
+    {
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        for (int f = 0; f < 20; f++) h.Step((CutByTheEdge, Unmasked()));
+
+        Assert.Equal(0, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_FaceWalkingIntoView_StartsOnceWhollyInside()
+    {
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        long firstInside = -1;
+        // 3 px a frame from x = 20: the box leaves the edge (x1 > 1 px) at x = 32.
+        for (int x = 20; x <= 80; x += 3)
+        {
+            h.Step((Face(x, 250, 60), Unmasked()));
+            if (firstInside < 0 && x - 30 > 1) firstInside = h.Frame;
+        }
+
+        MaskEvent start = Assert.Single(h.OfType(EventTypes.ViolationStart));
+        Assert.Equal(At(firstInside + 4), start.StartedAt);
+    }
+
+    [Fact]
+    public void Evaluate_EdgeMarginOff_FaceCutByTheEdgeStarts()
+    {
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions { EdgeMargin = null });
+        for (int f = 0; f < 8; f++) h.Step((CutByTheEdge, Unmasked()));
+
+        Assert.Equal(1, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_RunningViolationWalkingOutOfView_EndsOnlyWhenLost()
+    {
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        for (int f = 0; f < 8; f++) h.Step((Face(100, 250, 60), Unmasked()));
+        Assert.Equal(1, h.Starts);
+        // Out through the left edge, still unmasked: the episode runs on while the face is cut, then is lost.
+        for (int x = 97; x >= 10; x -= 3) h.Step((Face(x, 250, 60), Unmasked()));
+        Assert.Equal(0, h.Ends);
+        for (int f = 0; f < 40; f++) h.Step();
+
+        Assert.Equal("lost", Assert.Single(h.OfType(EventTypes.ViolationEnd)).EndReason);
+    }
+
+    [Theory]
+    [InlineData(-1f)]
+    [InlineData(float.PositiveInfinity)]
+    public void Validate_EdgeMarginOutOfRange_NamesTheKey(float value)
+    {
+        var ex = Assert.Throws<InvalidOptionException>(() => new ViolationPolicyOptions { EdgeMargin = value }.Validate());
+        Assert.Equal("Violation:EdgeMargin", ex.Key);
     }
 }
