@@ -74,8 +74,9 @@ public sealed record ZoneOptions
 /// when, among the last <see cref="WindowFrames"/> classified frames of the track, at least
 /// <see cref="StartUnmaskedFrames"/> are in violation with p(violation) ≥ <see cref="StartProbability"/> (p(violation) is
 /// p(no_mask), plus p(incorrect) unless <see cref="IncorrectCounts"/> says a badly worn mask is compliant), the current
-/// frame is one of them, the face is at least <see cref="MinFaceSize"/> px (short side) and inside a zone (when
-/// zones are set), and the track is not cooling down. It ends (hysteresis: a weaker test than the start, so a
+/// frame is one of them, the face is at least <see cref="MinFaceSize"/> px (short side), inside a zone (when
+/// zones are set), clear of the frame's edge (<see cref="EdgeMargin"/>) and not mostly inside the boxes of faces tracked
+/// before it (<see cref="DuplicateCoverage"/>), and the track is not cooling down. It ends (hysteresis: a weaker test than the start, so a
 /// flickering classifier does not end and restart it) when at most <see cref="EndMaxUnmaskedFrames"/> of the
 /// window have p(violation) ≥ <see cref="EndProbability"/>, or after <see cref="EndMaskedConsecutiveFrames"/>
 /// frames in a row not in violation, or when the track is lost.
