@@ -739,6 +739,41 @@ public class ViolationDuplicateBoxTests
         Assert.Equal("shutdown", end.EndReason);
     }
 
+    [Fact]
+    public void Evaluate_TenBridgingBoxesEveryFrame_AllocatesNothing()
+    {
+        // Ten pairs of unmasked neighbours, each bridged by a box from frame 10 on: the union is measured for every
+        // bridge on every frame (none ever starts), on the stack.
+        var tracker = new FaceTracker(new FaceTrackerOptions());
+        var policy = new ViolationPolicy(new ViolationPolicyOptions(), "d", "c");
+        var faces = new FaceDetection[30];
+        var classes = new MaskClassification[30];
+        void Frame(int f)
+        {
+            int n = 0;
+            for (int i = 0; i < 10; i++)
+            {
+                float x = 60 + 90 * i, y = 100 + 200 * (i % 2) + MathF.Sin(f * 0.1f + i) * 3;
+                faces[n] = Face(x, y, 40);
+                faces[n + 1] = Face(x + 40, y, 40);
+                faces[n + 2] = Face(x + 20, y, 40, score: 0.8f);
+                classes[n] = classes[n + 1] = classes[n + 2] = Unmasked();
+                n += f < 10 ? 2 : 3;
+            }
+            tracker.Update(faces.AsSpan(0, n), classes.AsSpan(0, n), f, At(f));
+            policy.Evaluate(tracker, 960, 540);
+        }
+        for (int f = 0; f < 50; f++) Frame(f);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int f = 50; f < 300; f++) Frame(f);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(30, tracker.Tracks.Length);
+        Assert.Equal(20, policy.ActiveViolations);
+        Assert.Equal(0, allocated);
+    }
+
     [Theory]
     [InlineData(-0.1f)]
     [InlineData(1f)]
