@@ -38,13 +38,18 @@ public readonly record struct BoxF(float X1, float Y1, float X2, float Y2)
         return iw <= 0 || ih <= 0 ? 0f : iw * ih;
     }
 
+    /// <summary>Most boxes <see cref="UnionArea"/> takes: its scratch space is on the stack.</summary>
+    public const int MaxUnionBoxes = 64;
+
     /// <summary>
-    /// Area of the union of a few boxes, without allocation (stack space grows with the count: meant for a handful): vertical slabs between consecutive box edges,
-    /// and in each slab the merged extent of the boxes that span it.
+    /// Area of the union of up to <see cref="MaxUnionBoxes"/> boxes, without allocation: vertical slabs between
+    /// consecutive box edges, and in each slab the merged extent of the boxes that span it (O(n² log n), for a handful).
     /// </summary>
     public static float UnionArea(ReadOnlySpan<BoxF> boxes)
     {
         if (boxes.IsEmpty) return 0f;
+        if (boxes.Length > MaxUnionBoxes)
+            throw new ArgumentOutOfRangeException(nameof(boxes), boxes.Length, $"UnionArea takes at most {MaxUnionBoxes} boxes.");
         Span<float> xs = stackalloc float[2 * boxes.Length];
         for (int i = 0; i < boxes.Length; i++)
         {

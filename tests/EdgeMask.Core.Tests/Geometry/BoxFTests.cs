@@ -38,4 +38,8 @@ public class BoxFTests
         Assert.Equal(0f, BoxF.UnionArea([]));
         Assert.Equal(0f, BoxF.UnionArea([new BoxF(3, 3, 3, 9)]));
     }
+
+    [Fact]
+    public void UnionArea_MoreBoxesThanTheStackScratchHolds_Throws() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => BoxF.UnionArea(new BoxF[BoxF.MaxUnionBoxes + 1]));
 }
