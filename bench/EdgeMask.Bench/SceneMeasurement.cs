@@ -50,7 +50,7 @@ internal static class SceneMeasurement
         (double Fixed, double PerFace)? cost = null;
         float scale = 1f;
         int detectEvery = 1;
-        bool perScene = true, listStarts = false;
+        bool perScene = true, listStarts = false, attribute = false;
         for (int i = 1; i < args.Length; i++)
         {
             switch (args[i])
@@ -63,12 +63,13 @@ internal static class SceneMeasurement
                 case "--replay": replay = args[++i]; break;
                 case "--totals": perScene = false; break;
                 case "--starts": listStarts = true; break;
+                case "--attribute": attribute = true; break;
                 case "--config": config = args[++i]; break;
                 case "--simulate-ms":
                     var parts = args[++i].Split(',');
                     cost = (double.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), double.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
                     break;
-                default: throw new ArgumentException($"scenes: unknown option {args[i]} (--realtime, --detector FILE|stock, --scale S, --detect-every N, --record FILE, --replay FILE, --totals, --starts, --config FILE, --simulate-ms FIXED,PERFACE).");
+                default: throw new ArgumentException($"scenes: unknown option {args[i]} (--realtime, --detector FILE|stock, --scale S, --detect-every N, --record FILE, --replay FILE, --totals, --starts, --attribute, --config FILE, --simulate-ms FIXED,PERFACE).");
             }
         }
         var scenes = SampleScenes.Load();
@@ -131,6 +132,7 @@ internal static class SceneMeasurement
             var (starts, log) = Replay(frames, settings with { Violation = settings.Violation with { IncorrectCounts = counting } });
             if (listStarts && counting == IncorrectMaskCounting.Violation) PrintStarts(log, scenes);
             Print(SceneStartScore.Compute(scenes, starts, counting), perScene);
+            if (attribute && counting == IncorrectMaskCounting.Violation) SceneAttribution.Print(scenes, frames, log, settings.Violation);
             if (counting == IncorrectMaskCounting.Violation)
             {
                 var bare = SceneStartScore.Compute(scenes, starts, IncorrectMaskCounting.Compliant);

@@ -30,6 +30,72 @@ public readonly record struct BoxF(float X1, float Y1, float X2, float Y2)
         return union <= 0 ? 0f : inter / union;
     }
 
+    /// <summary>Area of the intersection with <paramref name="other"/>; 0 for disjoint boxes.</summary>
+    public float IntersectionArea(in BoxF other)
+    {
+        float iw = MathF.Min(X2, other.X2) - MathF.Max(X1, other.X1);
+        float ih = MathF.Min(Y2, other.Y2) - MathF.Max(Y1, other.Y1);
+        return iw <= 0 || ih <= 0 ? 0f : iw * ih;
+    }
+
+    /// <summary>Most boxes <see cref="UnionArea"/> takes: its scratch space is on the stack.</summary>
+    public const int MaxUnionBoxes = 64;
+
+    /// <summary>
+    /// Area of the union of up to <see cref="MaxUnionBoxes"/> boxes, without allocation: vertical slabs between
+    /// consecutive box edges, and in each slab the merged extent of the boxes that span it (O(n² log n), for a handful).
+    /// </summary>
+    public static float UnionArea(ReadOnlySpan<BoxF> boxes)
+    {
+        if (boxes.IsEmpty) return 0f;
+        if (boxes.Length > MaxUnionBoxes)
+            throw new ArgumentOutOfRangeException(nameof(boxes), boxes.Length, $"UnionArea takes at most {MaxUnionBoxes} boxes.");
+        Span<float> xs = stackalloc float[2 * boxes.Length];
+        for (int i = 0; i < boxes.Length; i++)
+        {
+            xs[2 * i] = boxes[i].X1;
+            xs[2 * i + 1] = boxes[i].X2;
+        }
+        xs.Sort();
+        Span<float> starts = stackalloc float[boxes.Length];
+        Span<float> ends = stackalloc float[boxes.Length];
+        float area = 0f;
+        for (int s = 0; s + 1 < xs.Length; s++)
+        {
+            float x1 = xs[s], x2 = xs[s + 1];
+            if (x2 <= x1) continue;
+            float mid = 0.5f * (x1 + x2);
+            int n = 0;
+            foreach (BoxF b in boxes)
+            {
+                if (b.X1 <= mid && mid <= b.X2 && b.Y2 > b.Y1)
+                {
+                    starts[n] = b.Y1;
+                    ends[n++] = b.Y2;
+                }
+            }
+            if (n == 0) continue;
+            starts[..n].Sort(ends[..n]);
+            float covered = 0f, runStart = starts[0], runEnd = ends[0];
+            for (int i = 1; i < n; i++)
+            {
+                if (starts[i] > runEnd)
+                {
+                    covered += runEnd - runStart;
+                    runStart = starts[i];
+                    runEnd = ends[i];
+                }
+                else if (ends[i] > runEnd)
+                {
+                    runEnd = ends[i];
+                }
+            }
+            covered += runEnd - runStart;
+            area += (x2 - x1) * covered;
+        }
+        return area;
+    }
+
     /// <summary>The box clipped to an image of <paramref name="width"/> × <paramref name="height"/> pixels.</summary>
     public BoxF ClipTo(float width, float height) => new(
         Math.Clamp(X1, 0, width), Math.Clamp(Y1, 0, height),

@@ -217,8 +217,9 @@ public sealed class ViolationPolicy
         float pViolation = _options.IncorrectCounts.ViolationProbability(c);
         bool violating = pViolation > 0.5f;
         BoxF clipped = obs.Box.ClipTo(_frameWidth, _frameHeight);
-        bool eligible = clipped.ShortSide >= _options.MinFaceSize && InZone(clipped);
         ViolationEpisode? episode = state.Episode;
+        bool eligible = clipped.ShortSide >= _options.MinFaceSize && InZone(clipped)
+            && (episode is not null || (!AtFrameEdge(clipped) && !IsCoveredByEarlierFaces(track, clipped, tracks)));
 
         state.LastClassified = obs;
         state.ConsecutiveMasked = violating ? 0 : state.ConsecutiveMasked + 1;
@@ -264,6 +265,48 @@ public sealed class ViolationPolicy
                 _snapshots.Add(new SnapshotRequest(episode, obs, quality, IsStart: false));
             }
         }
+    }
+
+    /// <summary>Whether the (clipped) box reaches within <see cref="ViolationPolicyOptions.EdgeMargin"/> of the frame's edge.</summary>
+    private bool AtFrameEdge(in BoxF clipped) =>
+        _options.EdgeMargin is { } m
+        && (clipped.X1 <= m || clipped.Y1 <= m || clipped.X2 >= _frameWidth - m || clipped.Y2 >= _frameHeight - m);
+
+    /// <summary>
+    /// Whether more than <see cref="ViolationPolicyOptions.DuplicateCoverage"/> of <paramref name="box"/> lies inside the
+    /// boxes of confirmed faces tracked since before <paramref name="track"/> appeared, seen in this frame and of a similar
+    /// size: a detection bridging two neighbours, or a second box beside a face already tracked. An upper bound (the summed
+    /// overlaps) rules out nearly every face at once; otherwise the area of the union of the overlaps is measured exactly.
+    /// </summary>
+    private bool IsCoveredByEarlierFaces(FaceTrack track, in BoxF box, ReadOnlySpan<FaceTrack> tracks)
+    {
+        float limit = _options.DuplicateCoverage;
+        if (limit <= 0f || box.Area <= 0f) return false;
+        const int MaxCovering = 16;
+        Span<BoxF> parts = stackalloc BoxF[MaxCovering];
+        int count = 0;
+        float summed = 0f;
+        foreach (FaceTrack other in tracks)
+        {
+            if (!CoversAsEarlierFace(other, track, box)) continue;
+            float overlap = box.IntersectionArea(other.Observation.Box);
+            if (overlap <= 0f || count == MaxCovering) continue;
+            summed += overlap;
+            BoxF o = other.Observation.Box;
+            parts[count++] = new BoxF(MathF.Max(o.X1, box.X1), MathF.Max(o.Y1, box.Y1), MathF.Min(o.X2, box.X2), MathF.Min(o.Y2, box.Y2));
+        }
+        if (summed <= limit * box.Area) return false;
+        return BoxF.UnionArea(parts[..count]) > limit * box.Area;
+    }
+
+    // Earlier = first seen at an earlier frame: faces that appear together (a scene cut, a group walking in) are peers,
+    // and neither is taken for the other's duplicate. Size within ×/÷ 1.5, as for a handover: a face inside a body-sized
+    // false box, or a small face in front of a large one, is not that box's duplicate.
+    private static bool CoversAsEarlierFace(FaceTrack other, FaceTrack track, in BoxF box)
+    {
+        if (!other.IsObservedThisFrame || !other.IsConfirmed || other.FirstFrameIndex >= track.FirstFrameIndex) return false;
+        float h = other.Observation.Box.Height;
+        return h * 1.5f >= box.Height && h <= box.Height * 1.5f;
     }
 
     /// <summary>

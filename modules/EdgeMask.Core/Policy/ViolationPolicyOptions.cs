@@ -74,8 +74,9 @@ public sealed record ZoneOptions
 /// when, among the last <see cref="WindowFrames"/> classified frames of the track, at least
 /// <see cref="StartUnmaskedFrames"/> are in violation with p(violation) ≥ <see cref="StartProbability"/> (p(violation) is
 /// p(no_mask), plus p(incorrect) unless <see cref="IncorrectCounts"/> says a badly worn mask is compliant), the current
-/// frame is one of them, the face is at least <see cref="MinFaceSize"/> px (short side) and inside a zone (when
-/// zones are set), and the track is not cooling down. It ends (hysteresis: a weaker test than the start, so a
+/// frame is one of them, the face is at least <see cref="MinFaceSize"/> px (short side), inside a zone (when
+/// zones are set), clear of the frame's edge (<see cref="EdgeMargin"/>) and not mostly inside the boxes of faces tracked
+/// before it (<see cref="DuplicateCoverage"/>), and the track is not cooling down. It ends (hysteresis: a weaker test than the start, so a
 /// flickering classifier does not end and restart it) when at most <see cref="EndMaxUnmaskedFrames"/> of the
 /// window have p(violation) ≥ <see cref="EndProbability"/>, or after <see cref="EndMaskedConsecutiveFrames"/>
 /// frames in a row not in violation, or when the track is lost.
@@ -121,6 +122,26 @@ public sealed record ViolationPolicyOptions
     /// </summary>
     public float HandoverDistance { get; init; }
 
+    /// <summary>
+    /// A face whose box reaches within this many pixels of the frame's edge does not count towards a start: it is taken
+    /// for a face cut by the edge (the detector's box of half a face is clipped to the frame), and half a face is no
+    /// evidence of a missing mask — the person counts once they are in view. The default 1 catches boxes clipped at or
+    /// touching the edge; a larger margin suits cameras whose image edge is soft or vignetted; null turns it off (e.g. a
+    /// camera whose view ends at a doorway's edge where faces are never whole). Once a violation runs, it does not apply.
+    /// </summary>
+    public float? EdgeMargin { get; init; } = 1f;
+
+    /// <summary>
+    /// A face box more than this fraction of which lies inside the boxes of faces tracked since before it appeared
+    /// (confirmed, seen in the same frame, height within ×/÷ 1.5) does not count towards a start: it is taken for a
+    /// duplicate box — a detection bridging two neighbours in a crowd, or a second box half a face beside one already
+    /// tracked — not for a new person; its pixels are mostly those faces', and they are judged already. A person who
+    /// steps out from behind others counts as soon as more than this fraction of their box is their own. Faces that
+    /// appear together (a scene cut, a group entering) are never judged against each other: only earlier tracks cover.
+    /// Once a violation runs, it does not apply. 0 turns it off; 0.5 (the default) means "more than half".
+    /// </summary>
+    public float DuplicateCoverage { get; init; } = 0.5f;
+
     /// <summary>Minimum time between two events of one episode caused by better evidence (<c>violation.update</c>).</summary>
     public TimeSpan UpdateMinInterval { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -165,6 +186,11 @@ public sealed record ViolationPolicyOptions
             throw new InvalidOptionException(K(nameof(MinFaceSize)), MinFaceSize, "must be a size in pixels, 0 or more.");
         if (!(HandoverDistance >= 0f && HandoverDistance <= 5f))
             throw new InvalidOptionException(K(nameof(HandoverDistance)), HandoverDistance, "must be between 0 (off) and 5 face heights.");
+        if (EdgeMargin is { } margin && !(margin >= 0f && margin <= 1000f))
+            throw new InvalidOptionException(K(nameof(EdgeMargin)), margin, "must be a margin in pixels between 0 and 1000, or null for off.");
+        if (!(DuplicateCoverage >= 0f && DuplicateCoverage < 1f))
+            throw new InvalidOptionException(K(nameof(DuplicateCoverage)), DuplicateCoverage,
+                "must be at least 0 (off) and below 1 (the fraction of a face box covered by earlier faces' boxes).");
         if (Cooldown < TimeSpan.Zero)
             throw new InvalidOptionException(K(nameof(Cooldown)), Cooldown, "must not be negative.");
         if (UpdateMinInterval < TimeSpan.Zero)

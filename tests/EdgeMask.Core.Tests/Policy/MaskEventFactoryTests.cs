@@ -9,9 +9,10 @@ namespace EdgeMask.Core.Tests.Policy;
 
 public class MaskEventFactoryTests
 {
+    // The frame-edge rule off: these specify the event's fields, including for a box beyond the frame.
     private static PipelineHarness StartedViolation(FaceDetection face)
     {
-        var h = new PipelineHarness(new FaceTrackerOptions { ConfirmHits = 1 }, new ViolationPolicyOptions());
+        var h = new PipelineHarness(new FaceTrackerOptions { ConfirmHits = 1 }, new ViolationPolicyOptions { EdgeMargin = null });
         for (int f = 0; f < 5; f++) h.Step((face, Unmasked(0.8f)));
         return h;
     }

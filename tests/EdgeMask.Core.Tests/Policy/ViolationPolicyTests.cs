@@ -157,9 +157,9 @@ public class ViolationPolicyTests
     public void Evaluate_FaceCutByFrameEdge_SizeMeasuredInsideTheFrame()
     {
         // 80 px boxes: centred 30 px outside the left edge only 10 px are in the frame (too small); centred 10 px
-        // inside, 50 px are (big enough).
-        var mostlyOut = Harness(new ViolationPolicyOptions { MinFaceSize = 40 });
-        var halfIn = Harness(new ViolationPolicyOptions { MinFaceSize = 40 });
+        // inside, 50 px are (big enough). With the frame-edge rule off (it would refuse both: ViolationFrameEdgeTests).
+        var mostlyOut = Harness(new ViolationPolicyOptions { MinFaceSize = 40, EdgeMargin = null });
+        var halfIn = Harness(new ViolationPolicyOptions { MinFaceSize = 40, EdgeMargin = null });
         for (int f = 0; f < 10; f++)
         {
             mostlyOut.Step((Face(-30, 250, 80), Unmasked()));
@@ -635,5 +635,218 @@ public class ViolationPolicySettledTests
         h.Step((Person, Unmasked(0.6f)));
         Assert.False(h.Policy.IsSettled(id));
         Assert.False(h.Policy.IsSettled(id + 1000));
+    }
+}
+
+/// <summary>
+/// <see cref="ViolationPolicyOptions.DuplicateCoverage"/>: a box that appears over faces already tracked (bridging two
+/// neighbours in a crowd, or a second box beside a face) is not a new person; faces that appear together, a face
+/// stepping out from behind another, and a face inside a much larger box are.
+/// </summary>
+public class ViolationDuplicateBoxTests
+{
+    private static readonly FaceTrackerOptions Tracking = new() { ConfirmHits = 1 };
+
+    // Two unmasked neighbours side by side, 40 px faces touching at x = 320, and a box bridging them (half on each).
+    private static readonly FaceDetection Left = Face(300, 250, 40);
+    private static readonly FaceDetection Right = Face(340, 250, 40);
+    private static readonly FaceDetection Bridge = Face(320, 250, 40);
+
+    private static PipelineHarness BridgeOverNeighbours(ViolationPolicyOptions policy)
+    {
+        var h = new PipelineHarness(Tracking, policy);
+        for (int f = 0; f < 8; f++) h.Step((Left, Unmasked()), (Right, Unmasked()));
+        Assert.Equal(2, h.Starts);
+        for (int f = 0; f < 20; f++) h.Step((Left, Unmasked()), (Right, Unmasked()), (Bridge, Unmasked()));
+        Assert.Equal(3, h.Tracker.Tracks.Length);
+        return h;
+    }
+
+    [Fact]
+    public void Evaluate_BoxBridgingTwoEarlierFaces_StartsNothing()
+    {
+        var h = BridgeOverNeighbours(new ViolationPolicyOptions());
+
+        Assert.Equal(2, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_DuplicateCoverageOff_BridgingBoxStartsAThirdViolation()
+    {
+        var h = BridgeOverNeighbours(new ViolationPolicyOptions { DuplicateCoverage = 0f });
+
+        Assert.Equal(3, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_OverlappingFacesAppearingTogether_BothStart()
+    {
+        // A scene cut or a pair walking in: 35 of the second face's 60 px lie inside the first box (58 %), but neither
+        // face was there before the other.
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        for (int f = 0; f < 8; f++) h.Step((Face(300, 250, 60), Unmasked()), (Face(325, 250, 60), Unmasked()));
+
+        Assert.Equal(2, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_FaceSteppingOutFromBehindAnEarlierFace_StartsOnceMostlyItsOwn()
+    {
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        var front = Face(300, 250, 60);
+        for (int f = 0; f < 8; f++) h.Step((front, Masked()));
+        // The second face emerges 10 px to the right of the first (five sixths of its box inside it) and moves 1 px a frame.
+        long firstUncovered = -1;
+        for (int x = 310; x <= 360; x++)
+        {
+            h.Step((front, Masked()), (Face(x, 250, 60), Unmasked()));
+            // The first box ends at x = 330, the second begins at x − 30: (360 − x) / 60 of it is covered, half at x = 330.
+            if (x == 330) firstUncovered = h.Frame;
+        }
+
+        MaskEvent start = Assert.Single(h.OfType(EventTypes.ViolationStart));
+        Assert.True(start.StartedAt >= At(firstUncovered + 4),
+            $"started at {start.StartedAt:HH:mm:ss.fff}, before five frames of the face were mostly its own (from {At(firstUncovered):HH:mm:ss.fff})");
+    }
+
+    [Fact]
+    public void Evaluate_FaceInsideAMuchLargerEarlierBox_Starts()
+    {
+        // A 100 px box (a face close to the camera, or a false box on a shirt) seen first; a 30 px face inside it is
+        // not that box's duplicate: sizes differ by more than ×1.5.
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        var large = Face(300, 250, 100);
+        for (int f = 0; f < 8; f++) h.Step((large, Masked()));
+        for (int f = 0; f < 8; f++) h.Step((large, Masked()), (Face(300, 230, 30), Unmasked()));
+
+        Assert.Equal(1, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_RunningViolationLaterCoveredByAnEarlierFace_KeepsRunning()
+    {
+        // Once a violation runs, covered frames still count: the question is only whether the person is still unmasked.
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        var front = Face(300, 250, 60);
+        for (int f = 0; f < 8; f++) h.Step((front, Masked()));
+        for (int f = 0; f < 8; f++) h.Step((front, Masked()), (Face(400, 250, 60), Unmasked()));
+        Assert.Equal(1, h.Starts);
+        // The unmasked face moves in front of (behind) the masked one, 5 px a frame, until two thirds are covered.
+        for (int x = 395; x >= 340; x -= 5) h.Step((front, Masked()), (Face(x, 250, 60), Unmasked()));
+        h.Flush();
+
+        var end = Assert.Single(h.OfType(EventTypes.ViolationEnd));
+        Assert.Equal("shutdown", end.EndReason);
+    }
+
+    [Fact]
+    public void Evaluate_TenBridgingBoxesEveryFrame_AllocatesNothing()
+    {
+        // Ten pairs of unmasked neighbours, each bridged by a box from frame 10 on: the union is measured for every
+        // bridge on every frame (none ever starts), on the stack.
+        var tracker = new FaceTracker(new FaceTrackerOptions());
+        var policy = new ViolationPolicy(new ViolationPolicyOptions(), "d", "c");
+        var faces = new FaceDetection[30];
+        var classes = new MaskClassification[30];
+        void Frame(int f)
+        {
+            int n = 0;
+            for (int i = 0; i < 10; i++)
+            {
+                float x = 60 + 90 * i, y = 100 + 200 * (i % 2) + MathF.Sin(f * 0.1f + i) * 3;
+                faces[n] = Face(x, y, 40);
+                faces[n + 1] = Face(x + 40, y, 40);
+                faces[n + 2] = Face(x + 20, y, 40, score: 0.8f);
+                classes[n] = classes[n + 1] = classes[n + 2] = Unmasked();
+                n += f < 10 ? 2 : 3;
+            }
+            tracker.Update(faces.AsSpan(0, n), classes.AsSpan(0, n), f, At(f));
+            policy.Evaluate(tracker, 960, 540);
+        }
+        for (int f = 0; f < 50; f++) Frame(f);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int f = 50; f < 300; f++) Frame(f);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(30, tracker.Tracks.Length);
+        Assert.Equal(20, policy.ActiveViolations);
+        Assert.Equal(0, allocated);
+    }
+
+    [Theory]
+    [InlineData(-0.1f)]
+    [InlineData(1f)]
+    [InlineData(float.NaN)]
+    public void Validate_DuplicateCoverageOutOfRange_NamesTheKey(float value)
+    {
+        var ex = Assert.Throws<InvalidOptionException>(() => new ViolationPolicyOptions { DuplicateCoverage = value }.Validate());
+        Assert.Equal("Violation:DuplicateCoverage", ex.Key);
+    }
+}
+
+/// <summary><see cref="ViolationPolicyOptions.EdgeMargin"/>: half a face at the frame's edge is no evidence until the person is in view.</summary>
+public class ViolationFrameEdgeTests
+{
+    private static readonly FaceTrackerOptions Tracking = new() { ConfirmHits = 1 };
+
+    // 60 px face centred 20 px from the left edge: its box (−10…50) is clipped at x = 0.
+    private static readonly FaceDetection CutByTheEdge = Face(20, 250, 60);
+
+    [Fact]
+    public void Evaluate_FaceCutByTheFrameEdge_StartsNothing()
+    {
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        for (int f = 0; f < 20; f++) h.Step((CutByTheEdge, Unmasked()));
+
+        Assert.Equal(0, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_FaceWalkingIntoView_StartsOnceWhollyInside()
+    {
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        long firstInside = -1;
+        // 3 px a frame from x = 20: the box leaves the edge (x1 > 1 px) at x = 32.
+        for (int x = 20; x <= 80; x += 3)
+        {
+            h.Step((Face(x, 250, 60), Unmasked()));
+            if (firstInside < 0 && x - 30 > 1) firstInside = h.Frame;
+        }
+
+        MaskEvent start = Assert.Single(h.OfType(EventTypes.ViolationStart));
+        Assert.Equal(At(firstInside + 4), start.StartedAt);
+    }
+
+    [Fact]
+    public void Evaluate_EdgeMarginOff_FaceCutByTheEdgeStarts()
+    {
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions { EdgeMargin = null });
+        for (int f = 0; f < 8; f++) h.Step((CutByTheEdge, Unmasked()));
+
+        Assert.Equal(1, h.Starts);
+    }
+
+    [Fact]
+    public void Evaluate_RunningViolationWalkingOutOfView_EndsOnlyWhenLost()
+    {
+        var h = new PipelineHarness(Tracking, new ViolationPolicyOptions());
+        for (int f = 0; f < 8; f++) h.Step((Face(100, 250, 60), Unmasked()));
+        Assert.Equal(1, h.Starts);
+        // Out through the left edge, still unmasked: the episode runs on while the face is cut, then is lost.
+        for (int x = 97; x >= 10; x -= 3) h.Step((Face(x, 250, 60), Unmasked()));
+        Assert.Equal(0, h.Ends);
+        for (int f = 0; f < 40; f++) h.Step();
+
+        Assert.Equal("lost", Assert.Single(h.OfType(EventTypes.ViolationEnd)).EndReason);
+    }
+
+    [Theory]
+    [InlineData(-1f)]
+    [InlineData(float.PositiveInfinity)]
+    public void Validate_EdgeMarginOutOfRange_NamesTheKey(float value)
+    {
+        var ex = Assert.Throws<InvalidOptionException>(() => new ViolationPolicyOptions { EdgeMargin = value }.Validate());
+        Assert.Equal("Violation:EdgeMargin", ex.Key);
     }
 }

@@ -82,7 +82,8 @@ public class SampleSceneStartsTests
 
         var score = SceneStartScore.Compute([scene], Run(scene, IncorrectMaskCounting.Violation), IncorrectMaskCounting.Violation);
 
-        // Measured 41 of 41 (bench scenes, every frame); the issue saw 32 when the crowd's frames were dropped.
+        // Measured 40 of 41 (bench scenes, every frame: the 41st start was a box bridging two neighbours, now refused by
+        // violation.duplicateCoverage; one 22 px face has a box below minFaceSize); the issue saw 32 when frames were dropped.
         var row = Assert.Single(score.Rows);
         Assert.True(row.Error <= 2, $"{row.Violations} violation starts for {row.ExpectedViolations} bare faces ≥ 20 px in the crowd");
     }
