@@ -50,6 +50,8 @@ internal sealed class OnnxGraphFile
     public string Path { get; }
     public IReadOnlyList<OnnxGraphNode> Nodes { get; }
     public IReadOnlyDictionary<string, OnnxInitializer> Initializers { get; }
+    /// <summary>Every initializer's element type (ONNX <c>TensorProto.DataType</c>) and dimensions, whatever its type (int8 weights included).</summary>
+    public IReadOnlyDictionary<string, (int DataType, long[] Dims)> InitializerTypes { get; }
     /// <summary>The model's <c>metadata_props</c> (key → value).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
     /// <summary>The names of the graph's inputs and outputs, in order (initializers listed as inputs by old exporters included).</summary>
@@ -57,8 +59,9 @@ internal sealed class OnnxGraphFile
     public IReadOnlyList<string> GraphOutputs { get; }
 
     private OnnxGraphFile(string path, byte[] bytes, List<OnnxGraphNode> nodes, Dictionary<string, OnnxInitializer> initializers,
-        Dictionary<string, string> metadata, List<string> inputs, List<string> outputs)
+        Dictionary<string, string> metadata, List<string> inputs, List<string> outputs, Dictionary<string, (int, long[])> types)
     {
+        InitializerTypes = types;
         Path = path;
         _bytes = bytes;
         Nodes = nodes;
@@ -79,6 +82,7 @@ internal sealed class OnnxGraphFile
         var nodes = new List<OnnxGraphNode>();
         var inits = new Dictionary<string, OnnxInitializer>(StringComparer.Ordinal);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var types = new Dictionary<string, (int, long[])>(StringComparer.Ordinal);
         var inputs = new List<string>();
         var outputs = new List<string>();
         try
@@ -105,7 +109,7 @@ internal sealed class OnnxGraphFile
                     if (g.Number == 1) nodes.Add(ReadNode(bytes, g.Start, g.End));            // GraphProto.node
                     else if (g.Number == 5)                                                   // GraphProto.initializer
                     {
-                        var t = ReadTensor(bytes, g.Start, g.End);
+                        var t = ReadTensor(bytes, g.Start, g.End, types);
                         if (t is not null) inits[t.Name] = t;
                     }
                     else if (g.Number is 11 or 12)                                            // GraphProto.input / output (ValueInfoProto)
@@ -124,7 +128,7 @@ internal sealed class OnnxGraphFile
             // Reading past the end of the buffer is how a truncated or non-protobuf file shows up.
             throw new OnnxGraphException(path, "truncated or not an ONNX protobuf file.");
         }
-        return new OnnxGraphFile(path, bytes, nodes, inits, metadata, inputs, outputs);
+        return new OnnxGraphFile(path, bytes, nodes, inits, metadata, inputs, outputs, types);
     }
 
     /// <summary>The values of a float32 initializer, or of a float16 one widened to float32.</summary>
@@ -213,7 +217,7 @@ internal sealed class OnnxGraphFile
         if (hasOther) others.Add(name);
     }
 
-    private static OnnxInitializer? ReadTensor(byte[] b, int start, int end)
+    private static OnnxInitializer? ReadTensor(byte[] b, int start, int end, Dictionary<string, (int, long[])> types)
     {
         var dims = new List<long>();
         int type = 0, rawStart = -1, rawLength = 0;
@@ -230,6 +234,7 @@ internal sealed class OnnxGraphFile
                 case (9, 2): rawStart = f.Start; rawLength = f.End - f.Start; break;  // raw_data
             }
         }
+        types[name] = (type, [.. dims]);
         // Only float32 tensors stored as raw bytes or packed floats, and float16 ones stored as raw bytes, are weights to
         // read; others (shape constants, quantized tensors) are not.
         if (type is not (OnnxInitializer.Float or OnnxInitializer.Float16) || rawStart < 0) return null;
