@@ -26,8 +26,8 @@ public sealed record ModelManifest
         ?? throw new ModelManifestException($"models/manifest.json lists no model with role '{role}'.");
 
     /// <summary>
-    /// The model of a role made for the execution provider that loaded: the first entry whose <see cref="ModelEntry.Providers"/>
-    /// names it, else the role's default (<see cref="GetByRole"/>). The classifier has two files: its int8 quantization for
+    /// The model of a role made for an execution provider: the first entry whose <see cref="ModelEntry.Providers"/> names it,
+    /// else the role's default (<see cref="GetByRole"/>). <see cref="ModelStore.ForProvider"/> applies it per provider tried. The classifier has two files: its int8 quantization for
     /// the CPU, whose integer kernels run it at about half the float cost, and the float file for TensorRT (built as FP16)
     /// and CUDA, which have no use for the CPU's uint8 QDQ graph (TensorRT's explicit INT8 takes only symmetric int8, and
     /// CUDA has no fused integer convolution).
