@@ -7,7 +7,7 @@ using OpenCvSharp;
 namespace EdgeMask.Bench;
 
 /// <summary>
-/// The mask classifier on CPU (2 intra-op threads): one batched run over 16 faces of a real photo (voc853 #0),
+/// The mask classifier the CPU runs (the int8 file; 2 intra-op threads): one batched run over 16 faces of a real photo (voc853 #0),
 /// including cropping and normalisation into the pinned input tensor. Per-face cost = mean / 16
 /// (<see cref="OperationsPerInvoke"/> is set so BenchmarkDotNet reports it per face directly).
 /// </summary>
@@ -23,10 +23,11 @@ public class ClassifierBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        // EDGEMASK_BENCH_CLASSIFIER measures a candidate file (a new training run) before it replaces the shipped one.
+        // By default the file the CPU runs (the manifest's default classifier: the int8 one); EDGEMASK_BENCH_CLASSIFIER
+        // measures another (the float file, a new training run) before it replaces the shipped one.
         string model = Environment.GetEnvironmentVariable("EDGEMASK_BENCH_CLASSIFIER") is { Length: > 0 } candidate
             ? candidate
-            : Path.Combine(BenchPaths.RepoRoot, "models", "mask_classifier.onnx");
+            : Path.Combine(BenchPaths.RepoRoot, "models", EdgeMask.Inference.Models.ModelManifest.Embedded.GetByRole("classifier").File);
         _classifier = MaskClassifier.Open(model, intraOpThreads: 2, initialCapacity: Faces);
         _frame = Cv2.ImRead(BenchPaths.VocImage(0), ImreadModes.Color);
         BenchFaces(_faces);
