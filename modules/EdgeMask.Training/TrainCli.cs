@@ -159,8 +159,8 @@ internal static class TrainCli
         var crops = new Option<string[]>("--crops") { Description = "Crop folder(s) to calibrate on (their splits/<train-split>.txt faces only). Repeatable.", AllowMultipleArgumentsPerToken = true };
         var voc = new Option<string[]>("--voc") { Description = "VOC folder(s) to calibrate on (their splits/<train-split>.txt photos only). Repeatable.", AllowMultipleArgumentsPerToken = true };
         var faces = new Option<int>("--calibration-faces") { DefaultValueFactory = _ => d.CalibrationFaces, Description = "Training faces drawn (seeded) for calibration." };
-        var method = new Option<string>("--calibration") { DefaultValueFactory = _ => "minmax", Description = "minmax (nothing clipped) or percentile (the --percentile of values kept at each end)." };
-        method.AcceptOnlyFromAmong("minmax", "percentile");
+        var method = new Option<string>("--calibration") { DefaultValueFactory = _ => "minmax", Description = "minmax (nothing clipped), percentile (the --percentile of values kept at each end) or entropy (the clipping with the least KL divergence, as TensorRT's calibrator)." };
+        method.AcceptOnlyFromAmong("minmax", "percentile", "entropy");
         var percentile = new Option<double>("--percentile") { DefaultValueFactory = _ => d.Percentile, Description = "With --calibration percentile: e.g. 99.99." };
         var weightBits = new Option<int>("--weight-bits") { DefaultValueFactory = _ => 7, Description = "8, or 7 (weights in ±64: ONNX Runtime's reduce_range, which keeps the AVX2 int8 kernel from saturating on CPUs without VNNI)." };
         weightBits.AcceptOnlyFromAmong("7", "8");
@@ -182,7 +182,12 @@ internal static class TrainCli
                 CropFolders = parse.GetValue(crops) ?? [],
                 VocFolders = parse.GetValue(voc) ?? [],
                 CalibrationFaces = parse.GetValue(faces),
-                Method = parse.GetValue(method) == "percentile" ? CalibrationMethod.Percentile : CalibrationMethod.MinMax,
+                Method = parse.GetValue(method) switch
+                {
+                    "percentile" => CalibrationMethod.Percentile,
+                    "entropy" => CalibrationMethod.Entropy,
+                    _ => CalibrationMethod.MinMax,
+                },
                 Percentile = parse.GetValue(percentile),
                 WeightMax = parse.GetValue(weightBits) == 8 ? 127 : 64,
                 TrainSplit = parse.GetValue(trainSplit)!,

@@ -232,4 +232,26 @@ public sealed class QuantizeTests(QuantizedClassifierFixture fixture, ITestOutpu
         Assert.Equal(2, code);
         Assert.False(File.Exists(Path.Combine(fixture.Root, "cli.onnx")));
     }
+
+    [Fact]
+    public void EntropyThresholdBins_DenseBodyWithARareFarTail_ClipsTheTail()
+    {
+        // 2048 bins: a dense body in the first 300, three stray values near the far end.
+        var histogram = new long[2048];
+        for (int i = 0; i < 300; i++) histogram[i] = 1000 - 3 * i;
+        histogram[1900] = 1;
+        histogram[2040] = 2;
+
+        int keep = ActivationCalibrator.EntropyThresholdBins(histogram);
+
+        Assert.InRange(keep, 300, 1000);
+    }
+
+    [Fact]
+    public void EntropyThresholdBins_ValuesSpreadOverTheWholeRange_KeepsItAll()
+    {
+        var histogram = Enumerable.Repeat(500L, 2048).ToArray();
+
+        Assert.Equal(2048, ActivationCalibrator.EntropyThresholdBins(histogram));
+    }
 }

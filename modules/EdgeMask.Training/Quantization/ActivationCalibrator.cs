@@ -11,6 +11,11 @@ internal enum CalibrationMethod
     MinMax,
     /// <summary>The values at the given percentile from each end: the rare outliers are clipped, the steps are finer.</summary>
     Percentile,
+    /// <summary>
+    /// The clipping threshold of |x| whose 128-level quantization loses the least information (smallest KL divergence
+    /// between the clipped histogram and its quantized copy), as TensorRT's and ONNX Runtime's entropy calibrators choose it.
+    /// </summary>
+    Entropy,
 }
 
 /// <summary>A float range [<see cref="Min"/>, <see cref="Max"/>] of one activation tensor (always containing 0).</summary>
@@ -21,8 +26,8 @@ internal readonly record struct ActivationRange(float Min, float Max)
 
 /// <summary>
 /// Runs the float classifier over the calibration faces with every tensor to be quantized exposed as an extra output
-/// (what ONNX Runtime's own calibrator does), and returns each tensor's range: min/max, or the percentile of a
-/// 2048-bin histogram taken in a second pass over the same faces.
+/// (what ONNX Runtime's own calibrator does), and returns each tensor's range: min/max, or — from a 2048-bin histogram
+/// taken in a second pass over the same faces — the percentile, or the entropy (KL) threshold.
 /// </summary>
 internal static class ActivationCalibrator
 {
@@ -60,6 +65,27 @@ internal static class ActivationCalibrator
         if (method == CalibrationMethod.MinMax)
             return tensors.ToDictionary(t => t, t => new ActivationRange(min[t], max[t]));
 
+        if (method == CalibrationMethod.Entropy)
+        {
+            // Pass 2: a histogram of |x| over [0, max |x|], then the threshold with the least KL divergence.
+            var magnitudes = tensors.ToDictionary(t => t, _ => new long[Bins]);
+            RunBatches(session, graph, tensors, faces, perFace, (name, values) =>
+            {
+                var h = magnitudes[name];
+                float width = MathF.Max(-min[name], max[name]) / Bins;
+                if (width <= 0) return;
+                foreach (float v in values)
+                    h[Math.Min((int)(MathF.Abs(v) / width), Bins - 1)]++;
+            });
+            return tensors.ToDictionary(t => t, t =>
+            {
+                float width = MathF.Max(-min[t], max[t]) / Bins;
+                // uint8 spends all 256 levels on [0, t] for a non-negative tensor (a ReLU output), about 128 on each side of 0 otherwise.
+                float threshold = width * EntropyThresholdBins(magnitudes[t], min[t] >= 0 ? 256 : 128);
+                return width <= 0 ? new ActivationRange(min[t], max[t]) : new ActivationRange(MathF.Max(min[t], -threshold), MathF.Min(max[t], threshold));
+            });
+        }
+
         // Pass 2: a histogram over [min, max] of each tensor, then the percentile from each end.
         var histograms = tensors.ToDictionary(t => t, _ => new long[Bins]);
         RunBatches(session, graph, tensors, faces, perFace, (name, values) =>
@@ -90,6 +116,62 @@ internal static class ActivationCalibrator
             result[t] = new ActivationRange(MathF.Min(0f, lo + first * width), MathF.Max(0f, lo + (last + 1) * width));
         }
         return result;
+    }
+
+    /// <summary>
+    /// The number of histogram bins to keep (the clipping threshold, in bins) that minimises KL(P ‖ Q): P is the histogram
+    /// clipped there with the clipped mass added to its last bin, Q the same merged into <paramref name="levels"/> levels and
+    /// spread back over the bins that were not empty — the entropy calibration of TensorRT's INT8 calibrator (128 levels).
+    /// </summary>
+    internal static int EntropyThresholdBins(long[] histogram, int levels = 128)
+    {
+        int bins = histogram.Length;
+        if (bins <= levels) return bins;
+        var p = new double[bins];
+        var q = new double[bins];
+        double bestDivergence = double.PositiveInfinity;
+        int best = bins;
+        long tail = histogram.Sum();
+        for (int i = levels; i <= bins; i++)
+        {
+            long kept = 0;
+            for (int k = 0; k < i; k++) kept += histogram[k];
+            long outliers = tail - kept;
+            for (int k = 0; k < i; k++) p[k] = histogram[k];
+            p[i - 1] += outliers;
+            Array.Clear(q, 0, i);
+            double merged = (double)i / levels;
+            for (int j = 0; j < levels; j++)
+            {
+                int start = (int)(j * merged), end = j == levels - 1 ? i : (int)((j + 1) * merged);
+                double sum = 0;
+                int nonEmpty = 0;
+                for (int k = start; k < end; k++)
+                {
+                    sum += histogram[k];
+                    if (histogram[k] != 0) nonEmpty++;
+                }
+                if (nonEmpty == 0) continue;
+                for (int k = start; k < end; k++) q[k] = histogram[k] != 0 ? sum / nonEmpty : 0;
+            }
+            double pSum = 0, qSum = 0;
+            for (int k = 0; k < i; k++) { pSum += p[k]; qSum += q[k]; }
+            if (pSum <= 0 || qSum <= 0) continue;
+            double divergence = 0;
+            for (int k = 0; k < i; k++)
+            {
+                if (p[k] <= 0) continue;
+                double pk = p[k] / pSum, qk = q[k] / qSum;
+                // A bin that P fills and Q leaves empty (the clipped mass in an empty last bin) counts as a large, finite loss.
+                divergence += pk * Math.Log(pk / Math.Max(qk, 1e-12));
+            }
+            if (divergence < bestDivergence)
+            {
+                bestDivergence = divergence;
+                best = i;
+            }
+        }
+        return best;
     }
 
     /// <summary>The float graph with the measured tensors as extra outputs (their shapes left for ONNX Runtime to infer).</summary>

@@ -87,7 +87,12 @@ internal sealed class ClassifierQuantizer(QuantizeOptions options, ILogger logge
         var ranges = ActivationCalibrator.Calibrate(graph, measured, faces, options.Method, options.Percentile, options.Threads);
         foreach (string t in measured) logger.LogDebug("range {Tensor} {Range}", t, ranges[t]);
 
-        string method = options.Method == CalibrationMethod.MinMax ? "minmax" : $"percentile {options.Percentile.ToString(CultureInfo.InvariantCulture)}";
+        string method = options.Method switch
+        {
+            CalibrationMethod.Percentile => $"percentile {options.Percentile.ToString(CultureInfo.InvariantCulture)}",
+            CalibrationMethod.Entropy => "entropy",
+            _ => "minmax",
+        };
         var quantization = new Dictionary<string, object>
         {
             ["format"] = "QDQ",
