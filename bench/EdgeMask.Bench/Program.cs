@@ -7,7 +7,9 @@ using EdgeMask.Bench;
 // [--detector FILE|stock] [--scale S] [--detect-every N] [--config FILE] [--record FILE] [--replay FILE] [--totals] [--starts]`: violation starts
 // per scene against the sample's scene table. `stages [frames]`: managed allocations per pipeline stage. `soak
 // [minutes] [--interval S] [--realtime] [--no-snapshots] [--mqtt-port N] [--threads N] [--csv FILE] [--glibc-defaults]`:
-// the device runtime on the looping sample, memory, handles and threads every interval. Anything else goes to BenchmarkDotNet.
+// the device runtime on the looping sample, memory, handles and threads every interval. `classifiers FILE FILE… [--rounds R]
+// [--batch N] [--threads T]`: per-face cost of classifier files measured in alternation (float vs int8 under the same
+// load). Anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "e2e")
 {
     var positional = new List<int>();
@@ -51,6 +53,8 @@ if (args.Length > 0 && args[0] == "scenes")
     return await SceneMeasurement.RunAsync(args);
 if (args.Length > 0 && args[0] == "soak")
     return await SoakMeasurement.RunAsync(args);
+if (args.Length > 0 && args[0] == "classifiers")
+    return ClassifierComparison.Run(args);
 if (args.Length > 0 && args[0] == "stages")
     return StageAllocationMeasurement.Run(args.Length > 1 ? int.Parse(args[1]) : int.MaxValue);
 BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(EndToEndMeasurement).Assembly).Run(args);

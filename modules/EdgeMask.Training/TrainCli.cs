@@ -5,6 +5,7 @@ using EdgeMask.Training.Data;
 using EdgeMask.Training.Detection;
 using EdgeMask.Training.Model;
 using EdgeMask.Training.Onnx;
+using EdgeMask.Training.Quantization;
 using EdgeMask.Training.Training;
 using Microsoft.Extensions.Logging;
 
@@ -108,7 +109,7 @@ internal static class TrainCli
                 Console.WriteLine($"{result.DataProblems.Count} input problem(s) were skipped; see the log above.");
             return 0;
         }, static e => e is DatasetException or ArgumentException or ClassifierContractException or IOException or OnnxGraphException));
-        return new RootCommand("EdgeMask training tools (TorchSharp).") { classifier, DetectorCommand(), BlendCommand(), CropsCommand() };
+        return new RootCommand("EdgeMask training tools (TorchSharp).") { classifier, DetectorCommand(), BlendCommand(), CropsCommand(), QuantizeCommand() };
     }
 
     /// <summary>
@@ -146,6 +147,68 @@ internal static class TrainCli
             Console.WriteLine($"wrote {outPath} ({bytes.Length} bytes, sha256 {Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes))})");
             return 0;
         }, static e => e is OnnxGraphException or ArgumentException or IOException));
+        return command;
+    }
+
+    /// <summary><c>edgemask-train quantize …</c>: static int8 (QDQ) quantization of a classifier, calibrated on training faces.</summary>
+    private static Command QuantizeCommand()
+    {
+        var d = new QuantizeOptions { ModelPath = "", OutputPath = "" };
+        var model = new Option<string>("--model") { Description = "The float classifier ONNX to quantize (models/mask_classifier.onnx).", Required = true };
+        var output = new Option<string>("--out") { Description = "The int8 ONNX file to write.", Required = true };
+        var crops = new Option<string[]>("--crops") { Description = "Crop folder(s) to calibrate on (their splits/<train-split>.txt faces only). Repeatable.", AllowMultipleArgumentsPerToken = true };
+        var voc = new Option<string[]>("--voc") { Description = "VOC folder(s) to calibrate on (their splits/<train-split>.txt photos only). Repeatable.", AllowMultipleArgumentsPerToken = true };
+        var faces = new Option<int>("--calibration-faces") { DefaultValueFactory = _ => d.CalibrationFaces, Description = "Training faces drawn (seeded) for calibration." };
+        var method = new Option<string>("--calibration") { DefaultValueFactory = _ => "minmax", Description = "minmax (nothing clipped), percentile (the --percentile of values kept at each end) or entropy (the clipping with the least KL divergence, as TensorRT's calibrator)." };
+        method.AcceptOnlyFromAmong("minmax", "percentile", "entropy");
+        var percentile = new Option<double>("--percentile") { DefaultValueFactory = _ => d.Percentile, Description = "With --calibration percentile: e.g. 99.99." };
+        var weightBits = new Option<int>("--weight-bits") { DefaultValueFactory = _ => 7, Description = "8, or 7 (weights in ±64: ONNX Runtime's reduce_range, which keeps the AVX2 int8 kernel from saturating on CPUs without VNNI)." };
+        weightBits.AcceptOnlyFromAmong("7", "8");
+        var trainSplit = new Option<string>("--train-split") { DefaultValueFactory = _ => d.TrainSplit, Description = "Split file the calibration faces come from." };
+        var devSplit = new Option<string>("--dev-split") { DefaultValueFactory = _ => d.DevSplit, Description = "Split the float and int8 files are compared on afterwards (never calibrated on)." };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => d.Seed };
+        var threads = new Option<int>("--threads") { DefaultValueFactory = _ => d.Threads };
+        var noCompare = new Option<bool>("--no-compare") { Description = "Skip the float vs int8 comparison on the dev split." };
+        var command = new Command("quantize", "Quantize a mask classifier to int8 (QDQ: weights per output channel, activations per tensor, calibrated on training faces).")
+        {
+            model, output, crops, voc, faces, method, percentile, weightBits, trainSplit, devSplit, seed, threads, noCompare,
+        };
+        command.SetAction(parse => RunTool(logger =>
+        {
+            var options = new QuantizeOptions
+            {
+                ModelPath = parse.GetValue(model)!,
+                OutputPath = parse.GetValue(output)!,
+                CropFolders = parse.GetValue(crops) ?? [],
+                VocFolders = parse.GetValue(voc) ?? [],
+                CalibrationFaces = parse.GetValue(faces),
+                Method = parse.GetValue(method) switch
+                {
+                    "percentile" => CalibrationMethod.Percentile,
+                    "entropy" => CalibrationMethod.Entropy,
+                    _ => CalibrationMethod.MinMax,
+                },
+                Percentile = parse.GetValue(percentile),
+                WeightMax = parse.GetValue(weightBits) == 8 ? 127 : 64,
+                TrainSplit = parse.GetValue(trainSplit)!,
+                DevSplit = parse.GetValue(devSplit)!,
+                Seed = parse.GetValue(seed),
+                Threads = parse.GetValue(threads),
+                Compare = !parse.GetValue(noCompare),
+                CommandLine = TypedCommandLine(),
+            }.Validate();
+            var result = new ClassifierQuantizer(options, logger).Run();
+            Console.WriteLine($"wrote {result.OutputPath} ({result.Bytes} bytes, sha256 {result.Sha256}), calibrated on {result.CalibrationFaces} training faces");
+            Console.WriteLine($"ONNX Runtime CPU kernels: {OrtKernelCensus.Format(result.Census)}");
+            for (int i = 0; i < result.Int8Dev.Count; i++)
+            {
+                Console.WriteLine($"float {result.FloatDev[i]}");
+                Console.WriteLine($"int8  {result.Int8Dev[i]}");
+            }
+            foreach (string line in result.Agreement) Console.WriteLine(line);
+            return 0;
+        }, static e => e is QuantizationException or DatasetException or ArgumentException or IOException or ClassifierContractException
+            or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or EdgeMask.Inference.Classification.MaskClassifierModelException));
         return command;
     }
 

@@ -19,10 +19,27 @@ public sealed record ModelManifest
         Models.FirstOrDefault(m => m.Name == name)
         ?? throw new ModelManifestException($"models/manifest.json has no model named '{name}'. Known: {string.Join(", ", Models.Select(m => m.Name))}.");
 
+    /// <summary>The first required model of a role (else the first of it): the default, and what the CPU runs.</summary>
     public ModelEntry GetByRole(string role) =>
         Models.FirstOrDefault(m => m.Role == role && m.Required)
         ?? Models.FirstOrDefault(m => m.Role == role)
         ?? throw new ModelManifestException($"models/manifest.json lists no model with role '{role}'.");
+
+    /// <summary>
+    /// The model of a role made for an execution provider: the first entry whose <see cref="ModelEntry.Providers"/> names it,
+    /// else the role's default (<see cref="GetByRole"/>). <see cref="ModelStore.ForProvider"/> applies it per provider tried. The classifier has two files: its int8 quantization for
+    /// the CPU, whose integer kernels run it at about half the float cost, and the float file for TensorRT (built as FP16)
+    /// and CUDA, which have no use for the CPU's uint8 QDQ graph (TensorRT's explicit INT8 takes only symmetric int8, and
+    /// CUDA has no fused integer convolution).
+    /// </summary>
+    public ModelEntry ForProvider(string role, Runtime.ExecutionProviderKind provider)
+    {
+        string name = Runtime.ExecutionProviderOptions.ToName(provider);
+        return Models.FirstOrDefault(m => m.Role == role && m.Providers is { } p && p.Contains(name, StringComparer.Ordinal))
+            ?? GetByRole(role);
+    }
+
+    private static readonly string[] ProviderNames = ["tensorrt", "cuda", "cpu"];
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -50,6 +67,8 @@ public sealed record ModelManifest
                 throw new ModelManifestException($"{origin}: model '{m.Name}' needs a plain file name, not '{m.File}'.");
             if (m.Sha256 is not { Length: 64 })
                 throw new ModelManifestException($"{origin}: model '{m.Name}' needs a 64-hex-digit sha256.");
+            if (m.Providers?.FirstOrDefault(p => !ProviderNames.Contains(p, StringComparer.Ordinal)) is { } unknown)
+                throw new ModelManifestException($"{origin}: model '{m.Name}' lists provider '{unknown}'; known: {string.Join(", ", ProviderNames)}.");
         }
         return manifest;
     }
@@ -87,6 +106,11 @@ public sealed record ModelEntry
     public required ModelInputContract Input { get; init; }
     public IReadOnlyDictionary<string, string>? Outputs { get; init; }
     public PriorBoxSection? PriorBoxes { get; init; }
+    /// <summary>
+    /// The execution providers (<c>tensorrt</c>, <c>cuda</c>, <c>cpu</c>) this file is made for, when a role has one file
+    /// per provider (<see cref="ModelManifest.ForProvider"/>); null: any.
+    /// </summary>
+    public IReadOnlyList<string>? Providers { get; init; }
 
     /// <summary>The manifest name of output <paramref name="role"/> (e.g. "loc"), or the role itself.</summary>
     public string OutputName(string role) => Outputs is not null && Outputs.TryGetValue(role, out var n) ? n : role;

@@ -74,4 +74,37 @@ public sealed class ModelStore
         using var stream = File.OpenRead(path);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
+
+    /// <summary>
+    /// The file a GPU execution provider should open instead of <paramref name="modelPath"/>: a manifest file made for the
+    /// CPU only (its entry's <c>providers</c> is <c>["cpu"]</c>: the int8 classifier, whose uint8 QDQ graph TensorRT refuses
+    /// and CUDA runs slower than the float file) is swapped for the role's file for that provider
+    /// (<see cref="ModelManifest.ForProvider"/>), verified against its sha256. The CPU always opens the file it is given, and
+    /// so does every provider for a file outside the manifest (a configured override) or without a provider list.
+    /// </summary>
+    /// <exception cref="ModelException">The provider's file is listed but missing or altered (named, with the fix).</exception>
+    public static string ForProvider(string modelPath, Runtime.ExecutionProviderKind provider)
+    {
+        if (provider is not (Runtime.ExecutionProviderKind.TensorRT or Runtime.ExecutionProviderKind.Cuda)) return modelPath;
+        string full = Path.GetFullPath(modelPath);
+        string directory = Path.GetDirectoryName(full)!;
+        string manifestPath = Path.Combine(directory, "manifest.json");
+        ModelManifest manifest;
+        try
+        {
+            manifest = File.Exists(manifestPath) ? ModelManifest.Load(manifestPath) : ModelManifest.Embedded;
+        }
+        catch (ModelManifestException)
+        {
+            return modelPath; // not a models folder this program can read: the file is someone's own, opened as given
+        }
+        var entry = manifest.Models.FirstOrDefault(m => m.File == Path.GetFileName(full));
+        if (entry?.Providers is not { Count: > 0 } providers || providers.Contains(Runtime.ExecutionProviderOptions.ToName(provider), StringComparer.Ordinal))
+            return modelPath;
+        var variant = manifest.ForProvider(entry.Role, provider);
+        if (variant == entry) return modelPath;
+        string path = Path.Combine(directory, variant.File);
+        VerifyFile(path, variant.Sha256, InstallHint(variant));
+        return path;
+    }
 }

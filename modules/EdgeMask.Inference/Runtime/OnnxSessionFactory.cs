@@ -124,9 +124,12 @@ public static class OnnxSessionFactory
     public static OnnxModelSession Create(string modelPath, ExecutionProviderOptions options, ILogger logger, TensorRtProfile? profile = null)
     {
         var attempts = new List<ProviderAttempt>();
+        string requested = modelPath;
         foreach (var provider in options.Candidates())
         {
             SessionOptions? sessionOptions = null;
+            // A CPU-only file of the manifest (the int8 classifier) is never handed to a GPU provider: it opens its role's file for that provider.
+            modelPath = ModelStore.ForProvider(requested, provider);
             try
             {
                 sessionOptions = CreateSessionOptions(provider, options, profile);

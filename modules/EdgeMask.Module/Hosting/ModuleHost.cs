@@ -274,19 +274,22 @@ public sealed class ModuleHost : IHostedService
             if (_modelsDescribed is { } d && d.Generation == models.Generation && d.ClassifierEnabled == options.Classifier.Enabled) return d.Description;
         }
         var result = new JsonObject();
-        foreach (var entry in models.Store.Manifest.Models)
+        // A role may list several files (the classifier's int8 file for the CPU and float file for GPUs, the two detectors):
+        // the one in force is the entry whose file was opened, else an override file outside the manifest.
+        foreach (var role in models.Store.Manifest.Models.GroupBy(m => m.Role))
         {
-            string? path = entry.Role switch
+            string? path = role.Key switch
             {
                 "detector" => models.DetectorPath,
                 "classifier" => models.ClassifierPath,
                 _ => null,
             };
             if (path is null) continue;
-            bool fromManifest = Path.GetFullPath(path) == Path.GetFullPath(Path.Combine(models.Store.Directory, entry.File));
+            var entry = role.FirstOrDefault(e => Path.GetFullPath(path) == Path.GetFullPath(Path.Combine(models.Store.Directory, e.File)));
             // A manifest file was verified against its sha256 when opened; an override file is hashed here (once per generation).
-            string sha = fromManifest ? entry.Sha256 : ModelStore.Sha256Of(path);
-            result[entry.Role] = new JsonObject { ["name"] = fromManifest ? entry.Name : Path.GetFileName(path), ["file"] = Path.GetFileName(path), ["sha256"] = sha };
+            result[role.Key] = entry is not null
+                ? new JsonObject { ["name"] = entry.Name, ["file"] = entry.File, ["sha256"] = entry.Sha256 }
+                : new JsonObject { ["name"] = Path.GetFileName(path), ["file"] = Path.GetFileName(path), ["sha256"] = ModelStore.Sha256Of(path) };
         }
         if (!options.Classifier.Enabled) result["classifier"] = new JsonObject { ["enabled"] = false };
         lock (_gate) _modelsDescribed = (models.Generation, options.Classifier.Enabled, result);

@@ -10,17 +10,32 @@ internal sealed class OnnxGraphException(string path, string reason) : Exception
 }
 
 /// <summary>
-/// A float32 initializer stored as <c>raw_data</c> or as packed <c>float_data</c> (CNTK's exporter writes the latter);
-/// both are the little-endian floats back to back, and <see cref="RawOffset"/> is the byte offset of them in the file.
+/// A float32 initializer stored as <c>raw_data</c> or as packed <c>float_data</c> (CNTK's exporter writes the latter),
+/// or a float16 one stored as <c>raw_data</c> (our <c>--fp16-weights</c> files); the values are little-endian back to
+/// back, and <see cref="RawOffset"/> is the byte offset of them in the file.
 /// </summary>
 internal sealed record OnnxInitializer(string Name, long[] Dims, int DataType, int RawOffset, int RawLength)
 {
+    public const int Float = 1;
+    public const int Float16 = 10;
+
     public long ElementCount => Dims.Aggregate(1L, (a, b) => a * b);
 }
 
-/// <summary>A graph node as read from the file (only what rebuilding the network needs).</summary>
+/// <summary>
+/// A graph node as read from the file (only what rebuilding the network needs). <see cref="IntListAttributes"/> names the
+/// integer attributes stored as a list (<c>kernel_shape</c>) rather than one value (<c>axis</c>), so a node can be written
+/// back with the same attribute types; <see cref="OtherAttributes"/> names attributes of any other type (strings, tensors),
+/// which are not read.
+/// </summary>
 internal sealed record OnnxGraphNode(string OpType, string Name, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs,
-    IReadOnlyDictionary<string, long[]> IntAttributes, IReadOnlyDictionary<string, float> FloatAttributes);
+    IReadOnlyDictionary<string, long[]> IntAttributes, IReadOnlyDictionary<string, float> FloatAttributes)
+{
+    public IReadOnlySet<string> IntListAttributes { get; init; } = new HashSet<string>();
+    public IReadOnlySet<string> OtherAttributes { get; init; } = new HashSet<string>();
+    /// <summary>The operator set domain ("" for the default ONNX domain; ONNX Runtime's optimised graphs use com.microsoft).</summary>
+    public string Domain { get; init; } = "";
+}
 
 /// <summary>
 /// A read-only view of an ONNX <c>ModelProto</c>: nodes in graph order and the initializers, each with the byte range
@@ -30,19 +45,30 @@ internal sealed record OnnxGraphNode(string OpType, string Name, IReadOnlyList<s
 /// </summary>
 internal sealed class OnnxGraphFile
 {
-    private const int FloatType = 1;
     private readonly byte[] _bytes;
 
     public string Path { get; }
     public IReadOnlyList<OnnxGraphNode> Nodes { get; }
     public IReadOnlyDictionary<string, OnnxInitializer> Initializers { get; }
+    /// <summary>Every initializer's element type (ONNX <c>TensorProto.DataType</c>) and dimensions, whatever its type (int8 weights included).</summary>
+    public IReadOnlyDictionary<string, (int DataType, long[] Dims)> InitializerTypes { get; }
+    /// <summary>The model's <c>metadata_props</c> (key → value).</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+    /// <summary>The names of the graph's inputs and outputs, in order (initializers listed as inputs by old exporters included).</summary>
+    public IReadOnlyList<string> GraphInputs { get; }
+    public IReadOnlyList<string> GraphOutputs { get; }
 
-    private OnnxGraphFile(string path, byte[] bytes, List<OnnxGraphNode> nodes, Dictionary<string, OnnxInitializer> initializers)
+    private OnnxGraphFile(string path, byte[] bytes, List<OnnxGraphNode> nodes, Dictionary<string, OnnxInitializer> initializers,
+        Dictionary<string, string> metadata, List<string> inputs, List<string> outputs, Dictionary<string, (int, long[])> types)
     {
+        InitializerTypes = types;
         Path = path;
         _bytes = bytes;
         Nodes = nodes;
         Initializers = initializers;
+        Metadata = metadata;
+        GraphInputs = inputs;
+        GraphOutputs = outputs;
     }
 
     public static OnnxGraphFile Load(string path)
@@ -55,11 +81,26 @@ internal sealed class OnnxGraphFile
     {
         var nodes = new List<OnnxGraphNode>();
         var inits = new Dictionary<string, OnnxInitializer>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var types = new Dictionary<string, (int, long[])>(StringComparer.Ordinal);
+        var inputs = new List<string>();
+        var outputs = new List<string>();
         try
         {
             bool sawGraph = false;
             foreach (var f in Fields(bytes, 0, bytes.Length))
             {
+                if (f.Number == 14 && f.WireType == 2)                                        // ModelProto.metadata_props
+                {
+                    string key = "", value = "";
+                    foreach (var e in Fields(bytes, f.Start, f.End))
+                    {
+                        if (e.Number == 1 && e.WireType == 2) key = Str(bytes, e);
+                        else if (e.Number == 2 && e.WireType == 2) value = Str(bytes, e);
+                    }
+                    metadata[key] = value;
+                    continue;
+                }
                 if (f.Number != 7 || f.WireType != 2) continue; // ModelProto.graph
                 sawGraph = true;
                 foreach (var g in Fields(bytes, f.Start, f.End))
@@ -68,8 +109,15 @@ internal sealed class OnnxGraphFile
                     if (g.Number == 1) nodes.Add(ReadNode(bytes, g.Start, g.End));            // GraphProto.node
                     else if (g.Number == 5)                                                   // GraphProto.initializer
                     {
-                        var t = ReadTensor(bytes, g.Start, g.End);
+                        var t = ReadTensor(bytes, g.Start, g.End, types);
                         if (t is not null) inits[t.Name] = t;
+                    }
+                    else if (g.Number is 11 or 12)                                            // GraphProto.input / output (ValueInfoProto)
+                    {
+                        string name = "";
+                        foreach (var v in Fields(bytes, g.Start, g.End))
+                            if (v.Number == 1 && v.WireType == 2) name = Str(bytes, v);
+                        (g.Number == 11 ? inputs : outputs).Add(name);
                     }
                 }
             }
@@ -80,18 +128,23 @@ internal sealed class OnnxGraphFile
             // Reading past the end of the buffer is how a truncated or non-protobuf file shows up.
             throw new OnnxGraphException(path, "truncated or not an ONNX protobuf file.");
         }
-        return new OnnxGraphFile(path, bytes, nodes, inits);
+        return new OnnxGraphFile(path, bytes, nodes, inits, metadata, inputs, outputs, types);
     }
 
-    /// <summary>The values of a float32 initializer.</summary>
+    /// <summary>The values of a float32 initializer, or of a float16 one widened to float32.</summary>
     public float[] ReadFloats(string name)
     {
         var t = Initializer(name);
-        return MemoryMarshal.Cast<byte, float>(_bytes.AsSpan(t.RawOffset, t.RawLength)).ToArray();
+        var raw = _bytes.AsSpan(t.RawOffset, t.RawLength);
+        if (t.DataType == OnnxInitializer.Float) return MemoryMarshal.Cast<byte, float>(raw).ToArray();
+        var halves = MemoryMarshal.Cast<byte, Half>(raw);
+        var floats = new float[halves.Length];
+        for (int i = 0; i < floats.Length; i++) floats[i] = (float)halves[i];
+        return floats;
     }
 
     public OnnxInitializer Initializer(string name) =>
-        Initializers.TryGetValue(name, out var t) ? t : throw new OnnxGraphException(Path, $"no float32 raw_data initializer named '{name}'.");
+        Initializers.TryGetValue(name, out var t) ? t : throw new OnnxGraphException(Path, $"no float32 or float16 raw_data initializer named '{name}'.");
 
     /// <summary>A copy of the file with the given initializers' values replaced (each must keep its element count).</summary>
     public byte[] WithInitializers(IReadOnlyDictionary<string, float[]> values)
@@ -101,6 +154,8 @@ internal sealed class OnnxGraphFile
         foreach (var (name, data) in values)
         {
             var t = Initializer(name);
+            if (t.DataType != OnnxInitializer.Float)
+                throw new ArgumentException($"Initializer '{name}' is stored as float16; only float32 initializers are overwritten in place.");
             if (data.Length != t.ElementCount)
                 throw new ArgumentException($"Initializer '{name}' holds {t.ElementCount} values; {data.Length} were given.");
             MemoryMarshal.AsBytes(data.AsSpan()).CopyTo(copy.AsSpan(t.RawOffset, t.RawLength));
@@ -112,9 +167,11 @@ internal sealed class OnnxGraphFile
     {
         var inputs = new List<string>();
         var outputs = new List<string>();
-        string name = "", op = "";
+        string name = "", op = "", domain = "";
         var ints = new Dictionary<string, long[]>(StringComparer.Ordinal);
         var floats = new Dictionary<string, float>(StringComparer.Ordinal);
+        var lists = new HashSet<string>(StringComparer.Ordinal);
+        var others = new HashSet<string>(StringComparer.Ordinal);
         foreach (var f in Fields(b, start, end))
         {
             switch (f.Number, f.WireType)
@@ -123,18 +180,20 @@ internal sealed class OnnxGraphFile
                 case (2, 2): outputs.Add(Str(b, f)); break;
                 case (3, 2): name = Str(b, f); break;
                 case (4, 2): op = Str(b, f); break;
-                case (5, 2): ReadAttribute(b, f.Start, f.End, ints, floats); break;
+                case (5, 2): ReadAttribute(b, f.Start, f.End, ints, floats, lists, others); break;
+                case (7, 2): domain = Str(b, f); break;
             }
         }
-        return new OnnxGraphNode(op, name, inputs, outputs, ints, floats);
+        return new OnnxGraphNode(op, name, inputs, outputs, ints, floats) { IntListAttributes = lists, OtherAttributes = others, Domain = domain };
     }
 
-    private static void ReadAttribute(byte[] b, int start, int end, Dictionary<string, long[]> ints, Dictionary<string, float> floats)
+    private static void ReadAttribute(byte[] b, int start, int end, Dictionary<string, long[]> ints, Dictionary<string, float> floats,
+        HashSet<string> lists, HashSet<string> others)
     {
         string name = "";
         float? f32 = null;
         var list = new List<long>();
-        bool hasInt = false;
+        bool hasInt = false, isList = false, hasOther = false;
         foreach (var f in Fields(b, start, end))
         {
             switch (f.Number, f.WireType)
@@ -142,18 +201,23 @@ internal sealed class OnnxGraphFile
                 case (1, 2): name = Str(b, f); break;
                 case (2, 5): f32 = BitConverter.ToSingle(b, f.Start); break;
                 case (3, 0): list.Add(f.Value); hasInt = true; break;
-                case (8, 0): list.Add(f.Value); hasInt = true; break;
+                case (8, 0): list.Add(f.Value); hasInt = true; isList = true; break;
                 case (8, 2): // packed ints
                     for (int p = f.Start; p < f.End;) list.Add(ReadVarint(b, ref p));
                     hasInt = true;
+                    isList = true;
                     break;
+                case (4, 2) or (5, 2) or (6, 2) or (7, 2) or (9, 2) or (10, 2) or (11, 2): hasOther = true; break; // s, t, g, floats, strings, tensors, graphs
+                case (20, 0) when f.Value == 7: isList = true; break; // AttributeType INTS (an empty list has no values)
             }
         }
         if (f32 is float v) floats[name] = v;
         if (hasInt) ints[name] = [.. list];
+        if (isList) lists.Add(name);
+        if (hasOther) others.Add(name);
     }
 
-    private static OnnxInitializer? ReadTensor(byte[] b, int start, int end)
+    private static OnnxInitializer? ReadTensor(byte[] b, int start, int end, Dictionary<string, (int, long[])> types)
     {
         var dims = new List<long>();
         int type = 0, rawStart = -1, rawLength = 0;
@@ -170,10 +234,12 @@ internal sealed class OnnxGraphFile
                 case (9, 2): rawStart = f.Start; rawLength = f.End - f.Start; break;  // raw_data
             }
         }
-        // Only float32 tensors stored as raw bytes or packed floats can be read and overwritten in place; others (shape constants) are not weights.
-        if (type != FloatType || rawStart < 0) return null;
+        types[name] = (type, [.. dims]);
+        // Only float32 tensors stored as raw bytes or packed floats, and float16 ones stored as raw bytes, are weights to
+        // read; others (shape constants, quantized tensors) are not.
+        if (type is not (OnnxInitializer.Float or OnnxInitializer.Float16) || rawStart < 0) return null;
         var t = new OnnxInitializer(name, [.. dims], type, rawStart, rawLength);
-        return t.ElementCount * 4 == rawLength ? t : null;
+        return t.ElementCount * (type == OnnxInitializer.Float ? 4 : 2) == rawLength ? t : null;
     }
 
     private static string Str(byte[] b, in Field f) => Encoding.UTF8.GetString(b, f.Start, f.End - f.Start);

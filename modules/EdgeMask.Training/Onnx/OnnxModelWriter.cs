@@ -17,8 +17,27 @@ internal sealed record OnnxAttribute(string Name, long? Int = null, float? Float
 /// <summary>A float32 initializer (weights).</summary>
 internal sealed record OnnxTensor(string Name, long[] Dims, float[] Data);
 
-/// <summary>A graph input or output: float32 with dimensions that are fixed (&gt; 0) or named symbols.</summary>
-internal sealed record OnnxValue(string Name, object[] Dims);
+/// <summary>
+/// An initializer of any element type given as its little-endian bytes (<c>raw_data</c>): int8 / uint8 / int32 tensors
+/// of a quantized graph. <see cref="DataType"/> is ONNX's <c>TensorProto.DataType</c> (<see cref="OnnxDataType"/>).
+/// </summary>
+internal sealed record OnnxRawTensor(string Name, long[] Dims, int DataType, byte[] Raw);
+
+/// <summary>ONNX <c>TensorProto.DataType</c> numbers this project writes.</summary>
+internal static class OnnxDataType
+{
+    public const int Float = 1;
+    public const int Uint8 = 2;
+    public const int Int8 = 3;
+    public const int Int32 = 6;
+    public const int Float16 = 10;
+}
+
+/// <summary>
+/// A graph input or output: float32 with dimensions that are fixed (&gt; 0) or named symbols; null dimensions write no
+/// shape at all (an intermediate tensor exposed as an output, whose shape ONNX Runtime infers).
+/// </summary>
+internal sealed record OnnxValue(string Name, object[]? Dims);
 
 /// <summary>
 /// Writes an ONNX <c>ModelProto</c> directly in protobuf wire format (TorchSharp has no ONNX export). Only the
@@ -38,10 +57,11 @@ internal static class OnnxModelWriter
     /// ONNX Runtime folds the Casts when it loads the model, so it still computes in float32 (with the weights
     /// rounded to float16, a relative change of at most 2⁻¹¹).
     /// </param>
+    /// <param name="rawInitializers">Initializers of other element types (quantized weights, scales, zero points), written as they are.</param>
     public static byte[] Write(
         string graphName, IReadOnlyList<OnnxNode> nodes, IReadOnlyList<OnnxTensor> initializers,
         IReadOnlyList<OnnxValue> inputs, IReadOnlyList<OnnxValue> outputs, IReadOnlyDictionary<string, string> metadata,
-        string producer, string docString, bool halfPrecisionWeights = false)
+        string producer, string docString, bool halfPrecisionWeights = false, IReadOnlyList<OnnxRawTensor>? rawInitializers = null)
     {
         if (halfPrecisionWeights)
         {
@@ -59,6 +79,7 @@ internal static class OnnxModelWriter
                 foreach (var n in nodes) g.Msg(1, w => Node(w, n));
                 g.Str(2, graphName);
                 foreach (var t in initializers) g.Msg(5, w => Tensor(w, t, halfPrecisionWeights));
+                foreach (var t in rawInitializers ?? []) g.Msg(5, w => RawTensor(w, t));
                 foreach (var v in inputs) g.Msg(11, w => Value(w, v));
                 foreach (var v in outputs) g.Msg(12, w => Value(w, v));
             });
@@ -106,12 +127,21 @@ internal static class OnnxModelWriter
         w.Bytes(9, MemoryMarshal.AsBytes(halves.AsSpan()).ToArray());
     }
 
+    private static void RawTensor(Writer w, OnnxRawTensor t)
+    {
+        foreach (long d in t.Dims) w.Int(1, d);
+        w.Int(2, t.DataType);
+        w.Str(8, t.Name);
+        w.Bytes(9, t.Raw);
+    }
+
     private static void Value(Writer w, OnnxValue v)
     {
         w.Str(1, v.Name);
         w.Msg(2, type => type.Msg(1, tensor =>
         {
             tensor.Int(1, FloatType);
+            if (v.Dims is null) return;
             tensor.Msg(2, shape =>
             {
                 foreach (object d in v.Dims)

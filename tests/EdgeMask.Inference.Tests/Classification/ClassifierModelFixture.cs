@@ -12,3 +12,16 @@ public sealed class ClassifierModelFixture : IDisposable
 
     public void Dispose() => Classifier.Dispose();
 }
+
+/// <summary>
+/// The shipped int8 classifier (models/mask_classifier_int8.onnx, made by <c>edgemask-train quantize</c> from the float
+/// file): what the CPU execution provider runs.
+/// </summary>
+public sealed class Int8ClassifierModelFixture : IDisposable
+{
+    public static string ModelPath => Path.Combine(TestPaths.RepoRoot, "models", "mask_classifier_int8.onnx");
+
+    public MaskClassifier Classifier { get; } = MaskClassifier.Open(ModelPath, intraOpThreads: 2);
+
+    public void Dispose() => Classifier.Dispose();
+}

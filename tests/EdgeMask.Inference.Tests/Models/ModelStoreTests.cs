@@ -101,4 +101,53 @@ public class ModelStoreTests
             """{"schema":"edgemask.models/1","models":[{"name":"x","role":"detector","file":"../x.onnx","sha256":"0000000000000000000000000000000000000000000000000000000000000000","input":{"name":"input"}}]}""", "test"));
         Assert.Contains("plain file name", ex.Message);
     }
+
+    [Theory]
+    [InlineData(ExecutionProviderKind.Cpu, "mask_classifier_int8")]
+    [InlineData(ExecutionProviderKind.TensorRT, "mask_classifier")]
+    [InlineData(ExecutionProviderKind.Cuda, "mask_classifier")]
+    public void ForProvider_Classifier_Int8OnTheCpuAndTheFloatFileOnGpus(ExecutionProviderKind provider, string expected)
+    {
+        Assert.Equal(expected, ModelManifest.Embedded.ForProvider("classifier", provider).Name);
+    }
+
+    [Fact]
+    public void GetByRole_Classifier_IsTheCpuFile()
+    {
+        // What every caller that does not know the provider (and the CPU, the provider of a machine without GPU) opens.
+        Assert.Equal(ModelManifest.Embedded.ForProvider("classifier", ExecutionProviderKind.Cpu), ModelManifest.Embedded.GetByRole("classifier"));
+    }
+
+    [Fact]
+    public void ForProvider_RoleWithOneFile_IsThatFileForEveryProvider()
+    {
+        var detector = ModelManifest.Embedded.GetByRole("detector");
+
+        Assert.All(new[] { ExecutionProviderKind.Cpu, ExecutionProviderKind.Cuda, ExecutionProviderKind.TensorRT },
+            p => Assert.Equal(detector, ModelManifest.Embedded.ForProvider("detector", p)));
+    }
+
+    [Theory]
+    [InlineData("mask_classifier")]
+    [InlineData("mask_classifier_int8")]
+    public void Embedded_ClassifierFiles_AreCommittedWithinFiveMegabytesAndMatchTheirSha256(string name)
+    {
+        var entry = ModelManifest.Embedded.Get(name);
+        string path = Path.Combine(TestPaths.RepoRoot, "models", entry.File);
+
+        Assert.True(entry.Required);
+        Assert.Equal(entry.Sha256, ModelStore.Sha256Of(path));
+        Assert.Equal(entry.Bytes, new FileInfo(path).Length);
+        Assert.True(entry.Bytes <= 5_000_000, "a committed model stays within 5 MB");
+        Assert.True(File.Exists(Path.Combine(TestPaths.RepoRoot, "models", "mask_classifier.md")), "the card covers both files");
+    }
+
+    [Fact]
+    public void Parse_UnknownProvider_RefusedNamingTheModel()
+    {
+        var ex = Assert.Throws<ModelManifestException>(() => ModelManifest.Parse(
+            """{"schema":"edgemask.models/1","models":[{"name":"x","role":"classifier","file":"x.onnx","sha256":"0000000000000000000000000000000000000000000000000000000000000000","providers":["gpu"],"input":{"name":"input"}}]}""", "test"));
+        Assert.Contains("'x'", ex.Message);
+        Assert.Contains("'gpu'", ex.Message);
+    }
 }

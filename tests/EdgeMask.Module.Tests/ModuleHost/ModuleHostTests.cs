@@ -144,7 +144,14 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("applied", reported["configuration"]!["status"]!.GetValue<string>());
         Assert.Equal(_hub.DesiredVersion, reported["configuration"]!["appliedVersion"]!.GetValue<long>());
         Assert.Equal("cpu", reported["executionProvider"]!.GetValue<string>());
+        Assert.Equal("retinaface_mnet025_masked", reported["models"]!["detector"]!["name"]!.GetValue<string>());
         Assert.Equal(64, reported["models"]!["detector"]!["sha256"]!.GetValue<string>().Length);
+        if (ClassifierInstalled)
+        {
+            // The file in force on the CPU is the int8 one; a role with two files names the one opened, with its manifest sha256.
+            Assert.Equal("mask_classifier_int8", reported["models"]!["classifier"]!["name"]!.GetValue<string>());
+            Assert.Equal(EdgeMask.Inference.Models.ModelManifest.Embedded.Get("mask_classifier_int8").Sha256, reported["models"]!["classifier"]!["sha256"]!.GetValue<string>());
+        }
         Assert.Equal("running", reported["runtime"]!["state"]!.GetValue<string>());
         // On the CPU: no TensorRT profile, no engine cache, no warm-up — and the report says so rather than inventing them.
         var inference = reported["runtime"]!["inference"]!;
