@@ -135,7 +135,10 @@ public sealed class SnapshotEventStage : IEventOutput, IAsyncDisposable
     /// <summary>Frame copies waiting for the worker.</summary>
     public int PendingFrames => Volatile.Read(ref _pendingFrames);
 
-    /// <summary>The thread snapshots are rendered on (null before <see cref="Start"/>): its priority, for health and tests.</summary>
+    /// <summary>Whether the stage's worker thread (ordering, events, publishing) still runs.</summary>
+    public bool WorkerRunning => _worker?.IsAlive == true;
+
+    /// <summary>The thread snapshots are rendered on (null before <see cref="Start"/> and after disposal): its priority, for health and tests.</summary>
     public LowPriorityThread? Encoder => _encoder;
 
     /// <summary>Starts the worker and the encoder (each on its own thread: encoding and disk writes never run on the camera thread).</summary>
@@ -278,6 +281,7 @@ public sealed class SnapshotEventStage : IEventOutput, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await CompleteAsync(TimeSpan.Zero).ConfigureAwait(false);
+        _worker?.Join(); // it has signalled completion and is returning
         _encoder?.Dispose();
         _encoder = null;
         _snapshotter?.Dispose();

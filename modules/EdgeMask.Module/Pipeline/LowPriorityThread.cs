@@ -52,6 +52,9 @@ public sealed class LowPriorityThread : IDisposable
     /// <summary>Why the priority could not be lowered, or null.</summary>
     public string? PriorityError { get; private set; }
 
+    /// <summary>Whether the thread still runs (false once disposed).</summary>
+    public bool IsRunning => _thread.IsAlive;
+
     /// <summary>The kernel's id of the thread (Linux), for health reports and tests.</summary>
     public int? OsThreadId { get; private set; }
 

@@ -254,6 +254,8 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         var hall = Runtime.Cameras.Find("hall")!;
         await WaitUntilAsync(() => gate.Counters.Frames >= 3 && hall.Counters.Frames >= 3, "both cameras running");
         long sessions = Runtime.Models.SessionsOpened;
+        var oldHallEncoder = hall.Events.Encoder!;
+        Assert.True(oldHallEncoder.IsRunning && hall.Events.WorkerRunning);
 
         long version = _hub.UpdateDesired(new JsonObject { ["cameras"] = new JsonObject { ["hall"] = new JsonObject { ["source"] = ImageFolder("hall-2") } } });
         await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the patch applied");
@@ -262,6 +264,9 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Same(gate, Runtime.Cameras.Find("gate"));
         Assert.NotSame(hall, Runtime.Cameras.Find("hall"));
         Assert.True(hall.Completion.IsCompleted, "the old hall camera stopped");
+        // Its event stage's two threads ended with it: restarts do not leak threads.
+        Assert.False(oldHallEncoder.IsRunning, "the old hall camera's snapshot thread ended");
+        Assert.False(hall.Events.WorkerRunning, "the old hall camera's events thread ended");
         Assert.EndsWith("hall-2", Runtime.Cameras.Find("hall")!.Health.Source);
         await WaitUntilAsync(() => gate.Counters.Frames >= gateFrames + 5 && Runtime.Cameras.Find("hall")!.Counters.Frames >= 3, "both cameras after the patch");
         Assert.Equal(0, gate.Restarts);
