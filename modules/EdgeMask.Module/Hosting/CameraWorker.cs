@@ -213,6 +213,7 @@ public sealed class CameraWorker : IAsyncDisposable
                                 // The alarm's watchdog switches this camera's lines off if the heartbeats stop (a hung pipeline).
                                 _context.Heartbeat?.Invoke(Id);
                                 _metrics.Health(CameraHealth.Name(capture.State), _counters, capture.FramesDropped);
+                                _metrics.Snapshots(_stage.SnapshotsTaken, _stage.SnapshotsSkipped, _stage.PendingFrames);
                                 if (_context.Run.AnnotatePath is { } path)
                                 {
                                     writer ??= OpenWriter(path, frame.Image, capture.Source.NominalFps);
@@ -227,6 +228,7 @@ public sealed class CameraWorker : IAsyncDisposable
                         case FrameWait.Woken:
                             pipeline.Tick();
                             _metrics.Health(CameraHealth.Name(capture.State), _counters, capture.FramesDropped);
+                            _metrics.Snapshots(_stage.SnapshotsTaken, _stage.SnapshotsSkipped, _stage.PendingFrames);
                             break;
                         case FrameWait.Completed:
                             if (_stopping || !RestartCaptureIfBroken(capture)) return;

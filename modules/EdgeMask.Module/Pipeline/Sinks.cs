@@ -56,10 +56,17 @@ public sealed class CameraMetrics
         "1 for the camera's current health (starting, connecting, ok, reconnecting, failed, ended, stopped), 0 for the others.", "camera", "state");
     private static readonly Counter Restarts = Metrics.CreateCounter("edgemask_camera_restarts_total",
         "Times the camera's pipeline or capture was restarted after an unexpected error.", "camera");
+    private static readonly Counter SnapshotsTaken = Metrics.CreateCounter("edgemask_snapshots_taken_total",
+        "Violation snapshots rendered and handed to the store (off the camera thread, at a lower CPU priority).", "camera");
+    private static readonly Counter SnapshotsSkipped = Metrics.CreateCounter("edgemask_snapshots_skipped_total",
+        "Snapshot requests skipped because the camera's queue of frame copies was full (their events name an earlier snapshot, or none).", "camera");
+    private static readonly Gauge SnapshotQueue = Metrics.CreateGauge("edgemask_snapshot_queue_frames", "Frame copies waiting for snapshot encoding.", "camera");
     private static readonly string[] StateNames = ["starting", "connecting", "ok", "reconnecting", "failed", "ended", "stopped"];
 
     private readonly string _camera;
-    private readonly Counter.Child _frames, _dropped, _violations, _restarts;
+    private readonly Counter.Child _frames, _dropped, _violations, _restarts, _snapshotsTaken, _snapshotsSkipped;
+    private readonly Gauge.Child _snapshotQueue;
+    private long _lastTaken, _lastSkipped;
     private readonly Histogram.Child _latency;
     private readonly Gauge.Child _faces, _active, _fps, _health;
     private readonly Gauge.Child[] _states;
@@ -79,6 +86,11 @@ public sealed class CameraMetrics
         _health = CameraUp.WithLabels(camera);
         _restarts = Restarts.WithLabels(camera);
         _states = StateNames.Select(s => State.WithLabels(camera, s)).ToArray();
+        _snapshotsTaken = SnapshotsTaken.WithLabels(camera);
+        _snapshotsSkipped = SnapshotsSkipped.WithLabels(camera);
+        _snapshotQueue = SnapshotQueue.WithLabels(camera);
+        _snapshotsTaken.Inc(0);
+        _snapshotsSkipped.Inc(0);
         // Prometheus shows a counter only once it has a value: 0 says "seen, none yet" rather than "unknown".
         _violations.Inc(0);
         _restarts.Inc(0);
@@ -115,6 +127,14 @@ public sealed class CameraMetrics
 
     public void ViolationStarted() => _violations.Inc();
 
+    /// <summary>The event stage's snapshot totals so far and its queue (camera thread, after each frame or tick).</summary>
+    public void Snapshots(long takenTotal, long skippedTotal, int pendingFrames)
+    {
+        if (takenTotal > _lastTaken) { _snapshotsTaken.Inc(takenTotal - _lastTaken); _lastTaken = takenTotal; }
+        if (skippedTotal > _lastSkipped) { _snapshotsSkipped.Inc(skippedTotal - _lastSkipped); _lastSkipped = skippedTotal; }
+        _snapshotQueue.Set(pendingFrames);
+    }
+
     public void Restarted() => _restarts.Inc();
 
     /// <summary>Removes the camera's series (a camera taken out of the configuration must not linger in /metrics).</summary>
@@ -129,6 +149,9 @@ public sealed class CameraMetrics
         Fps.RemoveLabelled(_camera);
         CameraUp.RemoveLabelled(_camera);
         Restarts.RemoveLabelled(_camera);
+        SnapshotsTaken.RemoveLabelled(_camera);
+        SnapshotsSkipped.RemoveLabelled(_camera);
+        SnapshotQueue.RemoveLabelled(_camera);
         foreach (var s in StateNames) State.RemoveLabelled(_camera, s);
     }
 }

@@ -100,6 +100,9 @@ public class StopAndFaultIsolationTests(ITestOutputHelper output)
         Assert.Equal(0, Last("door")!["framesProcessed"]!.GetValue<long>());
         string metrics = await new HttpClient().GetStringAsync($"http://127.0.0.1:{metricsPort}/metrics");
         Assert.Contains("edgemask_camera_state{camera=\"door\",state=\"connecting\"} 1", metrics);
+        // The running camera's snapshot stage is in /metrics too (taken, skipped, queue).
+        Assert.Matches("edgemask_snapshots_taken_total\\{camera=\"hall\"\\} \\d+", metrics);
+        Assert.Matches("edgemask_snapshot_queue_frames\\{camera=\"hall\"\\} \\d+", metrics);
         var health = JsonNode.Parse(await Health(metricsPort))!;
         Assert.Equal("degraded", health["status"]!.GetValue<string>());
 

@@ -433,6 +433,21 @@ public sealed class CameraPipelineTests : IDisposable
     }
 
     [Fact]
+    public void CameraMetrics_SnapshotTotals_ExportedAsCountersTheQueueAsAGauge()
+    {
+        var metrics = new CameraMetrics(_camera);
+        Assert.Equal("0", Metric("edgemask_snapshots_skipped_total", _camera));
+
+        metrics.Snapshots(takenTotal: 5, skippedTotal: 2, pendingFrames: 3);
+        metrics.Snapshots(takenTotal: 7, skippedTotal: 2, pendingFrames: 0);
+
+        Assert.Equal("7", Metric("edgemask_snapshots_taken_total", _camera));
+        Assert.Equal("2", Metric("edgemask_snapshots_skipped_total", _camera));
+        Assert.Equal("0", Metric("edgemask_snapshot_queue_frames", _camera));
+        metrics.Remove();
+    }
+
+    [Fact]
     public async Task SnapshotStage_BacklogOfBetterViews_ANewViolationsStartStillGetsItsSnapshot()
     {
         using var store = new SnapshotStore(new SnapshotOptions { Directory = EdgeMask.Tests.Shared.TestPaths.NewTempDirectory() }, time: _time);
