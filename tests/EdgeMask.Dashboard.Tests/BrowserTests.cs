@@ -261,6 +261,13 @@ public sealed class BrowserTests(BrowserFixture fixture) : IClassFixture<Browser
         await page.WaitForSelectorAsync("body[data-live=connected]", new PageWaitForSelectorOptions { Timeout = 15_000 });
         var violationsBefore = int.Parse(await page.Locator("#count-violations").InnerTextAsync(), CultureInfo.InvariantCulture);
         var incorrectBefore = int.Parse(await page.Locator("#count-incorrect").InnerTextAsync(), CultureInfo.InvariantCulture);
+        // A second listener on the stream, as another consumer would open it: it records each SSE event's name.
+        await page.EvaluateAsync(@"() => new Promise(resolve => {
+            window.kinds = [];
+            const s = new EventSource('/live/stream');
+            for (const n of ['violation', 'incorrect']) s.addEventListener(n, m => window.kinds.push(n + ':' + JSON.parse(m.data).type));
+            s.onopen = () => resolve();
+        })");
 
         var now = DateTimeOffset.UtcNow;
         var incorrect = IncorrectEvent("live-incorrect-1", EventTypes.IncorrectStart, 0, "dev-amber", "amber-gate", now);
@@ -272,6 +279,10 @@ public sealed class BrowserTests(BrowserFixture fixture) : IClassFixture<Browser
         await row.WaitForAsync(new LocatorWaitForOptions { Timeout = 5_000 });
         await page.Locator("tr[data-event-key='live-violation-1:violation.start:0']").WaitForAsync(new LocatorWaitForOptions { Timeout = 5_000 });
         Assert.Equal("incorrect", await row.GetAttributeAsync("data-kind"));
+        // The stream names each event by its episode's kind.
+        await page.WaitForFunctionAsync("() => window.kinds.includes('incorrect:incorrect.start') && window.kinds.includes('violation:violation.start')",
+            null, new PageWaitForFunctionOptions { Timeout = 5_000 });
+        Assert.DoesNotContain("violation:incorrect.start", await page.EvaluateAsync<string[]>("() => window.kinds"));
         Assert.Contains("incorrect mask", await row.InnerTextAsync());
         Assert.Equal(Amber, await BackgroundAsync(row.Locator(".badge.kind-incorrect")));
         Assert.Equal(Amber, await BackgroundAsync(row.Locator(".badge.label")));

@@ -69,7 +69,9 @@ internal static class PageEndpoints
                 while (subscription.Reader.TryRead(out var item))
                 {
                     var json = JsonSerializer.Serialize(LiveEvent.From(item), LiveEvent.JsonOptions);
-                    await response.WriteAsync($"event: violation\ndata: {json}\n\n", cancellationToken);
+                    // The SSE event name is the episode's kind, so a consumer can listen to "please cover your nose" alone.
+                    string kind = EventTypes.IsIncorrect(item.Type) ? "incorrect" : "violation";
+                    await response.WriteAsync($"event: {kind}\ndata: {json}\n\n", cancellationToken);
                 }
                 await response.Body.FlushAsync(cancellationToken);
             }

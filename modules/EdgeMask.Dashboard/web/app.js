@@ -79,13 +79,16 @@
       state.textContent = "reconnecting…";
       state.className = "badge offline";
     };
-    source.addEventListener("violation", function (message) {
+    function onEvent(message) {
       var e = JSON.parse(message.data);
       if (body.querySelector('tr[data-event-key="' + CSS.escape(e.key) + '"]')) { return; }
       body.prepend(eventRow(e));
       countStart(e);
       while (body.rows.length > 200) { body.deleteRow(body.rows.length - 1); }
-    });
+    }
+    // The stream names each event by its episode's kind: a violation, or a mask worn incorrectly.
+    source.addEventListener("violation", onEvent);
+    source.addEventListener("incorrect", onEvent);
   }
 
   function startChart(container) {
