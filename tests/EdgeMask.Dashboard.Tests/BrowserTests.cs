@@ -307,6 +307,12 @@ public sealed class BrowserTests(BrowserFixture fixture) : IClassFixture<Browser
         await page.GotoAsync("/devices");
         var camera = page.Locator("#cameras tr[data-device=dev-amber][data-camera=amber-gate]");
         Assert.Equal(("1", "1"), ((await camera.Locator(".violations").InnerTextAsync()).Trim(), (await camera.Locator(".incorrect-episodes").InnerTextAsync()).Trim()));
+        // And so does /api/devices (the signed-in session may call the API).
+        var counts = await page.EvaluateAsync<long[]>(@"() => fetch('/api/devices').then(r => r.json()).then(j => {
+            const c = j.cameras.find(c => c.device === 'dev-amber' && c.camera === 'amber-gate');
+            return [c.violationsLastDay, c.incorrectEpisodesLastDay];
+        })");
+        Assert.Equal([1L, 1L], counts);
         await page.CloseAsync();
     }
 

@@ -62,11 +62,16 @@ internal static class ApiEndpoints
         var now = timeProvider.GetUtcNow();
         var devices = await store.GetDevicesAsync(cancellationToken);
         var cameras = await store.GetCamerasAsync(cancellationToken);
+        // The last 24 h as on the devices page (the end open by a day: device clocks may run ahead of this one).
+        var lastDay = (await store.QueryCameraTotalsAsync(null, null, now.AddDays(-1), now.AddDays(1), cancellationToken))
+            .ToDictionary(t => (t.Device, t.Camera));
         return TypedResults.Ok(new DevicesResponse(
             devices.Select(d => new DeviceItem(d.Device, DeviceView.IsOnline(d, now, options.DeviceOfflineAfter), d.State, d.LastSeen, d.Version,
                 d.ExecutionProvider)).ToList(),
             cameras.Select(c => new CameraItem(c.Device, c.Camera, now - c.LastSeen <= options.DeviceOfflineAfter, c.LastSeen, c.FramesPerSecond,
-                c.ExecutionProvider, c.OutboxDepth, c.Health, c.ComplianceRate, c.ActiveViolations, c.DroppedFrames)).ToList()));
+                c.ExecutionProvider, c.OutboxDepth, c.Health, c.ComplianceRate, c.ActiveViolations, c.DroppedFrames,
+                lastDay.GetValueOrDefault((c.Device, c.Camera))?.Violations ?? 0,
+                lastDay.GetValueOrDefault((c.Device, c.Camera))?.IncorrectEpisodes ?? 0)).ToList()));
     }
 }
 
@@ -112,5 +117,8 @@ public sealed record DevicesResponse(IReadOnlyList<DeviceItem> Devices, IReadOnl
 
 public sealed record DeviceItem(string Device, bool Online, string State, DateTimeOffset LastSeen, string? Version, string? ExecutionProvider);
 
+/// <param name="ViolationsLastDay">Violation episodes started in the last 24 h.</param>
+/// <param name="IncorrectEpisodesLastDay">Incorrect-mask episodes started in the last 24 h (devices that count them apart).</param>
 public sealed record CameraItem(string Device, string Camera, bool Online, DateTimeOffset LastSeen, double? FramesPerSecond, string? ExecutionProvider,
-    long? OutboxDepth, string? Health, double? ComplianceRate, int? ActiveViolations, long? DroppedFrames);
+    long? OutboxDepth, string? Health, double? ComplianceRate, int? ActiveViolations, long? DroppedFrames, long ViolationsLastDay,
+    long IncorrectEpisodesLastDay);
