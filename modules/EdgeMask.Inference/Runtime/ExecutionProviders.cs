@@ -69,7 +69,11 @@ public sealed record ExecutionProviderOptions
 }
 
 /// <summary>One provider tried while creating a session, and why it was not used.</summary>
-public sealed record ProviderAttempt(ExecutionProviderKind Provider, bool Succeeded, string? Reason);
+public sealed record ProviderAttempt(ExecutionProviderKind Provider, bool Succeeded, string? Reason)
+{
+    /// <summary>The file this provider was given (a role may have one per provider, e.g. the float classifier for GPUs).</summary>
+    public string? Model { get; init; }
+}
 
 /// <summary>The preferred provider could not load and <see cref="ExecutionProviderOptions.Strict"/> forbids falling back.</summary>
 public sealed class ExecutionProviderUnavailableException(ExecutionProviderKind provider, string reason)

@@ -140,7 +140,7 @@ public static class OnnxSessionFactory
                 // Falling back is news when a GPU provider was asked for by name; under "auto" it is the normal path on a CPU machine.
                 var level = options.Preference is ExecutionProviderKind.Auto ? LogLevel.Information : LogLevel.Warning;
                 foreach (var skipped in attempts.Where(a => !a.Succeeded))
-                    logger.Log(level, "Execution provider {Provider} skipped for {Model}: {Reason}", ExecutionProviderOptions.ToName(skipped.Provider), Path.GetFileName(modelPath), skipped.Reason);
+                    logger.Log(level, "Execution provider {Provider} skipped for {Model}: {Reason}", ExecutionProviderOptions.ToName(skipped.Provider), skipped.Model ?? Path.GetFileName(modelPath), skipped.Reason);
                 logger.LogInformation("Model {Model} runs on execution provider {Provider}", Path.GetFileName(modelPath), ExecutionProviderOptions.ToName(provider));
                 if (provider == ExecutionProviderKind.TensorRT && profile is not null)
                     logger.LogInformation("TensorRT engine for {Model} built for profile {Profile} (cache {Cache})", Path.GetFileName(modelPath), profile.ToString(), options.TensorRtCacheDirectory);
@@ -149,7 +149,7 @@ public static class OnnxSessionFactory
             catch (Exception ex) when (provider != ExecutionProviderKind.Cpu && IsProviderUnavailable(ex))
             {
                 string reason = Describe(ex);
-                attempts.Add(new ProviderAttempt(provider, false, reason));
+                attempts.Add(new ProviderAttempt(provider, false, reason) { Model = Path.GetFileName(modelPath) });
                 if (options.Strict) throw new ExecutionProviderUnavailableException(provider, reason);
             }
             catch (OnnxRuntimeException ex)
