@@ -116,6 +116,9 @@ public sealed record StoredEvent(
     /// <summary>An episode of a mask worn incorrectly, counted apart from violations (<c>incorrect.*</c>).</summary>
     public bool IsIncorrectMask => EventTypes.IsIncorrect(Type);
 
+    /// <summary>The episode's kind as pages, styles and the live stream name it: <c>incorrect</c> or <c>violation</c>.</summary>
+    public string Kind => IsIncorrectMask ? "incorrect" : "violation";
+
     /// <summary>How long the episode lasted so far (start to end, or to this event while it is still open).</summary>
     public TimeSpan Duration => (EndedAt ?? At) - StartedAt;
     public string Key => $"{Id}:{Type}:{Sequence}";

@@ -62,16 +62,17 @@ internal static class ApiEndpoints
         var now = timeProvider.GetUtcNow();
         var devices = await store.GetDevicesAsync(cancellationToken);
         var cameras = await store.GetCamerasAsync(cancellationToken);
-        // The last 24 h as on the devices page (the end open by a day: device clocks may run ahead of this one).
-        var lastDay = (await store.QueryCameraTotalsAsync(null, null, now.AddDays(-1), now.AddDays(1), cancellationToken))
-            .ToDictionary(t => (t.Device, t.Camera));
+        var lastDay = await DeviceView.LastDayAsync(store, now, cancellationToken);
         return TypedResults.Ok(new DevicesResponse(
             devices.Select(d => new DeviceItem(d.Device, DeviceView.IsOnline(d, now, options.DeviceOfflineAfter), d.State, d.LastSeen, d.Version,
                 d.ExecutionProvider)).ToList(),
-            cameras.Select(c => new CameraItem(c.Device, c.Camera, now - c.LastSeen <= options.DeviceOfflineAfter, c.LastSeen, c.FramesPerSecond,
-                c.ExecutionProvider, c.OutboxDepth, c.Health, c.ComplianceRate, c.ActiveViolations, c.DroppedFrames,
-                lastDay.GetValueOrDefault((c.Device, c.Camera))?.Violations ?? 0,
-                lastDay.GetValueOrDefault((c.Device, c.Camera))?.IncorrectEpisodes ?? 0)).ToList()));
+            cameras.Select(c =>
+            {
+                var day = lastDay.GetValueOrDefault((c.Device, c.Camera));
+                return new CameraItem(c.Device, c.Camera, now - c.LastSeen <= options.DeviceOfflineAfter, c.LastSeen, c.FramesPerSecond,
+                    c.ExecutionProvider, c.OutboxDepth, c.Health, c.ComplianceRate, c.ActiveViolations, c.DroppedFrames,
+                    day?.Violations ?? 0, day?.IncorrectEpisodes ?? 0);
+            }).ToList()));
     }
 }
 

@@ -70,8 +70,7 @@ internal static class PageEndpoints
                 {
                     var json = JsonSerializer.Serialize(LiveEvent.From(item), LiveEvent.JsonOptions);
                     // The SSE event name is the episode's kind, so a consumer can listen to "please cover your nose" alone.
-                    string kind = EventTypes.IsIncorrect(item.Type) ? "incorrect" : "violation";
-                    await response.WriteAsync($"event: {kind}\ndata: {json}\n\n", cancellationToken);
+                    await response.WriteAsync($"event: {item.Kind}\ndata: {json}\n\n", cancellationToken);
                 }
                 await response.Body.FlushAsync(cancellationToken);
             }
@@ -147,9 +146,7 @@ internal static class PageEndpoints
         var now = timeProvider.GetUtcNow();
         var devices = await store.GetDevicesAsync(cancellationToken);
         var cameras = await store.GetCamerasAsync(cancellationToken);
-        // The last 24 h; the end is open by a day because device clocks may run ahead of this one.
-        var lastDay = (await store.QueryCameraTotalsAsync(null, null, now.AddDays(-1), now.AddDays(1), cancellationToken))
-            .ToDictionary(t => (t.Device, t.Camera));
+        var lastDay = await DeviceView.LastDayAsync(store, now, cancellationToken);
         return Page.Render<DevicesPage>(new
         {
             Page = PageContext.From(context), Devices = devices, Cameras = cameras, LastDay = lastDay, Now = now, OfflineAfter = options.DeviceOfflineAfter,
@@ -197,4 +194,10 @@ internal static class DeviceView
 {
     public static bool IsOnline(DeviceRow device, DateTimeOffset now, TimeSpan offlineAfter) =>
         device.State != "offline" && now - device.LastSeen <= offlineAfter;
+
+    /// <summary>Each camera's totals of the last 24 h (the devices page and <c>/api/devices</c>).</summary>
+    public static async Task<Dictionary<(string Device, string Camera), CameraTotals>> LastDayAsync(IDashboardStore store, DateTimeOffset now,
+        CancellationToken cancellationToken) =>
+        // The end is open by a day because device clocks may run ahead of this one.
+        (await store.QueryCameraTotalsAsync(null, null, now.AddDays(-1), now.AddDays(1), cancellationToken)).ToDictionary(t => (t.Device, t.Camera));
 }

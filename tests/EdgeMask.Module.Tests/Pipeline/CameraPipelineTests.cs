@@ -328,15 +328,7 @@ public sealed class CameraPipelineTests : IDisposable
         var faces = photo.Faces.Select(b => new FaceDetection(b, 0.95f, default)).ToArray();
         _models.Faces = _ => faces;
         _models.MaskProbability = f => f.Box == photo.Violator ? 0.02f : 0.97f;
-        using (var pipeline = Pipeline(output: stage))
-        {
-            for (long i = 0; i < 8; i++)
-            {
-                pipeline.ProcessFrame(photo.Frame, i, _time.GetUtcNow());
-                _time.Advance(TimeSpan.FromMilliseconds(66));
-            }
-            pipeline.Complete();
-        }
+        RunFrames(stage, photo.Frame, frames: 8);
         await stage.CompleteAsync(TimeSpan.FromSeconds(30));
 
         var start = Assert.Single(_sink.OfType(EventTypes.ViolationStart));
@@ -361,10 +353,19 @@ public sealed class CameraPipelineTests : IDisposable
         stage.Start();
         var faces = Enumerable.Range(0, people).Select(i => new FaceDetection(new Core.Geometry.BoxF(10 + spacing * i, 100, 70 + spacing * i, 160), 0.95f, default)).ToArray();
         _models.Faces = call => faces.Take((int)Math.Min(people, call / 6 + 1)).ToArray();
+        RunFrames(stage, photo.Frame, frames);
+    }
+
+    /// <summary>
+    /// A pipeline into <paramref name="stage"/> over <paramref name="frames"/> frames of <paramref name="image"/>, 66 ms
+    /// apart on the manual clock, then completed (ending every episode).
+    /// </summary>
+    private void RunFrames(SnapshotEventStage stage, Mat image, int frames)
+    {
         using var pipeline = Pipeline(output: stage);
         for (long i = 0; i < frames; i++)
         {
-            pipeline.ProcessFrame(photo.Frame, i, _time.GetUtcNow());
+            pipeline.ProcessFrame(image, i, _time.GetUtcNow());
             _time.Advance(TimeSpan.FromMilliseconds(66));
         }
         pipeline.Complete();
@@ -464,15 +465,7 @@ public sealed class CameraPipelineTests : IDisposable
             var b = new FaceDetection(new Core.Geometry.BoxF(280, 150, 340, 222), 0.95f, default);
             return call < 20 ? [a] : [a, b];
         };
-        using (var pipeline = Pipeline(output: stage))
-        {
-            for (long i = 0; i < 34; i++)
-            {
-                pipeline.ProcessFrame(photo.Frame, i, _time.GetUtcNow());
-                _time.Advance(TimeSpan.FromMilliseconds(66));
-            }
-            pipeline.Complete();
-        }
+        RunFrames(stage, photo.Frame, frames: 34);
         _sink.SnapshotGate.Set();
         await stage.CompleteAsync(TimeSpan.FromSeconds(30));
 
