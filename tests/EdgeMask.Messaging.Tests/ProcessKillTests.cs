@@ -35,7 +35,9 @@ public sealed class ProcessKillTests(ITestOutputHelper output) : IDisposable
                 stored = await ReadStoredAsync(lines, until: s => s >= 100);
                 await collector.WaitUntilAsync(m => m.Count(r => r.Topic.EndsWith("/events", StringComparison.Ordinal)) >= 50, TestPaths.Patience, "live events");
                 broker.Stop();
-                var storedAtOutage = stored;
+                // The "stored" lines queued while the collector waited are from before the outage (the child runs ahead of
+                // this reader): count from the first line on which the child itself says it is disconnected.
+                var storedAtOutage = await ReadStoredAsync(lines, until: _ => true, disconnectedOnly: true);
                 stored = await ReadStoredAsync(lines, until: s => s >= storedAtOutage + 100);
             }
             finally
@@ -92,7 +94,9 @@ public sealed class ProcessKillTests(ITestOutputHelper output) : IDisposable
         await watcher.WaitUntilAsync(m => m.Any(r => r.Text.Contains("\"offline\"", StringComparison.Ordinal)), TestPaths.Patience, "the last will");
     }
 
-    private static async Task<int> ReadStoredAsync(BlockingCollection<string> lines, Func<int, bool> until)
+    /// <summary>Reads "stored N connected B" lines until <paramref name="until"/> holds for N (with
+    /// <paramref name="disconnectedOnly"/>, only lines on which the child reports itself disconnected count).</summary>
+    private static async Task<int> ReadStoredAsync(BlockingCollection<string> lines, Func<int, bool> until, bool disconnectedOnly = false)
     {
         var deadline = DateTime.UtcNow + TestPaths.Patience;
         var last = 0;
@@ -100,7 +104,8 @@ public sealed class ProcessKillTests(ITestOutputHelper output) : IDisposable
         {
             if (lines.TryTake(out var line, 100))
             {
-                if (line.StartsWith("stored ", StringComparison.Ordinal))
+                if (line.StartsWith("stored ", StringComparison.Ordinal)
+                    && (!disconnectedOnly || line.EndsWith(" connected False", StringComparison.Ordinal)))
                 {
                     last = int.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
                     if (until(last)) return last;
