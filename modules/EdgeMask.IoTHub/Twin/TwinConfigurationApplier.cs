@@ -205,28 +205,17 @@ public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
             }
         }
 
-        return reported;
+        // Long camera errors, names with '#', nulls in arrays, a patch over 32 KB …: bent to what edgeHub stores, not refused.
+        return ReportedPropertiesConformer.Conform(reported, _limits);
     }
 
     /// <summary>
-    /// A twin key may not contain '.', '$', space or control characters (documented twin format), and is at most 1 KB;
-    /// error paths such as <c>cameras/door.1/url</c> are made safe rather than rejected by the hub.
+    /// A twin key may not contain control characters, '.', '$', '#' or white space (the documented twin format, and
+    /// edgeHub's reported-properties validator, which also reserves '#'), and is at most 1 KB; error paths such as
+    /// <c>cameras/door.1/url</c> are made safe rather than rejected by the hub. The empty path (the whole document) is
+    /// <c>document</c>.
     /// </summary>
-    public static string TwinKey(string path)
-    {
-        if (path.Length == 0)
-        {
-            return "document";
-        }
-
-        var sb = new StringBuilder(path.Length);
-        foreach (var c in path)
-        {
-            sb.Append(c is '.' or '$' or ' ' || char.IsControl(c) ? '_' : c);
-        }
-
-        return Truncate(sb.ToString(), 256);
-    }
+    public static string TwinKey(string path) => path.Length == 0 ? "document" : ReportedPropertiesConformer.SafeName(path);
 
     /// <summary>Removes (and reports) strings over the size limit and objects nested too deep; returns false to drop <paramref name="node"/>.</summary>
     private bool Sanitize(JsonNode? node, string path, int depth, IDictionary<string, string> errors)

@@ -28,7 +28,8 @@ namespace EdgeMask.IoTHub.Tests.Infrastructure;
 /// as edgeHub does ("Message was not sent"): it lands in <see cref="Dropped"/> and <see cref="Log"/>, not in
 /// <see cref="Telemetry"/>;</item>
 /// <item>the token's audience host must equal the hub name (or edgeHub's own host name) exactly, ids too;</item>
-/// <item><c>$iothub/twin/…</c> must be a GET or a reported PATCH with a <c>$rid</c> (else the connection is closed);
+/// <item><c>$iothub/twin/…</c> must be a GET or a reported PATCH with a <c>$rid</c> (else the connection is closed), and
+/// a PATCH must pass edgeHub's reported-properties validator (<see cref="EdgeHubReportedProperties"/>; else 400);
 /// <c>$iothub/methods/res/…</c> must match its template (else the answer is dropped).</item>
 /// </list>
 /// IoT Hub's own rules it adds: MQTT 3.1.1 only, QoS 2 or another identity's topic closes the connection, undocumented
@@ -463,6 +464,15 @@ internal sealed partial class FakeIoTHub : IAsyncDisposable
 
         if (reportedPatch is null)
         {
+            Send($"$iothub/twin/res/400/?$rid={rid}", []);
+            return;
+        }
+
+        // edgeHub's ReportedPropertiesValidator: names, value types and lengths, integer range, depth, 32 KB, no null in arrays.
+        if (EdgeHubReportedProperties.Refusal(reportedPatch) is { } refusal)
+        {
+            Violations.Enqueue($"reported properties edgeHub refuses (400): {refusal}");
+            Log.Enqueue($"Error updating reported properties for {ClientId}: System.InvalidOperationException: {refusal}");
             Send($"$iothub/twin/res/400/?$rid={rid}", []);
             return;
         }
