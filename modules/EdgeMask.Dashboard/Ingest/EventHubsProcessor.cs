@@ -95,7 +95,7 @@ internal partial class DashboardEventProcessor : PluggableCheckpointStoreEventPr
         _pipeline = pipeline;
         _logger = logger;
         _storeRetry = Core.Resilience.RetryPolicy.Create(options.Retry, timeProvider, e => e is System.Data.Common.DbException or TimeoutException,
-            attempt => LogStoreRetry(attempt.Attempt, attempt.Delay, attempt.Error.Message));
+            attempt => LogStoreRetry(attempt.Attempt, attempt.Delay.TotalSeconds, attempt.Error.Message));
     }
 
     /// <summary>The partitions this replica is reading now (initialized and not yet stopped).</summary>
@@ -166,8 +166,8 @@ internal partial class DashboardEventProcessor : PluggableCheckpointStoreEventPr
     [LoggerMessage(Level = LogLevel.Warning, Message = "Event Hubs processing of partition {Partition} failed in {Operation}: {Problem}")]
     private partial void LogProcessingError(string partition, string operation, string problem);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Storing an Event Hubs batch failed (retry {Attempt} in {Delay}): {Problem}")]
-    private partial void LogStoreRetry(int attempt, TimeSpan delay, string problem);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Storing an Event Hubs batch failed (retry {Attempt} in {DelaySeconds:0.0} s): {Problem}")]
+    private partial void LogStoreRetry(int attempt, double delaySeconds, string problem);
 }
 
 /// <summary>Runs the <see cref="DashboardEventProcessor"/> for the life of the dashboard; starting it is retried while the hub is unreachable.</summary>
@@ -192,7 +192,7 @@ public sealed partial class EventHubsIngestService(
         _processor = new DashboardEventProcessor(new DashboardCheckpointStore(store, timeProvider), options, pipeline, timeProvider,
             loggers.CreateLogger<DashboardEventProcessor>());
         var start = RetryPolicy.Create(options.Retry, timeProvider, e => e is EventHubsException or System.Data.Common.DbException or TimeoutException,
-            attempt => LogStartRetry(attempt.Attempt, attempt.Delay, attempt.Error.Message));
+            attempt => LogStartRetry(attempt.Attempt, attempt.Delay.TotalSeconds, attempt.Error.Message));
         try
         {
             await start.ExecuteAsync(async token => await _processor.StartProcessingAsync(token), stoppingToken);
@@ -212,8 +212,8 @@ public sealed partial class EventHubsIngestService(
     [LoggerMessage(Level = LogLevel.Information, Message = "Event Hubs ingest reading {Namespace}/{EventHub} as {ConsumerGroup}, replica {Replica}")]
     private partial void LogStarted(string @namespace, string eventHub, string consumerGroup, string replica);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Event Hubs ingest cannot start (retry {Attempt} in {Delay}): {Problem}")]
-    private partial void LogStartRetry(int attempt, TimeSpan delay, string problem);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Event Hubs ingest cannot start (retry {Attempt} in {DelaySeconds:0.0} s): {Problem}")]
+    private partial void LogStartRetry(int attempt, double delaySeconds, string problem);
 }
 
 /// <summary>What the health endpoint asks each ingest.</summary>

@@ -63,7 +63,7 @@ public sealed partial class MqttIngestService(
         var subscribeOptions = subscribe.Build();
         var connect = RetryPolicy.Create(options.Reconnect, timeProvider,
             e => e is MqttCommunicationException or SocketException or IOException or TimeoutException,
-            attempt => LogConnectFailed(options.Host, options.Port, attempt.Delay, attempt.Error.Message));
+            attempt => LogConnectFailed(options.Host, options.Port, attempt.Delay.TotalSeconds, attempt.Error.Message));
 
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -131,7 +131,7 @@ public sealed partial class MqttIngestService(
     private async Task WriteBatchesAsync(CancellationToken stoppingToken)
     {
         var store = RetryPolicy.Create(options.Reconnect, timeProvider, e => e is System.Data.Common.DbException or TimeoutException,
-            attempt => LogStoreFailed(attempt.Attempt, attempt.Delay, attempt.Error.Message));
+            attempt => LogStoreFailed(attempt.Attempt, attempt.Delay.TotalSeconds, attempt.Error.Message));
         var batch = new List<(IngestMessage Message, MqttApplicationMessageReceivedEventArgs Delivery)>(options.BatchSize);
         try
         {
@@ -198,11 +198,11 @@ public sealed partial class MqttIngestService(
     [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT ingest lost the connection to {Host}:{Port}")]
     private partial void LogDisconnected(string host, int port);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT ingest cannot connect to {Host}:{Port}, retrying in {Delay}: {Problem}")]
-    private partial void LogConnectFailed(string host, int port, TimeSpan delay, string problem);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "MQTT ingest cannot connect to {Host}:{Port}, retrying in {DelaySeconds:0.0} s: {Problem}")]
+    private partial void LogConnectFailed(string host, int port, double delaySeconds, string problem);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Could not store an MQTT batch (retry {Attempt} in {Delay}; the messages stay unacknowledged): {Problem}")]
-    private partial void LogStoreFailed(int attempt, TimeSpan delay, string problem);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not store an MQTT batch (retry {Attempt} in {DelaySeconds:0.0} s; the messages stay unacknowledged): {Problem}")]
+    private partial void LogStoreFailed(int attempt, double delaySeconds, string problem);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "MQTT ingest stopped storing messages")]
     private partial void LogWriterFailed(Exception exception);

@@ -163,8 +163,8 @@ internal sealed class IoTHubConnection : IAsyncDisposable
         var reconnect = RetryPolicy.Create(_backoff, _time, onRetry: attempt =>
         {
             LastError = attempt.Error;
-            _logger.LogWarning(attempt.Error, "Connecting to {Host}:{Port} as {ClientId} failed (attempt {Attempt}); retrying in {Delay}",
-                Identity.ConnectHostName, _options.Port, Identity.ClientId, attempt.Attempt, attempt.Delay);
+            _logger.LogWarning(attempt.Error, "Connecting to {Host}:{Port} as {ClientId} failed (attempt {Attempt}); retrying in {DelaySeconds:0.0} s",
+                Identity.ConnectHostName, _options.Port, Identity.ClientId, attempt.Attempt, attempt.Delay.TotalSeconds);
         });
         while (!ct.IsCancellationRequested)
         {
@@ -208,7 +208,7 @@ internal sealed class IoTHubConnection : IAsyncDisposable
             {
                 // A hub that accepts and then drops at once must not be hammered: the policy's first, jittered delay.
                 var delay = RetryPolicy.DelayFor(_backoff, 0, Random.Shared.NextDouble());
-                _logger.LogWarning("Connection to {Host} lost; reconnecting in {Delay}", Identity.ConnectHostName, delay);
+                _logger.LogWarning("Connection to {Host} lost; reconnecting in {DelaySeconds:0.0} s", Identity.ConnectHostName, delay.TotalSeconds);
                 try
                 {
                     await Task.Delay(delay, _time, ct).ConfigureAwait(false);

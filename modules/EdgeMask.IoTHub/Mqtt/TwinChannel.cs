@@ -43,7 +43,7 @@ internal sealed class TwinChannel : IConnectionChannel
         _logger = logger;
         _time = time;
         _retry = RetryPolicy.Create(options.TwinRetry, time, e => e is TwinOperationException { IsTransient: true }, attempt =>
-            _logger.LogWarning("Twin request failed ({Error}); retry {Attempt} in {Delay}", attempt.Error.Message, attempt.Attempt, attempt.Delay));
+            _logger.LogWarning("Twin request failed ({Error}); retry {Attempt} in {DelaySeconds:0.0} s", attempt.Error.Message, attempt.Attempt, attempt.Delay.TotalSeconds));
     }
 
     public IReadOnlyList<string> TopicFilters { get; } = [IoTHubTopics.TwinResponseFilter, IoTHubTopics.DesiredPatchFilter];

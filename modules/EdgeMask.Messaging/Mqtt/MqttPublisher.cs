@@ -252,11 +252,11 @@ public sealed class MqttPublisher : IOutboxTransport, IAsyncDisposable
         Interlocked.Increment(ref _attemptsThisOutage);
         // Only the first failure of an outage is a warning, to keep the log readable.
         if (attempt.Attempt == 1)
-            _logger.LogWarning("Cannot connect to MQTT broker {Host}:{Port}: {Error}; retrying with backoff up to {MaxDelay}",
-                _options.Host, _options.Port, attempt.Error.Message, _options.ReconnectMaxDelay);
+            _logger.LogWarning("Cannot connect to MQTT broker {Host}:{Port}: {Error}; retrying with backoff up to {MaxDelaySeconds:0} s",
+                _options.Host, _options.Port, attempt.Error.Message, _options.ReconnectMaxDelay.TotalSeconds);
         else
-            _logger.LogDebug("MQTT connection attempt {Attempt} to {Host}:{Port} failed: {Error}; next in {Delay}", attempt.Attempt, _options.Host, _options.Port,
-                attempt.Error.Message, attempt.Delay);
+            _logger.LogDebug("MQTT connection attempt {Attempt} to {Host}:{Port} failed: {Error}; next in {DelaySeconds:0.0} s", attempt.Attempt, _options.Host, _options.Port,
+                attempt.Error.Message, attempt.Delay.TotalSeconds);
     }
 
     private async Task ConnectOnceAsync(CancellationToken ct)

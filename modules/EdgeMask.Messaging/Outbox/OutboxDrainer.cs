@@ -201,7 +201,7 @@ public sealed class OutboxDrainer : IAsyncDisposable
             _logger.LogWarning("Outbox destination {Destination} failed: {Error}; retrying with backoff up to {MaxDelay}",
                 Destination, attempt.Error.Message, _options.RetryMaxDelay);
         else
-            _logger.LogDebug("Outbox destination {Destination} attempt {Attempt} failed: {Error}; next in {Delay}", Destination, attempt.Attempt, attempt.Error.Message, attempt.Delay);
+            _logger.LogDebug("Outbox destination {Destination} attempt {Attempt} failed: {Error}; next in {DelaySeconds:0.0} s", Destination, attempt.Attempt, attempt.Error.Message, attempt.Delay.TotalSeconds);
         _failing = true;
     }
 }

@@ -242,7 +242,7 @@ public sealed class CameraWorker : IAsyncDisposable
                     consecutiveFailures++;
                     healthyFrames = 0;
                     var delay = RetryPolicy.DelayFor(_context.RestartBackoff, consecutiveFailures - 1, Random.Shared.NextDouble());
-                    _logger.LogError(ex, "Camera {Camera}: the pipeline failed ({Error}); a new one starts in {Delay} (restart {Restarts})", Id, ex.Message, delay, Restarts);
+                    _logger.LogError(ex, "Camera {Camera}: the pipeline failed ({Error}); a new one starts in {DelaySeconds:0.0} s (restart {Restarts})", Id, ex.Message, delay.TotalSeconds, Restarts);
                     RetirePipeline();
                     handed = null;
                     _stopSignal.Wait(delay);
@@ -300,7 +300,7 @@ public sealed class CameraWorker : IAsyncDisposable
         Interlocked.Increment(ref _restarts);
         _metrics.Restarted();
         var delay = RetryPolicy.DelayFor(_context.RestartBackoff, 0, Random.Shared.NextDouble());
-        _logger.LogError("Camera {Camera}: the capture failed ({Error}); a new one starts in {Delay}", Id, capture.Failure.Message, delay);
+        _logger.LogError("Camera {Camera}: the capture failed ({Error}); a new one starts in {DelaySeconds:0.0} s", Id, capture.Failure.Message, delay.TotalSeconds);
         capture.Dispose();
         if (_stopSignal.Wait(delay)) return false;
         var next = _captureFactory();

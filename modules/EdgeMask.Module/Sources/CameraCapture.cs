@@ -420,8 +420,8 @@ public sealed class CameraCapture : IAsyncDisposable, IDisposable
         };
         lock (_gate) _attempts = attempt.Attempt;
         var state = _everDelivered ? CameraHealthState.Reconnecting : CameraHealthState.Connecting;
-        _logger.LogWarning("Camera {Camera} cannot open {Source}: {Error}; retrying in {Backoff} (attempt {Attempt})",
-            Camera, _source.Description, reason, attempt.Delay, attempt.Attempt);
+        _logger.LogWarning("Camera {Camera} cannot open {Source}: {Error}; retrying in {BackoffSeconds:0.0} s (attempt {Attempt})",
+            Camera, _source.Description, reason, attempt.Delay.TotalSeconds, attempt.Attempt);
         SetState(state, reason);
     }
 
