@@ -175,6 +175,42 @@ public sealed class ReportedPropertiesLimitsTests : IAsyncLifetime
     }
 
     [Fact]
+    public void BuildReported_DesiredDocumentWithSevenHundredBadKeys_ErrorsListedWithinBudgetAllCounted()
+    {
+        // What a mistyped template pasted into the portal can give: every key refused, each with its own message.
+        var desired = new JsonObject();
+        for (var i = 0; i < 700; i++) desired[$"camera{i:000}Settings"] = new JsonObject { ["sourceUrl"] = $"rtsp://10.0.0.{i % 250}/stream" };
+        var applier = new TwinConfigurationApplier<string>("initial", doc => !doc.EnumerateObject().Any()
+            ? TwinValidationResult<string>.Valid("fixed")
+            : TwinValidationResult<string>.Invalid(doc.EnumerateObject().ToDictionary(p => p.Name + "/sourceUrl",
+                p => $"unknown key '{p.Name}/sourceUrl': cameras are configured under 'cameras', e.g. cameras/door/source.")));
+        using var json = JsonDocument.Parse(desired.ToJsonString());
+        var result = applier.Apply(json.RootElement, version: 7);
+        Assert.False(result.Applied);
+        int count = result.Errors.Count; // the 700 keys (and the document itself, over the 32 KB a desired document may be)
+        Assert.True(count >= 700);
+
+        var patch = applier.BuildReported(new Dictionary<string, JsonNode?> { ["executionProvider"] = "cpu" });
+
+        Assert.Null(EdgeHubReportedProperties.Refusal(patch));
+        var configuration = patch["configuration"]!.AsObject();
+        Assert.Equal(count, configuration["errorCount"]!.GetValue<int>());
+        int listed = configuration["errors"]!.AsObject().Count;
+        Assert.InRange(listed, 100, count - 1);
+        Assert.Equal(count - listed, configuration["errorsNotShown"]!.GetValue<int>());
+        Assert.True(ReportedPropertiesConformer.DocumentBytes(configuration["errors"]!) <= TwinConfigurationApplier<string>.ReportedErrorBudgetBytes + 64);
+        Assert.Equal("cpu", patch["executionProvider"]!.GetValue<string>()); // the rest of the report still fits
+
+        // Fixed: the list and the count of those left out are deleted from the twin (null members).
+        using var good = JsonDocument.Parse("{}");
+        Assert.True(applier.Apply(good.RootElement, version: 8).Applied);
+        var next = applier.BuildReported(); // the same applier: it remembers what it reported before
+        Assert.True(next["configuration"]!.AsObject().ContainsKey("errorsNotShown"));
+        Assert.Null(next["configuration"]!["errorsNotShown"]);
+        Assert.Null(next["configuration"]!["errors"]);
+    }
+
+    [Fact]
     public async Task ReportedThroughClient_AwkwardSections_StoredByTheHub()
     {
         await using var client = NewClient();

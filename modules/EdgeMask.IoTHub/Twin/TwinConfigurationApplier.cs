@@ -38,6 +38,9 @@ public sealed record TwinLimits
 /// </summary>
 public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
 {
+    /// <summary>How much of the reported <c>configuration.errors</c> list may take: half of the 32 KB a report may be.</summary>
+    public const int ReportedErrorBudgetBytes = 16 * 1024;
+
     private readonly Func<JsonElement, TwinValidationResult<TOptions>> _validator;
     private readonly TimeProvider _time;
     private readonly TwinLimits _limits;
@@ -159,12 +162,24 @@ public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
         {
             var errors = new JsonObject();
             var keys = new HashSet<string>(StringComparer.Ordinal);
+            // Errors are listed up to a budget, so that a document with hundreds of bad keys still yields a report the hub
+            // stores (32 KB in all); errorCount has them all, errorsNotShown says how many the list leaves out.
+            int budget = ReportedErrorBudgetBytes, shown = 0;
             foreach (var (key, message) in _errors)
             {
                 var safe = TwinKey(key);
+                var text = Truncate(message, 512);
+                int size = Encoding.UTF8.GetByteCount(safe) + Encoding.UTF8.GetByteCount(text) + 6;
+                if (size > budget)
+                {
+                    break;
+                }
+
                 if (keys.Add(safe))
                 {
-                    errors[safe] = Truncate(message, 512);
+                    errors[safe] = text;
+                    budget -= size;
+                    shown++;
                 }
             }
 
@@ -188,6 +203,7 @@ public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
                 ["desiredVersion"] = _lastDesiredVersion,
                 ["errorCount"] = _errors.Count,
                 ["errors"] = errors.Count == 0 ? null : errors,
+                ["errorsNotShown"] = _errors.Count > shown ? _errors.Count - shown : null,
                 ["at"] = _lastAttemptAt?.ToString("O"),
             };
         }

@@ -68,6 +68,7 @@ public sealed class ModuleHost : IHostedService
     private string? _lastApplyError;
     private DateTimeOffset _startedAt;
     private string? _lastReportedJson;
+    private string? _lastRefusedJson;
     private Task _reporting = Task.CompletedTask;
     private volatile bool _stopping;
 
@@ -366,8 +367,20 @@ public sealed class ModuleHost : IHostedService
             if (comparable["configuration"] is JsonObject conf) conf.Remove("at");
             string json = comparable.ToJsonString();
             if (!force && json == _lastReportedJson) return;
-            await _client.UpdateReportedPropertiesAsync(patch, ct);
+            // A patch the hub refused as invalid (400) is refused again: it is not re-sent (nor logged) until it changes.
+            if (json == _lastRefusedJson) return;
+            try
+            {
+                await _client.UpdateReportedPropertiesAsync(patch, ct);
+            }
+            catch (TwinOperationException e) when (e is { IsTransient: false, Status: >= 400 and < 500 })
+            {
+                _lastRefusedJson = json;
+                _logger.LogError(e, "The hub refused the reported properties ({Status}); they are sent again when they change", e.Status);
+                return;
+            }
             _lastReportedJson = json;
+            _lastRefusedJson = null;
         }
         catch (Exception e) when (e is TwinOperationException or IoTHubConnectionException)
         {

@@ -314,6 +314,35 @@ public sealed class ModuleHostTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.False(Stopping);
     }
 
+    /// <summary>
+    /// A report the hub refuses as invalid (400: a rule of a hub the module does not know) is refused again if sent again:
+    /// the module does not re-send that same patch at every report interval, and says so once; the next different
+    /// report goes out as usual. No camera, so that nothing in the report changes by itself.
+    /// </summary>
+    [Fact]
+    public async Task Report_HubRefusesThePatch_NotSentAgainUntilItChanges()
+    {
+        var host = await StartAsync(configure: d => d.Remove("cameras"));
+        await host.ReportAsync(force: true, CancellationToken.None);
+        int accepted = _hub.ReportedPatchCount;
+
+        _hub.FailTwinRequests(400, 1);
+        await host.ReportAsync(force: true, CancellationToken.None);
+        Assert.Equal(1, _hub.FailedTwinAnswers);
+        for (var i = 0; i < 3; i++) await host.ReportAsync(force: true, CancellationToken.None);
+        await Task.Delay(TimeSpan.FromSeconds(2.5)); // two report intervals of the host's own loop
+
+        Assert.Equal(1, _hub.FailedTwinAnswers);      // the refused patch was not sent again …
+        Assert.Equal(accepted, _hub.ReportedPatchCount);
+        Assert.Single(_logs.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Error && e.Message.Contains("refused the reported properties (400)", StringComparison.Ordinal));
+
+        // … and a changed one is.
+        long version = _hub.UpdateDesired(new JsonObject { ["detector"] = new JsonObject { ["scoreThreshold"] = 0.61 } });
+        await WaitUntilAsync(() => Reported("configuration", "appliedVersion")?.GetValue<long>() == version, "the next report");
+        Assert.True(_hub.ReportedPatchCount > accepted);
+        Assert.True(_hub.Violations.IsEmpty, "protocol violations: " + string.Join(" | ", _hub.Violations));
+    }
+
     [Fact]
     public async Task DesiredPatch_CameraFileThatDoesNotExist_RejectedAtItsKeyAndNothingStops()
     {
