@@ -168,8 +168,23 @@ public sealed record InferenceSettings
     /// classifier's engine is built for batch 1 … this, once, so a crowd never makes the provider build a new one.
     /// </summary>
     public int ClassifierMaxBatch { get; init; } = EdgeMask.Inference.Classification.MaskClassifier.DefaultMaxBatch;
-    /// <summary>CPU threads per model session; 0 = one per CPU the process may use (a container's CPU limit counts).</summary>
+    /// <summary>
+    /// CPU threads per model session; 0 = the CPUs the process may use (a container's CPU limit counts) shared among the
+    /// cameras: the sessions serve every camera, and cameras run them at the same time, so each run gets
+    /// CPUs ÷ cameras threads (at least 1) — see <see cref="ThreadsPerRun"/>.
+    /// </summary>
     public int IntraOpThreads { get; init; }
+
+    /// <summary>
+    /// The intra-op threads a session is opened with for <paramref name="cameras"/> cameras: <see cref="IntraOpThreads"/>
+    /// when set, else the CPUs ÷ cameras (at least 1). Every camera thread calls the shared sessions itself, and ONNX
+    /// Runtime's caller thread works in its own run beside the session's pool: with two cameras on two cores and two
+    /// threads per session, three threads want two cores. Measured on the sample, two cameras at 15 frames/s on 2
+    /// cores, six runs each: 39–126 of 1,728 frames dropped with 2 threads per session (median 68), 18–77 with 1
+    /// (median 33) (README, "Detection accuracy and speed").
+    /// </summary>
+    public int ThreadsPerRun(int cameras) =>
+        IntraOpThreads > 0 ? IntraOpThreads : Math.Max(1, Environment.ProcessorCount / Math.Max(1, cameras));
     /// <summary>Let idle ONNX Runtime threads spin between runs (see <see cref="ExecutionProviderOptions.IntraOpSpinning"/>): off, because two models and the decoders share the cores.</summary>
     public bool IntraOpSpinning { get; init; }
 

@@ -124,6 +124,9 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
             models = _models;
         }
         if (!SameOptions.As(next.Inference, current.Inference)) return "the inference section changed";
+        int threadsNow = current.Inference.ThreadsPerRun(current.Cameras.Count), threadsNext = next.Inference.ThreadsPerRun(next.Cameras.Count);
+        if (threadsNext != threadsNow)
+            return $"the cameras' share of the CPU changed ({threadsNow} → {threadsNext} threads per model run, for {next.Cameras.Count} camera(s))";
         // Only what opens a session: which classifier, if any. How often faces are classified is a live camera setting.
         if (next.Classifier.Enabled != current.Classifier.Enabled || next.Classifier.ModelFile != current.Classifier.ModelFile)
             return "the classifier changed";
@@ -269,7 +272,9 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
 
     private InferenceModels Open(EdgeMaskOptions options, EnginePlan plan, long generation)
     {
-        var models = InferenceModels.Open(options.Inference, options.Classifier, _logger, generation, plan, OnFrameOutsideProfile);
+        // The sessions serve every camera at once: each run gets the cameras' share of the CPUs (inference.intraOpThreads 0).
+        var inference = options.Inference with { IntraOpThreads = options.Inference.ThreadsPerRun(options.Cameras.Count) };
+        var models = InferenceModels.Open(inference, options.Classifier, _logger, generation, plan, OnFrameOutsideProfile);
         Interlocked.Add(ref _sessionsOpened, models.SessionCount);
         return models;
     }
@@ -283,10 +288,12 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
     {
         InferenceModels? models;
         PlannedRebuild? rebuild;
+        int threads;
         lock (_gate)
         {
             models = _models;
             rebuild = _rebuild;
+            threads = _options.Inference.ThreadsPerRun(_options.Cameras.Count);
         }
         if (models is null) return new JsonObject { ["state"] = "opening" };
         bool trt = models.ActiveProvider == ExecutionProviderKind.TensorRT;
@@ -295,6 +302,8 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
             ["provider"] = models.ExecutionProvider,
             ["generation"] = models.Generation,
             ["classifierMaxBatch"] = models.ClassifierMaxBatch,
+            // CPU threads each model run may use (inference.intraOpThreads, or the CPUs shared among the cameras).
+            ["intraOpThreads"] = threads,
             ["frameSizes"] = models.Plan is { } plan && trt
                 ? new JsonArray([.. plan.FrameSizes.Select(s => (JsonNode)new JsonObject
                 {

@@ -176,6 +176,50 @@ public sealed class EnginePlanTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// With <c>inference.intraOpThreads</c> 0 the shared sessions give each run the cameras' share of the CPUs: a second
+    /// camera reopens them with half the threads (two camera threads running them at once would otherwise ask for more
+    /// threads than there are cores), a set value is kept whatever the number of cameras.
+    /// </summary>
+    [Fact]
+    public async Task ModelService_AutoThreadsSecondCameraAdded_ReopenedWithTheCamerasShare()
+    {
+        var set = ConfigLoader.Parse(CpuConfig(_dir), "test");
+        var auto = set with { Inference = set.Inference with { IntraOpThreads = 0 } };
+        var gate = new CameraOptions { Source = "rtsp://10.0.0.9/s1", Width = 640, Height = 480 };
+        Dictionary<string, CameraOptions> Cameras(int n) =>
+            Enumerable.Range(0, n).ToDictionary(i => i == 0 ? "door" : $"gate{i}", i => i == 0 ? set.Cameras["door"] : gate);
+
+        Assert.Equal(1, set.Inference.ThreadsPerRun(4));
+        Assert.Equal(Environment.ProcessorCount, auto.Inference.ThreadsPerRun(1));
+        Assert.Equal(Environment.ProcessorCount, auto.Inference.ThreadsPerRun(0)); // a module whose cameras come later
+        Assert.Equal(Math.Max(1, Environment.ProcessorCount / 2), auto.Inference.ThreadsPerRun(2));
+        Assert.Equal(1, auto.Inference.ThreadsPerRun(Environment.ProcessorCount + 1));
+
+        await using var service = new ModelService(auto, NullLoggerFactory.Instance);
+        await service.StartAsync(CancellationToken.None);
+        Assert.Equal(Environment.ProcessorCount, service.Report()["intraOpThreads"]!.GetValue<int>());
+
+        var two = auto with { Cameras = Cameras(2) };
+        if (Environment.ProcessorCount >= 2)
+        {
+            Assert.Contains("share of the CPU", service.ReloadReason(two), StringComparison.Ordinal);
+            await service.ReloadAsync(two, CancellationToken.None);
+            Assert.Equal(2, service.Generation);
+            Assert.Equal(Environment.ProcessorCount / 2, service.Report()["intraOpThreads"]!.GetValue<int>());
+        }
+        else
+        {
+            Assert.Null(service.ReloadReason(two)); // one CPU: one thread either way
+        }
+
+        // Set by hand: the number of cameras changes nothing.
+        await using var fixedService = new ModelService(set, NullLoggerFactory.Instance);
+        await fixedService.StartAsync(CancellationToken.None);
+        Assert.Null(fixedService.ReloadReason(set with { Cameras = Cameras(3) }));
+        Assert.Equal(1, fixedService.Report()["intraOpThreads"]!.GetValue<int>());
+    }
+
     [Fact]
     public async Task ModelService_ClassifierMaxBatchChanged_ReloadsAndTheCamerasClassifierIsCappedToIt()
     {
