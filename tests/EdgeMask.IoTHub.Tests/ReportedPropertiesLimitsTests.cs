@@ -60,6 +60,7 @@ public sealed class ReportedPropertiesLimitsTests : IAsyncLifetime
         ["integer past Int64"] = (() => """{"frames":123456789012345678901234}""", "out of bound value"),
         ["eleven nested objects"] = (() => Nested(11).ToJsonString(), "Nested depth of twin property exceeds 10"),
         ["null in an array"] = (() => """{"sizes":["960x540",null]}""", "Arrays cannot contain 'null'"),
+        ["null member of an object in an array"] = (() => """{"engines":[{"model":"a.onnx","cache":null}]}""", "null inside an array"),
         ["patch over 32 KB"] = (() => "{" + string.Join(",", Enumerable.Range(0, 10).Select(i => $"\"s{i}\":\"{new string('x', 4000)}\"")) + "}", "exceeds maximum 32768"),
     };
 
@@ -136,7 +137,9 @@ public sealed class ReportedPropertiesLimitsTests : IAsyncLifetime
         Assert.True(Encoding.UTF8.GetByteCount(error) <= 4096);
         Assert.StartsWith("ONNX Runtime: TensorRT EP failed", error, StringComparison.Ordinal);
         Assert.EndsWith("…", error, StringComparison.Ordinal);
-        Assert.Single(runtime["engines"]!.AsArray());
+        var engines = runtime["engines"]!.AsArray();
+        Assert.Single(engines);
+        Assert.False(engines[0]!.AsObject().ContainsKey("cache")); // a null inside an array deletes nothing: left out
         Assert.Equal(JsonValueKind.String, runtime["frames"]!.GetValueKind());
         Assert.Equal("9007199254740993", runtime["frames"]!.GetValue<string>()); // exact, as text
 

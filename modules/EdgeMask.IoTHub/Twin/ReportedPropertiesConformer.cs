@@ -16,7 +16,8 @@ namespace EdgeMask.IoTHub.Twin;
 /// a name that then collides with another gets a numeric suffix (names that were safe keep theirs);</item>
 /// <item>a string over <see cref="TwinLimits.MaxStringBytes"/> UTF-8 bytes is cut to fit, ending in "…";</item>
 /// <item>an integer outside ±2^52 (what a JSON double holds exactly) is sent as a string;</item>
-/// <item>null items of arrays are left out (edgeHub refuses them);</item>
+/// <item>null items of arrays are left out (edgeHub refuses them), and so are null members of objects inside arrays
+/// (edgeHub stores them, IoT Hub refuses them upstream: Azure/iotedge#4159);</item>
 /// <item>an object nested deeper than <see cref="TwinLimits.MaxDepth"/> levels becomes a string saying so;</item>
 /// <item>when the patch is over <see cref="TwinLimits.MaxDocumentBytes"/>, its largest top-level sections (never
 /// <c>configuration</c>, the outcome of the desired properties) are replaced, largest first, by <c>{"omitted": …}</c>
@@ -73,7 +74,7 @@ public static class ReportedPropertiesConformer
     /// Members of an object at <paramref name="depth"/> (the patch's own members are at depth 1). As edgeHub counts it, an
     /// object may be the value of a member at depth ≤ <see cref="TwinLimits.MaxDepth"/>.
     /// </summary>
-    private static void ConformObject(JsonObject obj, int depth, TwinLimits limits)
+    private static void ConformObject(JsonObject obj, int depth, TwinLimits limits, bool insideArray = false)
     {
         var members = obj.ToList();
         bool renamed = false;
@@ -112,7 +113,7 @@ public static class ReportedPropertiesConformer
 
         foreach (var (name, value) in members)
         {
-            var conformed = ConformValue(value, depth, limits);
+            var conformed = ConformValue(value, depth, limits, insideArray);
             if (!ReferenceEquals(conformed, value))
             {
                 obj[name] = conformed;
@@ -120,7 +121,7 @@ public static class ReportedPropertiesConformer
         }
     }
 
-    private static JsonNode? ConformValue(JsonNode? value, int depth, TwinLimits limits)
+    private static JsonNode? ConformValue(JsonNode? value, int depth, TwinLimits limits, bool insideArray = false)
     {
         switch (value)
         {
@@ -132,7 +133,16 @@ public static class ReportedPropertiesConformer
                     return JsonValue.Create($"(omitted: nested deeper than the twin limit of {limits.MaxDepth} levels)");
                 }
 
-                ConformObject(child, depth + 1, limits);
+                if (insideArray)
+                {
+                    // Inside an array a null member deletes nothing; IoT Hub refuses it (Azure/iotedge#4159): left out.
+                    foreach (var name in child.Where(m => m.Value is null).Select(m => m.Key).ToList())
+                    {
+                        child.Remove(name);
+                    }
+                }
+
+                ConformObject(child, depth + 1, limits, insideArray);
                 return child;
             case JsonArray array:
                 for (var i = array.Count - 1; i >= 0; i--)
@@ -145,7 +155,7 @@ public static class ReportedPropertiesConformer
 
                     // Items do not add a level as edgeHub counts; objects inside keep their own names and depth rules.
                     var item = array[i];
-                    var conformed = ConformValue(item, depth, limits);
+                    var conformed = ConformValue(item, depth, limits, insideArray: true);
                     if (!ReferenceEquals(conformed, item))
                     {
                         array[i] = conformed;
