@@ -51,6 +51,11 @@ public static class ReportedPropertiesConformer
     public static string SafeName(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
+        if (name.Length <= 256 && !name.AsSpan().ContainsAny(Reserved) && !HasControlOrWhiteSpace(name))
+        {
+            return name; // the usual case: nothing to replace, no new string
+        }
+
         Span<char> buffer = name.Length <= 256 ? stackalloc char[name.Length] : new char[Math.Min(name.Length, 256)];
         int length = Math.Min(name.Length, 256);
         if (length < name.Length && char.IsHighSurrogate(name[length - 1]))
@@ -65,6 +70,21 @@ public static class ReportedPropertiesConformer
         }
 
         return new string(buffer[..length]);
+    }
+
+    private static readonly System.Buffers.SearchValues<char> Reserved = System.Buffers.SearchValues.Create(".$#");
+
+    private static bool HasControlOrWhiteSpace(string name)
+    {
+        foreach (var c in name)
+        {
+            if (char.IsControl(c) || char.IsWhiteSpace(c))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The UTF-8 size of <paramref name="patch"/> as edgeHub measures it.</summary>
