@@ -9,7 +9,8 @@ using EdgeMask.Bench;
 // [minutes] [--interval S] [--realtime] [--no-snapshots] [--mqtt-port N] [--threads N] [--csv FILE] [--glibc-defaults]`:
 // the device runtime on the looping sample, memory, handles and threads every interval. `classifiers FILE FILE… [--rounds R]
 // [--batch N] [--threads T]`: per-face cost of classifier files measured in alternation (float vs int8 under the same
-// load). Anything else goes to BenchmarkDotNet.
+// load). `cameras N [frames] [--threads T]…`: N cameras sharing one model set, each on its own thread, as fast as
+// possible, per thread setting (default: the device's share and all CPUs). Anything else goes to BenchmarkDotNet.
 if (args.Length > 0 && args[0] == "e2e")
 {
     var positional = new List<int>();
@@ -55,6 +56,8 @@ if (args.Length > 0 && args[0] == "soak")
     return await SoakMeasurement.RunAsync(args);
 if (args.Length > 0 && args[0] == "classifiers")
     return ClassifierComparison.Run(args);
+if (args.Length > 0 && args[0] == "cameras")
+    return CamerasMeasurement.Run(args);
 if (args.Length > 0 && args[0] == "stages")
     return StageAllocationMeasurement.Run(args.Length > 1 ? int.Parse(args[1]) : int.MaxValue);
 BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(EndToEndMeasurement).Assembly).Run(args);
