@@ -33,6 +33,8 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
     private readonly List<CountedModelSet> _retired = [];
     private long _generation;
     private long _sessionsOpened;
+    /// <summary>The intra-op threads the sessions in force were opened with (the cameras' share, or the set value).</summary>
+    private int _sessionThreads;
     private bool _stopped;
     private PlannedRebuild? _rebuild;
     private Task _rebuilding = Task.CompletedTask;
@@ -100,6 +102,7 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
         lock (_gate)
         {
             _models = models;
+            _sessionThreads = _options.Inference.ThreadsPerRun(_options.Cameras.Count);
             _current = new CountedModelSet(models, models);
             Interlocked.Exchange(ref _generation, 1);
         }
@@ -124,8 +127,11 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
             models = _models;
         }
         if (!SameOptions.As(next.Inference, current.Inference)) return "the inference section changed";
-        int threadsNow = current.Inference.ThreadsPerRun(current.Cameras.Count), threadsNext = next.Inference.ThreadsPerRun(next.Cameras.Count);
-        if (threadsNext != threadsNow)
+        // On the CPU the threads are the run's whole budget; under TensorRT or CUDA they only serve the few nodes left to
+        // the CPU, not worth reopening (and re-warming) the engines for when a camera comes or goes.
+        int threadsNow, threadsNext = next.Inference.ThreadsPerRun(next.Cameras.Count);
+        lock (_gate) threadsNow = _sessionThreads;
+        if (models is { ActiveProvider: ExecutionProviderKind.Cpu } && threadsNext != threadsNow)
             return $"the cameras' share of the CPU changed ({threadsNow} → {threadsNext} threads per model run, for {next.Cameras.Count} camera(s))";
         // Only what opens a session: which classifier, if any. How often faces are classified is a live camera setting.
         if (next.Classifier.Enabled != current.Classifier.Enabled || next.Classifier.ModelFile != current.Classifier.ModelFile)
@@ -198,6 +204,7 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
             }
             old = _current;
             _models = models;
+            _sessionThreads = next.Inference.ThreadsPerRun(next.Cameras.Count);
             _current = new CountedModelSet(models, models);
             _options = next;
             if (old is not null) _retired.Add(old);
@@ -293,7 +300,7 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
         {
             models = _models;
             rebuild = _rebuild;
-            threads = _options.Inference.ThreadsPerRun(_options.Cameras.Count);
+            threads = _sessionThreads;
         }
         if (models is null) return new JsonObject { ["state"] = "opening" };
         bool trt = models.ActiveProvider == ExecutionProviderKind.TensorRT;
