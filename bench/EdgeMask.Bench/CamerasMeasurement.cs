@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using EdgeMask.Core.Events;
 using EdgeMask.Module.Configuration;
+using EdgeMask.Module.Hosting;
 using EdgeMask.Module.Pipeline;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenCvSharp;
@@ -65,16 +66,9 @@ internal static class CamerasMeasurement
         using var start = new Barrier(cameras);
         var workers = Enumerable.Range(0, cameras).Select(c => new Thread(() =>
         {
-            var settings = new CameraPipelineSettings
-            {
-                Device = "bench",
-                Camera = $"cam{c + 1}",
-                Detector = defaults.Detector.ToDetectorOptions(),
-                Tracking = defaults.Tracking,
-                Violation = defaults.Violation,
-                ClassifySettledEveryNthFrame = defaults.Classifier.SettledEveryNthFrame,
-                StatsInterval = TimeSpan.FromHours(1),
-            };
+            // The settings the device gives a camera of the default configuration (stats only at the end).
+            var settings = CameraSupervisor.SettingsFor(defaults with { Device = "bench" }, $"cam{c + 1}", new CameraOptions { Source = BenchPaths.SampleVideo }, version: 0)
+                with { StatsInterval = TimeSpan.FromHours(1) };
             var sink = new NullSink();
             using var pipeline = new CameraPipeline(settings, new FixedModelSource(models), new DirectEventOutput("bench", settings.Camera, sink), sink, TimeProvider.System, NullLogger.Instance);
             using var capture = new VideoCapture(BenchPaths.SampleVideo);

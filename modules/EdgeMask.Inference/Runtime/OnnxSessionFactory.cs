@@ -199,7 +199,7 @@ public static class OnnxSessionFactory
     /// 2-vCPU development machine it ran RetinaFace at 640×480 in 12.9 ms against 9.9 ms with 2 threads.
     /// <see cref="Environment.ProcessorCount"/> honours the container's limit.
     /// </summary>
-    internal static int ResolveThreads(int configured) => configured > 0 ? configured : Environment.ProcessorCount;
+    public static int ResolveThreads(int configured) => configured > 0 ? configured : Environment.ProcessorCount;
 
     /// <summary>
     /// CPU-side settings every EdgeMask session shares. Denormal floats are flushed to zero: the tiny activations

@@ -33,8 +33,6 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
     private readonly List<CountedModelSet> _retired = [];
     private long _generation;
     private long _sessionsOpened;
-    /// <summary>The intra-op threads the sessions in force were opened with (the cameras' share, or the set value).</summary>
-    private int _sessionThreads;
     private bool _stopped;
     private PlannedRebuild? _rebuild;
     private Task _rebuilding = Task.CompletedTask;
@@ -102,7 +100,6 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
         lock (_gate)
         {
             _models = models;
-            _sessionThreads = _options.Inference.ThreadsPerRun(_options.Cameras.Count);
             _current = new CountedModelSet(models, models);
             Interlocked.Exchange(ref _generation, 1);
         }
@@ -129,10 +126,9 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
         if (!SameOptions.As(next.Inference, current.Inference)) return "the inference section changed";
         // On the CPU the threads are the run's whole budget; under TensorRT or CUDA they only serve the few nodes left to
         // the CPU, not worth reopening (and re-warming) the engines for when a camera comes or goes.
-        int threadsNow, threadsNext = next.Inference.ThreadsPerRun(next.Cameras.Count);
-        lock (_gate) threadsNow = _sessionThreads;
-        if (models is { ActiveProvider: ExecutionProviderKind.Cpu } && threadsNext != threadsNow)
-            return $"the cameras' share of the CPU changed ({threadsNow} → {threadsNext} threads per model run, for {next.Cameras.Count} camera(s))";
+        int threadsNext = next.Inference.ThreadsPerRun(next.Cameras.Count);
+        if (models is { ActiveProvider: ExecutionProviderKind.Cpu } && threadsNext != models.IntraOpThreads)
+            return $"the cameras' share of the CPU changed ({models.IntraOpThreads} → {threadsNext} threads per model run, for {next.Cameras.Count} camera(s))";
         // Only what opens a session: which classifier, if any. How often faces are classified is a live camera setting.
         if (next.Classifier.Enabled != current.Classifier.Enabled || next.Classifier.ModelFile != current.Classifier.ModelFile)
             return "the classifier changed";
@@ -204,7 +200,6 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
             }
             old = _current;
             _models = models;
-            _sessionThreads = next.Inference.ThreadsPerRun(next.Cameras.Count);
             _current = new CountedModelSet(models, models);
             _options = next;
             if (old is not null) _retired.Add(old);
@@ -295,12 +290,10 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
     {
         InferenceModels? models;
         PlannedRebuild? rebuild;
-        int threads;
         lock (_gate)
         {
             models = _models;
             rebuild = _rebuild;
-            threads = _sessionThreads;
         }
         if (models is null) return new JsonObject { ["state"] = "opening" };
         bool trt = models.ActiveProvider == ExecutionProviderKind.TensorRT;
@@ -310,7 +303,7 @@ public sealed class ModelService : IModelSource, IHostedService, IAsyncDisposabl
             ["generation"] = models.Generation,
             ["classifierMaxBatch"] = models.ClassifierMaxBatch,
             // CPU threads each model run may use (inference.intraOpThreads, or the CPUs shared among the cameras).
-            ["intraOpThreads"] = threads,
+            ["intraOpThreads"] = models.IntraOpThreads,
             ["frameSizes"] = models.Plan is { } plan && trt
                 ? new JsonArray([.. plan.FrameSizes.Select(s => (JsonNode)new JsonObject
                 {

@@ -30,6 +30,8 @@ public sealed class InferenceModels : IModelSet, IDisposable
     public string ExecutionProvider => ExecutionProviderOptions.ToName(ActiveProvider);
     /// <summary>Set by whoever opened this generation (the model service counts reloads); 1 otherwise.</summary>
     public long Generation { get; init; } = 1;
+    /// <summary>The intra-op threads the sessions were opened with (resolved: never 0).</summary>
+    public int IntraOpThreads { get; init; }
     /// <summary>ONNX Runtime sessions this generation opened (detector, and the classifier when enabled).</summary>
     public int SessionCount => _classifierSession is null ? 1 : 2;
     public string DetectorPath => _detectorSession.ModelPath;
@@ -97,7 +99,11 @@ public sealed class InferenceModels : IModelSet, IDisposable
                 contract = MaskClassifier.ReadContract(classifierSession.Session);
                 if (plan is not null) WarmUpClassifier(classifierSession, contract, plan, logger);
             }
-            return new InferenceModels(store, plan, plan?.ClassifierMaxBatch ?? inference.ClassifierMaxBatch, detector, detectorEntry, classifierSession, contract, frameOutsideProfile) { Generation = generation };
+            return new InferenceModels(store, plan, plan?.ClassifierMaxBatch ?? inference.ClassifierMaxBatch, detector, detectorEntry, classifierSession, contract, frameOutsideProfile)
+            {
+                Generation = generation,
+                IntraOpThreads = OnnxSessionFactory.ResolveThreads(providers.IntraOpThreads),
+            };
         }
         catch
         {
