@@ -164,7 +164,7 @@ public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
             var keys = new HashSet<string>(StringComparer.Ordinal);
             // Errors are listed up to a budget, so that a document with hundreds of bad keys still yields a report the hub
             // stores (32 KB in all); errorCount has them all, errorsNotShown says how many the list leaves out.
-            int budget = ReportedErrorBudgetBytes, shown = 0;
+            int budget = ReportedErrorBudgetBytes;
             foreach (var (key, message) in _errors)
             {
                 var safe = TwinKey(key);
@@ -179,7 +179,6 @@ public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
                 {
                     errors[safe] = text;
                     budget -= size;
-                    shown++;
                 }
             }
 
@@ -203,7 +202,7 @@ public sealed class TwinConfigurationApplier<TOptions> where TOptions : class
                 ["desiredVersion"] = _lastDesiredVersion,
                 ["errorCount"] = _errors.Count,
                 ["errors"] = errors.Count == 0 ? null : errors,
-                ["errorsNotShown"] = _errors.Count > shown ? _errors.Count - shown : null,
+                ["errorsNotShown"] = _errors.Count > keys.Count ? _errors.Count - keys.Count : null,
                 ["at"] = _lastAttemptAt?.ToString("O"),
             };
         }
