@@ -11,7 +11,7 @@ public sealed class FaceCounters
 {
     private long _facesSeen, _facesClassified, _facesUnmasked, _facesMasked;
     private long _labelledMask, _labelledNoMask, _labelledIncorrect;
-    private long _violationsStarted, _violationsEnded, _violationUpdates, _violationsHandedOver;
+    private long _violationsStarted, _violationsEnded, _violationUpdates, _violationsHandedOver, _stationaryHeld;
     private int _activeViolations;
 
     /// <param name="classification">The face's classification; null when it was not classified in this frame.</param>
@@ -40,6 +40,9 @@ public sealed class FaceCounters
     /// <summary>A running episode moved to a new track of the same person (no new start).</summary>
     internal void HandedOver() => Interlocked.Increment(ref _violationsHandedOver);
 
+    /// <summary>A start held back: the face is at a learnt stationary spot and has not moved (a picture found again).</summary>
+    internal void StationaryHeld() => Interlocked.Increment(ref _stationaryHeld);
+
     internal void Updated() => Interlocked.Increment(ref _violationUpdates);
 
     internal void Ended()
@@ -62,6 +65,7 @@ public sealed class FaceCounters
         LabelledNoMask = Interlocked.Read(ref _labelledNoMask),
         LabelledIncorrect = Interlocked.Read(ref _labelledIncorrect),
         ViolationsHandedOver = Interlocked.Read(ref _violationsHandedOver),
+        StationaryHeld = Interlocked.Read(ref _stationaryHeld),
     };
 }
 
@@ -87,6 +91,8 @@ public readonly record struct FaceCountersSnapshot(
     public long LabelledIncorrect { get; init; }
     /// <summary>Running episodes that moved to a new track of the same person instead of being started again.</summary>
     public long ViolationsHandedOver { get; init; }
+    /// <summary>Starts held back because the face was a learnt stationary face that had not moved (<see cref="ViolationPolicyOptions.Stationary"/>).</summary>
+    public long StationaryHeld { get; init; }
 
     /// <summary>Masked (compliant) / classified faces between <paramref name="earlier"/> and this snapshot; null when none was classified.</summary>
     public double? ComplianceRateSince(in FaceCountersSnapshot earlier)

@@ -28,11 +28,14 @@ public sealed class ViolationPolicy
     private readonly Stack<TrackPolicyState> _pool = new(64);
     private readonly List<ViolationDecision> _decisions = new(16);
     private readonly List<SnapshotRequest> _snapshots = new(16);
-    private PointF2[][] _zonePixels;
+    private readonly List<StationaryFace> _learned = new(4);
+    private PointF2[][] _zonePixels, _ignorePixels;
     private int _zoneFrameWidth = -1, _zoneFrameHeight = -1;
     private int _frameWidth, _frameHeight;
 
-    public ViolationPolicy(ViolationPolicyOptions options, string device, string camera, EpisodeIdGenerator? episodeIds = null)
+    /// <param name="stationary">The camera's learnt stationary faces, when they should outlive this policy (a pipeline restart); null: its own.</param>
+    public ViolationPolicy(ViolationPolicyOptions options, string device, string camera, EpisodeIdGenerator? episodeIds = null,
+        StationaryFaces? stationary = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(device);
@@ -41,13 +44,15 @@ public sealed class ViolationPolicy
         _device = device;
         _camera = camera;
         _newEpisodeId = episodeIds ?? DefaultEpisodeId;
-        _zonePixels = AllocateZones(options);
+        Stationary = stationary ?? new StationaryFaces();
+        _zonePixels = AllocateZones(options.Zones);
+        _ignorePixels = AllocateZones(options.IgnoreZones);
     }
 
-    private static PointF2[][] AllocateZones(ViolationPolicyOptions options)
+    private static PointF2[][] AllocateZones(IReadOnlyList<ZoneOptions> options)
     {
-        var zones = new PointF2[options.Zones.Count][];
-        for (int z = 0; z < zones.Length; z++) zones[z] = new PointF2[options.Zones[z].Points.Count];
+        var zones = new PointF2[options.Count][];
+        for (int z = 0; z < zones.Length; z++) zones[z] = new PointF2[options[z].Points.Count];
         return zones;
     }
 
@@ -66,8 +71,10 @@ public sealed class ViolationPolicy
             foreach (TrackPolicyState state in _states.Values) state.Resize(options.WindowFrames);
         }
         _options = options;
-        _zonePixels = AllocateZones(options);
+        _zonePixels = AllocateZones(options.Zones);
+        _ignorePixels = AllocateZones(options.IgnoreZones);
         _zoneFrameWidth = _zoneFrameHeight = -1;
+        if (!options.Stationary.Enabled) Stationary.Clear();
     }
 
     /// <summary><c>&lt;device&gt;-&lt;camera&gt;-&lt;trackId&gt;-&lt;start time in UTC ticks&gt;</c>: track ids restart with the process, times do not.</summary>
@@ -76,6 +83,12 @@ public sealed class ViolationPolicy
 
     public ViolationPolicyOptions Options => _options;
     public FaceCounters Counters { get; } = new();
+
+    /// <summary>The camera's learnt stationary faces (<see cref="ViolationPolicyOptions.Stationary"/>).</summary>
+    public StationaryFaces Stationary { get; }
+
+    /// <summary>Stationary faces learnt in the last step (for the pipeline to log). Valid until the next call.</summary>
+    public ReadOnlySpan<StationaryFace> LearnedThisStep => CollectionsMarshal.AsSpan(_learned);
 
     /// <summary>Decisions of the last step, in order (ends of lost tracks first). Valid until the next call.</summary>
     public ReadOnlySpan<ViolationDecision> Decisions => CollectionsMarshal.AsSpan(_decisions);
@@ -115,10 +128,12 @@ public sealed class ViolationPolicy
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(frameHeight);
         _decisions.Clear();
         _snapshots.Clear();
+        _learned.Clear();
         _frameWidth = frameWidth;
         _frameHeight = frameHeight;
-        if (_zonePixels.Length > 0 && (frameWidth != _zoneFrameWidth || frameHeight != _zoneFrameHeight))
+        if ((_zonePixels.Length > 0 || _ignorePixels.Length > 0) && (frameWidth != _zoneFrameWidth || frameHeight != _zoneFrameHeight))
             ScaleZones(frameWidth, frameHeight);
+        if (_options.Stationary.Enabled) Stationary.BeginFrame(frameWidth, frameHeight, now - _options.Stationary.ForgetAfter);
 
         foreach (FaceTrack track in removed)
         {
@@ -223,6 +238,7 @@ public sealed class ViolationPolicy
 
         state.LastClassified = obs;
         state.ConsecutiveMasked = violating ? 0 : state.ConsecutiveMasked + 1;
+        if (_options.Stationary.Enabled) TrackStillness(state, clipped, obs.Timestamp);
         // Before a violation only frames that could start one count; during one every classified frame counts,
         // because the question is then only whether the person is still unmasked.
         if (eligible || episode is not null)
@@ -241,7 +257,8 @@ public sealed class ViolationPolicy
                 // instead of being announced a second time. It takes the new track's own evidence (more window frames
                 // in violation than an end allows) so the handed-over episode does not end at the next frame.
                 if (state.WeakCount > _options.EndMaxUnmaskedFrames && TryTakeOver(state, track, tracks, now)) return;
-                if (state.StrongCount >= _options.StartUnmaskedFrames && (state.CooldownUntil is not { } until || now >= until))
+                if (state.StrongCount >= _options.StartUnmaskedFrames && (state.CooldownUntil is not { } until || now >= until)
+                    && !IsHeldAsStationary(state))
                     Start(state, in obs, now, Quality(clipped, obs.Score, pViolation));
             }
             return;
@@ -265,6 +282,54 @@ public sealed class ViolationPolicy
                 _snapshots.Add(new SnapshotRequest(episode, obs, quality, IsStart: false));
             }
         }
+    }
+
+    /// <summary>
+    /// Follows how still the track's face stays: the anchor is where it was when it last moved by more than the tolerance.
+    /// A face put for <see cref="StationaryFaceOptions.After"/> is learnt as a stationary face; a face at a learnt spot
+    /// keeps the spot alive.
+    /// </summary>
+    private void TrackStillness(TrackPolicyState state, in BoxF box, DateTimeOffset at)
+    {
+        StationaryFaceOptions o = _options.Stationary;
+        if (!state.HasAnchor)
+        {
+            state.HasAnchor = true;
+            state.StillAnchor = box;
+            state.StillSince = at;
+        }
+        else if (!StationaryFaces.SamePlace(state.StillAnchor, box, o.Tolerance))
+        {
+            state.StillAnchor = box;
+            state.StillSince = at;
+            state.EverMoved = true;
+            state.AnchorLearned = false;
+        }
+        if (Stationary.Count > 0 && Stationary.Find(box, o.Tolerance) is var spot and >= 0) Stationary.Seen(spot, at);
+        if (!state.AnchorLearned && at - state.StillSince >= o.After)
+        {
+            state.AnchorLearned = true;
+            if (Stationary.Learn(state.StillAnchor, o.Tolerance, at) is { } learnt) _learned.Add(learnt);
+        }
+    }
+
+    /// <summary>
+    /// Whether a start is held back because the face is at a learnt stationary spot and has not moved since it appeared
+    /// (a picture found again after being hidden). A person who walks up moves on the way; one who stood there moves
+    /// eventually, and then counts. Counted once per track.
+    /// </summary>
+    private bool IsHeldAsStationary(TrackPolicyState state)
+    {
+        if (!_options.Stationary.Enabled || state.EverMoved || !state.HasAnchor || Stationary.Count == 0) return false;
+        int spot = Stationary.Find(state.StillAnchor, _options.Stationary.Tolerance);
+        if (spot < 0) return false;
+        if (!state.HeldCounted)
+        {
+            state.HeldCounted = true;
+            Stationary.Held(spot);
+            Counters.StationaryHeld();
+        }
+        return true;
     }
 
     /// <summary>Whether the (clipped) box reaches within <see cref="ViolationPolicyOptions.EdgeMargin"/> of the frame's edge.</summary>
@@ -393,11 +458,15 @@ public sealed class ViolationPolicy
     /// <summary>Snapshot quality: bigger, more certainly a face, more certainly in violation is better.</summary>
     private static float Quality(in BoxF clipped, float score, float pViolation) => clipped.ShortSide * score * pViolation;
 
+    /// <summary>Inside one of the zones (or no zones are set) and inside none of the ignore zones.</summary>
     private bool InZone(in BoxF box)
     {
-        if (_zonePixels.Length == 0) return true;
+        if (_zonePixels.Length == 0 && _ignorePixels.Length == 0) return true;
         float x = box.CenterX;
         float y = _options.ZoneAnchor == ZoneAnchor.BottomCenter ? box.Y2 : box.CenterY;
+        foreach (PointF2[] ignored in _ignorePixels)
+            if (PolygonZone.Contains(ignored, x, y)) return false;
+        if (_zonePixels.Length == 0) return true;
         foreach (PointF2[] zone in _zonePixels)
             if (PolygonZone.Contains(zone, x, y)) return true;
         return false;
@@ -405,18 +474,24 @@ public sealed class ViolationPolicy
 
     private void ScaleZones(int width, int height)
     {
-        for (int z = 0; z < _zonePixels.Length; z++)
-        {
-            ZoneOptions zone = _options.Zones[z];
-            bool normalized = zone.Units == ZoneUnits.Normalized;
-            for (int p = 0; p < zone.Points.Count; p++)
-            {
-                PointF2 pt = zone.Points[p];
-                _zonePixels[z][p] = normalized ? new PointF2(pt.X * width, pt.Y * height) : pt;
-            }
-        }
+        Scale(_options.Zones, _zonePixels);
+        Scale(_options.IgnoreZones, _ignorePixels);
         _zoneFrameWidth = width;
         _zoneFrameHeight = height;
+
+        void Scale(IReadOnlyList<ZoneOptions> zones, PointF2[][] pixels)
+        {
+            for (int z = 0; z < pixels.Length; z++)
+            {
+                ZoneOptions zone = zones[z];
+                bool normalized = zone.Units == ZoneUnits.Normalized;
+                for (int p = 0; p < zone.Points.Count; p++)
+                {
+                    PointF2 pt = zone.Points[p];
+                    pixels[z][p] = normalized ? new PointF2(pt.X * width, pt.Y * height) : pt;
+                }
+            }
+        }
     }
 
     /// <summary>What the policy remembers of one track: the K-of-N window as a ring of flags, and the open episode.</summary>
@@ -433,6 +508,10 @@ public sealed class ViolationPolicy
         public ViolationEpisode? Episode;
         public DateTimeOffset? CooldownUntil;
         public TrackObservation LastClassified;
+        /// <summary>Stillness: where the face was when it last moved beyond the tolerance, and since when it has stood there.</summary>
+        public BoxF StillAnchor;
+        public DateTimeOffset StillSince;
+        public bool HasAnchor, EverMoved, AnchorLearned, HeldCounted;
 
         public void Reset(long trackId, int window)
         {
@@ -444,6 +523,9 @@ public sealed class ViolationPolicy
             Episode = null;
             CooldownUntil = null;
             LastClassified = default;
+            StillAnchor = default;
+            StillSince = default;
+            HasAnchor = EverMoved = AnchorLearned = HeldCounted = false;
         }
 
         /// <summary>Keeps the newest min(Count, window) flags in a ring of <paramref name="window"/> frames.</summary>

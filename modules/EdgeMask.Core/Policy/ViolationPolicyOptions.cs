@@ -155,8 +155,18 @@ public sealed record ViolationPolicyOptions
     /// <summary>Only faces inside one of these zones count; empty = the whole frame.</summary>
     public IReadOnlyList<ZoneOptions> Zones { get; init; } = [];
 
+    /// <summary>
+    /// Faces inside one of these zones never count, even inside <see cref="Zones"/>: a poster, an advertising screen, a
+    /// mirror or a shop window whose faces are pictures, not people (Frigate calls these object masks). The same anchor
+    /// point as <see cref="Zones"/> is tested.
+    /// </summary>
+    public IReadOnlyList<ZoneOptions> IgnoreZones { get; init; } = [];
+
     /// <summary>Which point of the face box is tested against the zones.</summary>
     public ZoneAnchor ZoneAnchor { get; init; } = ZoneAnchor.BoxCenter;
+
+    /// <summary>How faces that never move (pictures: posters, screens, portraits) are learnt and kept from restarting violations.</summary>
+    public StationaryFaceOptions Stationary { get; init; } = new();
 
     /// <summary>How a mask worn incorrectly counts: a violation (default), compliant, or a violation of its own kind.</summary>
     public IncorrectMaskCounting IncorrectCounts { get; init; } = IncorrectMaskCounting.Violation;
@@ -203,10 +213,22 @@ public sealed record ViolationPolicyOptions
             throw new InvalidOptionException(K(nameof(IncorrectCounts)), IncorrectCounts, "must be violation, compliant or separate.");
         if (Zones is null)
             throw new InvalidOptionException(K(nameof(Zones)), null, "must be a list (empty for the whole frame).");
-        for (int z = 0; z < Zones.Count; z++)
+        ValidateZones(Zones, K(nameof(Zones)));
+        if (IgnoreZones is null)
+            throw new InvalidOptionException(K(nameof(IgnoreZones)), null, "must be a list (empty for none).");
+        ValidateZones(IgnoreZones, K(nameof(IgnoreZones)));
+        if (Stationary is null)
+            throw new InvalidOptionException(K(nameof(Stationary)), null, "must be a section (set Enabled to false to turn it off).");
+        Stationary.Validate(K(nameof(Stationary)));
+        return this;
+    }
+
+    private static void ValidateZones(IReadOnlyList<ZoneOptions> zones, string key)
+    {
+        for (int z = 0; z < zones.Count; z++)
         {
-            string zk = K($"{nameof(Zones)}:{z}");
-            ZoneOptions? zone = Zones[z] ?? throw new InvalidOptionException(zk, null, "must be a zone.");
+            string zk = $"{key}:{z}";
+            ZoneOptions? zone = zones[z] ?? throw new InvalidOptionException(zk, null, "must be a zone.");
             if (!Enum.IsDefined(zone.Units))
                 throw new InvalidOptionException(zk + ":" + nameof(ZoneOptions.Units), zone.Units, "must be Normalized or Pixels.");
             if (zone.Points is null || zone.Points.Count < 3)
@@ -225,6 +247,52 @@ public sealed record ViolationPolicyOptions
                 throw new InvalidOptionException(zk + ":" + nameof(ZoneOptions.Points), zone.Points.Count,
                     "the polygon has no area (all points on one line).");
         }
+    }
+}
+
+/// <summary>
+/// Stationary faces (section <c>Violation:Stationary</c>). A face whose box stays put — centre within
+/// <see cref="Tolerance"/> face heights of where it was, height within the same fraction — for <see cref="After"/> is
+/// taken for a picture: a poster, an advertising screen, a portrait, a mannequin. Its spot is learnt, and a face that
+/// later appears there and has not moved since it appeared does not start a violation. Without this, every time a
+/// crowd hides a poster and the tracker finds it again as a new track, the poster starts a new violation (a new event,
+/// snapshot and announcement) — on a busy platform, every minute. The picture's first appearance is still reported
+/// (nothing tells it from a person until it has stood still long enough); the learnt spots are listed in the camera's
+/// health and reported properties, with the zone to paste into <see cref="ViolationPolicyOptions.IgnoreZones"/> to
+/// ignore it for good. A person who stands as still as a picture for that long and whose track is then lost is not
+/// started again until they move — one person, one violation either way.
+/// </summary>
+public sealed record StationaryFaceOptions
+{
+    /// <summary>Most spots a camera remembers; past it, the one seen least recently is forgotten first.</summary>
+    public const int MaxSpots = 32;
+
+    /// <summary>Whether stationary faces are learnt and held back. On by default.</summary>
+    public bool Enabled { get; init; } = true;
+
+    /// <summary>How long a face must stay put to be taken for a picture.</summary>
+    public TimeSpan After { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How far a face may move and still be "put", as a fraction of its height: the centre within this many face heights,
+    /// the height within this fraction. 0.15 is several times a detector's box jitter on a still face and less than a
+    /// person's head moves in a minute.
+    /// </summary>
+    public float Tolerance { get; init; } = 0.15f;
+
+    /// <summary>A learnt spot where no face has been seen for this long is forgotten (the poster was taken down).</summary>
+    public TimeSpan ForgetAfter { get; init; } = TimeSpan.FromMinutes(15);
+
+    public StationaryFaceOptions Validate(string section)
+    {
+        string K(string name) => section + ":" + name;
+        if (After <= TimeSpan.Zero || After > TimeSpan.FromDays(1))
+            throw new InvalidOptionException(K(nameof(After)), After, "must be more than 0 and at most a day (set Enabled to false to turn learning off).");
+        if (!(Tolerance > 0f && Tolerance <= 1f))
+            throw new InvalidOptionException(K(nameof(Tolerance)), Tolerance, "must be more than 0 and at most 1 (a fraction of the face height).");
+        if (ForgetAfter < After || ForgetAfter > TimeSpan.FromDays(30))
+            throw new InvalidOptionException(K(nameof(ForgetAfter)), ForgetAfter,
+                $"must be at least {K(nameof(After))} ({After}) and at most 30 days.");
         return this;
     }
 }
