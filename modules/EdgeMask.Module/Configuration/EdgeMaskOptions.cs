@@ -81,6 +81,8 @@ public sealed record CameraOptions
     public int? DetectEveryNthFrame { get; init; }
     /// <summary>Zones of this camera (null: the violation policy's zones).</summary>
     public IReadOnlyList<ZoneOptions>? Zones { get; init; }
+    /// <summary>Ignore zones of this camera: its posters and screens (null: the violation policy's ignore zones).</summary>
+    public IReadOnlyList<ZoneOptions>? IgnoreZones { get; init; }
     /// <summary>Start a file or folder again at its end (a demo or test loop) instead of ending the camera.</summary>
     public bool Loop { get; init; }
     /// <summary>Output size of this camera's frames (overrides <c>sources:width</c>/<c>sources:height</c>): ffmpeg scales to it, V4L2 devices are asked for it.</summary>
@@ -103,7 +105,8 @@ public sealed record CameraOptions
         try { EdgeMask.Module.Sources.FrameSourceSpec.Parse(Source); }
         catch (ArgumentException ex) { throw new InvalidOptionException($"{section}:source", EdgeMask.Module.Sources.PipeFrameSource.Redact(Source), ex.Message); }
         if (DetectEveryNthFrame is < 1 or > 30) throw new InvalidOptionException($"{section}:detectEveryNthFrame", DetectEveryNthFrame, "must be between 1 and 30.");
-        if (Zones is not null) new ViolationPolicyOptions { Zones = Zones }.Validate(section);
+        if (Zones is not null || IgnoreZones is not null)
+            new ViolationPolicyOptions { Zones = Zones ?? [], IgnoreZones = IgnoreZones ?? [] }.Validate(section);
         if (Width.HasValue || Height.HasValue || Fps.HasValue)
             new EdgeMask.Module.Sources.FrameSourceOptions { Width = Width, Height = Height, Fps = Fps }.Validate(section);
     }

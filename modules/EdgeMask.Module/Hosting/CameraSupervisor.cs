@@ -145,7 +145,9 @@ public sealed class CameraSupervisor : IHostedService
         DetectEveryNthFrame = camera.DetectEveryNthFrame ?? options.Detector.DetectEveryNthFrame,
         Detector = options.Detector.ToDetectorOptions(),
         Tracking = options.Tracking,
-        Violation = camera.Zones is null ? options.Violation : options.Violation with { Zones = camera.Zones },
+        Violation = camera.Zones is null && camera.IgnoreZones is null
+            ? options.Violation
+            : options.Violation with { Zones = camera.Zones ?? options.Violation.Zones, IgnoreZones = camera.IgnoreZones ?? options.Violation.IgnoreZones },
         ClassifySmallFaces = options.Classifier.ClassifySmallFaces,
         ClassifySettledEveryNthFrame = options.Classifier.SettledEveryNthFrame,
         StatsInterval = options.Stats.Interval,
@@ -156,7 +158,7 @@ public sealed class CameraSupervisor : IHostedService
     public static string SourceKey(EdgeMaskOptions options, CameraOptions camera) => JsonSerializer.Serialize(new
     {
         options.Device,
-        Camera = camera with { DetectEveryNthFrame = null, Zones = null },
+        Camera = camera with { DetectEveryNthFrame = null, Zones = null, IgnoreZones = null },
         options.Sources,
         options.Capture,
     }, ConfigLoader.JsonOptions);

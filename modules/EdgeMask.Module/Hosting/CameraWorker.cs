@@ -1,3 +1,4 @@
+using EdgeMask.Core.Policy;
 using EdgeMask.Core.Resilience;
 using EdgeMask.Module.Cli;
 using EdgeMask.Module.Pipeline;
@@ -60,6 +61,9 @@ public sealed class CameraWorker : IAsyncDisposable
     private readonly SnapshotEventStage _stage;
     private readonly CameraMetrics _metrics;
     private readonly CameraCounters _counters = new();
+    // The camera's learnt pictures outlive a pipeline restart, as its counters do: a restart must not make every
+    // poster start a violation again.
+    private readonly StationaryFaces _stationary = new();
     private readonly ManualResetEventSlim _stopSignal = new(false);
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CameraPipelineSettings _settings;
@@ -108,6 +112,9 @@ public sealed class CameraWorker : IAsyncDisposable
 
     /// <summary>Frames, faces, violations and frames/s, continued across pipeline restarts.</summary>
     public CameraCounters Counters => _counters;
+
+    /// <summary>The faces this camera has learnt as pictures (posters, screens); readable from any thread.</summary>
+    public IReadOnlyList<StationaryFace> StationaryFaces => _stationary.Current;
 
     /// <summary>The pipeline in force (null between a failure and its replacement).</summary>
     public CameraPipeline? Pipeline => Volatile.Read(ref _pipeline);
@@ -271,7 +278,7 @@ public sealed class CameraWorker : IAsyncDisposable
                 DroppedFrames = () => Capture.FramesDropped,
                 CameraHealth = () => CameraHealth.Name(Capture.State),
                 OutboxDepth = _context.OutboxDepth,
-            }, _counters);
+            }, _counters, _stationary);
 
     /// <summary>Ends the open episodes of the pipeline in force (reason <c>shutdown</c>) and releases it. Camera thread only.</summary>
     private void RetirePipeline()

@@ -84,6 +84,9 @@ public sealed class MetricsService : IHostedService, IAsyncDisposable
             // Provider, TensorRT profiles, engine cache loaded/built, warm-up, planned rebuilds.
             inference = _models.Report(),
             cameras = cameras.Select(h => h.ToReport()),
+            // Faces taken for pictures (posters, screens), per camera that has any: candidates for violation.ignoreZones.
+            stationaryFaces = _cameras.Cameras.Where(c => c.StationaryFaces.Count > 0)
+                .ToDictionary(c => c.Id, c => StationaryFaceReport.ToJson(c.StationaryFaces)),
             outbox = messaging?.Destinations.Select(d => new { d.Destination, d.Connected, d.Depth }),
         });
     }

@@ -332,6 +332,7 @@ public sealed class ModuleHost : IHostedService
                 ["reconnects"] = h.Reconnects,
                 ["restarts"] = c.Restarts,
                 ["lastError"] = h.LastError,
+                ["stationaryFaces"] = c.StationaryFaces.Count > 0 ? StationaryFaceReport.ToJson(c.StationaryFaces) : null,
             };
         }
         sections["cameras"] = cameras;

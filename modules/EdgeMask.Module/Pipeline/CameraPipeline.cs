@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using EdgeMask.Core.Detection;
 using EdgeMask.Core.Events;
+using EdgeMask.Core.Geometry;
 using EdgeMask.Core.Policy;
 using EdgeMask.Core.Tracking;
 using EdgeMask.Inference.Detection;
@@ -137,8 +138,10 @@ public sealed class CameraPipeline : IDisposable
     /// <param name="sink">Where the stats go (events go through <paramref name="output"/>).</param>
     /// <param name="metrics">Prometheus series of this camera (null: none).</param>
     /// <param name="counters">Counters to continue (a camera's counters outlive a pipeline restart); null: new ones.</param>
+    /// <param name="stationary">The camera's learnt stationary faces, to continue likewise; null: new ones.</param>
     public CameraPipeline(CameraPipelineSettings settings, IModelSource models, IEventOutput output, IPipelineSink sink,
-        TimeProvider time, ILogger logger, CameraMetrics? metrics = null, PipelineProbes? probes = null, CameraCounters? counters = null)
+        TimeProvider time, ILogger logger, CameraMetrics? metrics = null, PipelineProbes? probes = null, CameraCounters? counters = null,
+        StationaryFaces? stationary = null)
     {
         Counters = counters ?? new CameraCounters();
         _settings = (settings ?? throw new ArgumentNullException(nameof(settings))).Validate();
@@ -150,7 +153,7 @@ public sealed class CameraPipeline : IDisposable
         _time = time;
         _logger = logger;
         _tracker = new FaceTracker(settings.Tracking);
-        _policy = new ViolationPolicy(settings.Violation, settings.Device, settings.Camera);
+        _policy = new ViolationPolicy(settings.Violation, settings.Device, settings.Camera, stationary: stationary);
         _appliedVersion = settings.Version;
         _lease = models.Acquire();
         try
@@ -246,6 +249,7 @@ public sealed class CameraPipeline : IDisposable
 
         var decisions = _policy.Evaluate(_tracker, frame.Width, frame.Height);
         Emit(decisions, _policy.SnapshotRequests, frame);
+        foreach (StationaryFace learnt in _policy.LearnedThisStep) LogLearned(learnt);
 
         double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         _latencies.Add(ms);
@@ -328,6 +332,23 @@ public sealed class CameraPipeline : IDisposable
         Volatile.Write(ref _settings, next);
         Interlocked.Exchange(ref _appliedVersion, next.Version);
         _logger.LogDebug("Camera {Camera} took settings version {Version}", next.Camera, next.Version);
+    }
+
+    // Compact, unlike the config file's own options: the zone goes on one log line, ready to paste into a config or twin.
+    private static readonly System.Text.Json.JsonSerializerOptions ZoneJson = new(Configuration.ConfigLoader.JsonOptions) { WriteIndented = false };
+
+    /// <summary>
+    /// A learnt picture is worth a warning: the operator learns that a poster or screen is in view and gets the zone that
+    /// ignores it for good (learning alone forgets it when the module restarts, and reports its first appearance).
+    /// </summary>
+    private void LogLearned(StationaryFace learnt)
+    {
+        BoxF n = learnt.NormalizedBox;
+        string zone = System.Text.Json.JsonSerializer.Serialize(learnt.SuggestedIgnoreZone($"stationary-{learnt.LearnedAt.UtcDateTime:yyyyMMddHHmmss}"), ZoneJson);
+        _logger.LogWarning(
+            "Camera {Camera}: a face has not moved for {Seconds} s at x {X1}–{X2}, y {Y1}–{Y2} of the frame: taken for a picture (a poster, a screen). " +
+            "Where it is found again it starts no violation until it moves. If it is a picture, ignore it for good: add {Zone} to violation.ignoreZones (or this camera's ignoreZones)",
+            _settings.Camera, _settings.Violation.Stationary.After.TotalSeconds, n.X1, n.X2, n.Y1, n.Y2, zone);
     }
 
     private void ReplaceModels()

@@ -1,0 +1,125 @@
+using System.Text.Json;
+using EdgeMask.Core.Events;
+using EdgeMask.Core.Policy;
+using EdgeMask.Module.Configuration;
+using EdgeMask.Module.Pipeline;
+using EdgeMask.Tests.Shared;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OpenCvSharp;
+using LogEntry = EdgeMask.Messaging.Tests.Support.LogEntry;
+using LogLevel = Microsoft.Extensions.Logging.LogLevel;
+using TestLoggerFactory = EdgeMask.Messaging.Tests.Support.TestLoggerFactory;
+
+namespace EdgeMask.Module.Tests.Pipeline;
+
+/// <summary>
+/// A poster on a platform wall, through the real detector and classifier: people keep walking in front of it, and each
+/// time the tracker finds the face again it is a new track. It must start one violation, not one per passer-by; and the
+/// zone the log suggests, pasted into the configuration, must silence it for good.
+/// </summary>
+public class StationaryFacePipelineTests
+{
+    private const double Fps = 15;
+    private static readonly DateTimeOffset T0 = new(2026, 12, 1, 9, 0, 0, TimeSpan.Zero);
+
+    private sealed class StartSink : IPipelineSink
+    {
+        public int Starts;
+        public void OnEvent(MaskEvent e)
+        {
+            if (e.Type == EventTypes.ViolationStart) Starts++;
+        }
+        public void OnStats(CameraStats stats) { }
+    }
+
+    /// <summary>A grey 960×540 platform wall with a portrait photo (one bare face, about 120 px) as a poster at the right.</summary>
+    private static Mat Wall()
+    {
+        var wall = new Mat(540, 960, MatType.CV_8UC3, new Scalar(128, 128, 128));
+        using var photo = Cv2.ImRead(TestPaths.VocImage(343));
+        Assert.False(photo.Empty(), "voc853 photo 343");
+        using var poster = photo.Resize(new Size(225, 300));
+        using (var region = new Mat(wall, new Rect(620, 120, 225, 300))) poster.CopyTo(region);
+        return wall;
+    }
+
+    /// <summary>The wall with someone standing in front of the poster (their back: no face).</summary>
+    private static Mat Hidden(Mat wall)
+    {
+        var hidden = wall.Clone();
+        Cv2.Rectangle(hidden, new Rect(600, 80, 270, 400), new Scalar(40, 30, 30), -1);
+        return hidden;
+    }
+
+    private static (int Starts, IReadOnlyList<StationaryFace> Learnt) Run(ViolationPolicyOptions violation, ILogger logger)
+    {
+        var options = new EdgeMaskOptions
+        {
+            Inference = new InferenceSettings { ModelsDirectory = Path.Combine(TestPaths.RepoRoot, "models"), ExecutionProvider = "cpu" },
+        };
+        using var models = InferenceModels.Open(options.Inference, options.Classifier, NullLogger.Instance);
+        var sink = new StartSink();
+        var settings = new CameraPipelineSettings
+        {
+            Device = "test",
+            Camera = "platform",
+            Detector = options.Detector.ToDetectorOptions(),
+            Tracking = options.Tracking,
+            Violation = violation,
+            ClassifySmallFaces = options.Classifier.ClassifySmallFaces,
+            ClassifySettledEveryNthFrame = options.Classifier.SettledEveryNthFrame,
+        };
+        using var pipeline = new CameraPipeline(settings, new FixedModelSource(models), new DirectEventOutput("test", "platform", sink), sink,
+            TimeProvider.System, logger);
+        using var wall = Wall();
+        using var hidden = Hidden(wall);
+        long frame = 0;
+        void Show(Mat image, double seconds)
+        {
+            for (int i = 0; i < seconds * Fps; i++, frame++) pipeline.ProcessFrame(image, frame, T0 + TimeSpan.FromSeconds(frame / Fps));
+        }
+
+        // In view for 4 s, then three passers-by, each in front of it for 3 s (longer than the tracker keeps a lost track).
+        Show(wall, 4);
+        for (int passerBy = 0; passerBy < 3; passerBy++)
+        {
+            Show(hidden, 3);
+            Show(wall, 2);
+        }
+        var learnt = pipeline.Policy.Stationary.Current;
+        pipeline.Complete();
+        return (sink.Starts, learnt);
+    }
+
+    private static readonly ViolationPolicyOptions Learning = new ViolationPolicyOptions()
+        with { Stationary = new StationaryFaceOptions { After = TimeSpan.FromSeconds(3) } };
+
+    [Fact]
+    public void Poster_HiddenByPassersBy_StartsOneViolationAndTheSuggestedZoneSilencesIt()
+    {
+        // Without learning, the control: the poster starts again after every passer-by.
+        var (startsWithout, _) = Run(Learning with { Stationary = Learning.Stationary with { Enabled = false } }, NullLogger.Instance);
+        Assert.Equal(4, startsWithout);
+
+        using var logs = new TestLoggerFactory(null);
+        var (starts, learnt) = Run(Learning, logs.CreateLogger("pipeline"));
+
+        Assert.Equal(1, starts);
+        StationaryFace poster = Assert.Single(learnt);
+        Assert.Equal(3, poster.HeldStarts);
+        Assert.InRange(poster.Box.CenterX, 620, 845);
+        Assert.InRange(poster.Box.CenterY, 120, 420);
+
+        // The warning names the zone to paste; pasted, the poster never starts a violation.
+        LogEntry warning = Assert.Single(logs.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("taken for a picture", StringComparison.Ordinal));
+        int from = warning.Message.IndexOf("add ", StringComparison.Ordinal) + 4;
+        int to = warning.Message.IndexOf(" to violation.ignoreZones", StringComparison.Ordinal);
+        ZoneOptions zone = JsonSerializer.Deserialize<ZoneOptions>(warning.Message[from..to], ConfigLoader.JsonOptions)!;
+        var (startsIgnored, learntIgnored) = Run(Learning with { IgnoreZones = [zone] }, NullLogger.Instance);
+
+        Assert.Equal(0, startsIgnored);
+        // Learning goes on inside ignore zones (the face still stands there), but nothing was held: nothing counted.
+        Assert.Equal(0, Assert.Single(learntIgnored).HeldStarts);
+    }
+}
