@@ -40,6 +40,32 @@ public class ConfigLoaderTests
         Assert.Equal(TimeSpan.FromSeconds(5), o.Stats.Interval);
     }
 
+    [Fact]
+    public void Parse_IgnoreZonesAndStationary_BoundAndACameraTakesItsOwn()
+    {
+        var o = ConfigLoader.Parse("""
+        {
+          "cameras": {
+            "gate": { "source": "rtsp://10.0.0.5/stream",
+                      "ignoreZones": [ { "name": "poster", "points": [ {"x":0.6,"y":0.2}, {"x":0.8,"y":0.2}, {"x":0.8,"y":0.5}, {"x":0.6,"y":0.5} ] } ] },
+            "hall": { "source": "rtsp://10.0.0.6/stream" }
+          },
+          "violation": { "stationary": { "after": "00:02:00", "tolerance": 0.1, "forgetAfter": "01:00:00" } }
+        }
+        """, "test");
+
+        Assert.Equal(TimeSpan.FromMinutes(2), o.Violation.Stationary.After);
+        Assert.Equal(0.1f, o.Violation.Stationary.Tolerance);
+        Assert.Equal(TimeSpan.FromHours(1), o.Violation.Stationary.ForgetAfter);
+        Assert.True(o.Violation.Stationary.Enabled);
+        var gate = EdgeMask.Module.Hosting.CameraSupervisor.SettingsFor(o, "gate", o.Cameras["gate"], 1).Violation;
+        var hall = EdgeMask.Module.Hosting.CameraSupervisor.SettingsFor(o, "hall", o.Cameras["hall"], 1).Violation;
+        Assert.Equal("poster", Assert.Single(gate.IgnoreZones).Name);
+        Assert.Equal(new EdgeMask.Core.Geometry.PointF2(0.8f, 0.5f), gate.IgnoreZones[0].Points[2]);
+        Assert.Same(o.Violation.Stationary, gate.Stationary);
+        Assert.Empty(hall.IgnoreZones);
+    }
+
     [Theory]
     [InlineData("""{"detectr": {}}""", "detectr")]
     [InlineData("""{"detector": {"scoreTreshold": 0.5}}""", "detector:scoreTreshold")]
@@ -72,6 +98,9 @@ public class ConfigLoaderTests
     [InlineData("""{"tracking": {"confirmHits": 0}}""", "tracking:ConfirmHits")]
     [InlineData("""{"violation": {"windowFrames": 4, "startUnmaskedFrames": 5}}""", "violation:StartUnmaskedFrames")]
     [InlineData("""{"stats": {"interval": "00:00:00.1"}}""", "stats:interval")]
+    [InlineData("""{"violation": {"stationary": {"tolerance": 0}}}""", "violation:Stationary:Tolerance")]
+    [InlineData("""{"violation": {"ignoreZones": [{"points": [{"x":0,"y":0},{"x":2,"y":0},{"x":0,"y":1}]}]}}""", "violation:IgnoreZones:0:Points:1")]
+    [InlineData("""{"cameras": {"gate": {"source": "x.mp4", "ignoreZones": [{"points": [{"x":0,"y":0}]}]}}}""", "cameras:gate:IgnoreZones:0:Points")]
     [InlineData("""{"contract": {"version": 3}}""", "contract:version")]
     [InlineData("""{"inference": {"executionProvider": "opencl"}}""", "inference:executionProvider")]
     [InlineData("""{"sources": {"rtspTransport": "quic"}}""", "sources:rtspTransport")]
