@@ -53,6 +53,31 @@ public sealed class StationaryFaces
     /// <summary>The learnt spots, oldest first; an immutable list replaced on every change.</summary>
     public IReadOnlyList<StationaryFace> Current => Volatile.Read(ref _current);
 
+    /// <summary>
+    /// Raised after <see cref="Current"/> changed (a spot learnt, forgotten or holding a start back), on the camera thread:
+    /// a handler must only note it (the device keeps the spots across restarts by saving them off that thread).
+    /// </summary>
+    public event Action? Changed;
+
+    /// <summary>
+    /// Starts from spots learnt before (a module restart): each is taken as seen at <paramref name="seenAt"/>, so it is
+    /// forgotten after <see cref="StationaryFaceOptions.ForgetAfter"/> unless a face is found there again. Spots of
+    /// another frame size than the first one's are left out; at most <see cref="StationaryFaceOptions.MaxSpots"/>, newest
+    /// kept. Only before the first frame: spots already learnt are kept as they are.
+    /// </summary>
+    public void Restore(IEnumerable<StationaryFace> faces, DateTimeOffset seenAt)
+    {
+        ArgumentNullException.ThrowIfNull(faces);
+        if (_count > 0) return;
+        var list = faces.ToList();
+        if (list.Count == 0) return;
+        _frameWidth = list[0].FrameWidth;
+        _frameHeight = list[0].FrameHeight;
+        foreach (StationaryFace face in list.Where(f => f.FrameWidth == _frameWidth && f.FrameHeight == _frameHeight).TakeLast(_spots.Length))
+            _spots[_count++] = new Spot { Box = face.Box, LearnedAt = face.LearnedAt, LastSeenAt = seenAt, HeldStarts = face.HeldStarts };
+        Publish();
+    }
+
     internal int Count => _count;
 
     /// <summary>Whether <paramref name="b"/> is where <paramref name="a"/> is: centre within <paramref name="tolerance"/> of a's height, height within that fraction.</summary>
@@ -155,5 +180,6 @@ public sealed class StationaryFaces
         for (int i = 0; i < _count; i++)
             list[i] = new StationaryFace(_spots[i].Box, _frameWidth, _frameHeight, _spots[i].LearnedAt, _spots[i].HeldStarts);
         Volatile.Write(ref _current, list);
+        Changed?.Invoke();
     }
 }

@@ -42,6 +42,8 @@ public sealed class CameraSupervisor : IHostedService
     private readonly TaskCompletionSource _allEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private EdgeMaskOptions _options;
     private long _version = 1;
+    private readonly StationaryFacesFile _learnt;
+    private int _savePending;
 
     public CameraSupervisor(EdgeMaskOptions options, DeviceHostSettings host, ModelService models, MessagingService messaging, AlarmService alarm,
         SnapshotService snapshots, CameraHealthBoard board, ILoggerFactory loggers, TimeProvider time)
@@ -56,6 +58,8 @@ public sealed class CameraSupervisor : IHostedService
         _loggers = loggers;
         _logger = loggers.CreateLogger("edgemask.cameras");
         _time = time;
+        // Beside the outbox: the module's state volume on a device, the working folder of `edgemask run`.
+        _learnt = new StationaryFacesFile(Path.GetDirectoryName(Path.GetFullPath(options.Outbox.Path))!, _logger);
         // Each event reaches the console first (what an operator watches), then the outbox, then the alarm.
         _sink = new CompositeSink([new ConsoleEventSink(host.Stdout), messaging, alarm], _logger);
     }
@@ -133,8 +137,31 @@ public sealed class CameraSupervisor : IHostedService
             // The device status (retained, dashboard) follows the cameras' health: connecting, ok, reconnecting, failed.
             capture.HealthChanged += _ => _messaging.PublishStatus();
             return capture;
-        }, SettingsFor(options, id, camera, version), context, SourceKey(options, camera));
+        }, SettingsFor(options, id, camera, version), context, SourceKey(options, camera)) { Source = camera.Source };
+        // Pictures this camera learnt before a restart (of the module, or of the camera for a capture setting).
+        worker.StationaryMemory.Restore(_learnt.For(id, camera.Source), _time.GetUtcNow());
+        worker.StationaryMemory.Changed += ScheduleSaveLearnt;
         return worker;
+    }
+
+    /// <summary>Saves the learnt pictures a second after a change (a burst of changes makes one write), off the camera thread.</summary>
+    private void ScheduleSaveLearnt()
+    {
+        if (Interlocked.Exchange(ref _savePending, 1) == 1) return;
+        _ = Task.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), _time).ConfigureAwait(false);
+            Interlocked.Exchange(ref _savePending, 0);
+            SaveLearnt([]);
+        });
+    }
+
+    /// <summary>Writes the learnt pictures of the cameras in force and of <paramref name="leaving"/> (cameras being restarted).</summary>
+    private void SaveLearnt(IEnumerable<CameraWorker> leaving)
+    {
+        List<CameraWorker> workers;
+        lock (_gate) workers = [.. _workers.Values, .. leaving.Where(l => !_workers.ContainsKey(l.Id))];
+        _learnt.Save(workers.Select(w => (w.Id, w.Source, w.StationaryFaces)));
     }
 
     /// <summary>The live settings of camera <paramref name="id"/> under <paramref name="options"/>.</summary>
@@ -204,6 +231,9 @@ public sealed class CameraSupervisor : IHostedService
                 _board.Remove(w.Id);
             }
         })).ConfigureAwait(false);
+        // A camera restarted for a capture setting takes its pictures along (restored below when its source is the same);
+        // a camera removed leaves the file.
+        if (toStop.Count > 0) SaveLearnt(toStop.Where(w => toStart.Any(s => s.Id == w.Id)));
 
         var failed = new Dictionary<string, string>(StringComparer.Ordinal);
         var started = await Task.WhenAll(toStart.Select(async s =>
@@ -241,6 +271,7 @@ public sealed class CameraSupervisor : IHostedService
         List<CameraWorker> workers;
         lock (_gate) workers = _workers.Values.ToList();
         var ended = await Task.WhenAll(workers.Select(w => w.StopAsync(_host.CameraStopTimeout))).ConfigureAwait(false);
+        SaveLearnt([]);
         foreach (var w in workers.Where((_, i) => ended[i])) await w.DisposeAsync().ConfigureAwait(false);
         _allEnded.TrySetResult();
     }

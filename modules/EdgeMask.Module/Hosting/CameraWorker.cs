@@ -116,6 +116,12 @@ public sealed class CameraWorker : IAsyncDisposable
     /// <summary>The faces this camera has learnt as pictures (posters, screens); readable from any thread.</summary>
     public IReadOnlyList<StationaryFace> StationaryFaces => _stationary.Current;
 
+    /// <summary>The memory behind <see cref="StationaryFaces"/>: restored before the start, watched for changes to save.</summary>
+    internal StationaryFaces StationaryMemory => _stationary;
+
+    /// <summary>The camera's source as configured (the learnt pictures are kept per camera and source).</summary>
+    public string Source { get; init; } = "";
+
     /// <summary>The pipeline in force (null between a failure and its replacement).</summary>
     public CameraPipeline? Pipeline => Volatile.Read(ref _pipeline);
 

@@ -214,6 +214,27 @@ public class StationaryFaceTests
     }
 
     [Fact]
+    public void Restore_SpotsFromBefore_FirstAppearanceHeldAndSpotForgottenIfNeverSeen()
+    {
+        var h = Harness();
+        var before = new StationaryFace(new BoxF(260, 210, 340, 290), 960, 540, T0.AddDays(-1), 2);
+        h.Policy.Stationary.Restore([before, before with { FrameWidth = 1920, FrameHeight = 1080 }], T0);
+        Assert.Single(h.Policy.Stationary.Current);
+
+        for (int f = 0; f < 30; f++) PosterFrame(h, f);
+
+        Assert.Equal(0, h.Starts);
+        StationaryFace spot = Assert.Single(h.Policy.Stationary.Current);
+        Assert.Equal(before.LearnedAt, spot.LearnedAt);
+        Assert.Equal(3, spot.HeldStarts);
+
+        var empty = Harness();
+        empty.Policy.Stationary.Restore([before], T0);
+        Hide(empty, 10 * 15 + 2);
+        Assert.Empty(empty.Policy.Stationary.Current);
+    }
+
+    [Fact]
     public void SuggestedIgnoreZone_NormalizedRectangleHalfAFaceAround()
     {
         var spot = new StationaryFace(new BoxF(480, 270, 576, 378), 960, 540, T0, 0);

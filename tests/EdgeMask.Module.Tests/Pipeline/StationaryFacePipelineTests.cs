@@ -34,7 +34,7 @@ public class StationaryFacePipelineTests
     }
 
     /// <summary>A grey 960×540 platform wall with a portrait photo (one bare face, about 120 px) as a poster at the right.</summary>
-    private static Mat Wall()
+    internal static Mat Wall()
     {
         var wall = new Mat(540, 960, MatType.CV_8UC3, new Scalar(128, 128, 128));
         using var photo = Cv2.ImRead(TestPaths.VocImage(343));
@@ -45,7 +45,7 @@ public class StationaryFacePipelineTests
     }
 
     /// <summary>The wall with someone standing in front of the poster (their back: no face).</summary>
-    private static Mat Hidden(Mat wall)
+    internal static Mat Hidden(Mat wall)
     {
         var hidden = wall.Clone();
         Cv2.Rectangle(hidden, new Rect(600, 80, 270, 400), new Scalar(40, 30, 30), -1);
