@@ -129,6 +129,9 @@ public sealed class CameraPipeline : IDisposable
     private long _lastRateTimestamp;
     private long _lastRateFrames;
     private FaceCountersSnapshot _statsStartCounters;
+    // What /metrics last showed of the learnt pictures (the list in force and the starts held by this pipeline's policy).
+    private IReadOnlyList<StationaryFace>? _stationaryMetered;
+    private long _heldMetered;
     private DateTimeOffset _nextStatsAt;
     private bool _disposed;
 
@@ -250,6 +253,8 @@ public sealed class CameraPipeline : IDisposable
         var decisions = _policy.Evaluate(_tracker, frame.Width, frame.Height);
         Emit(decisions, _policy.SnapshotRequests, frame);
         foreach (StationaryFace learnt in _policy.LearnedThisStep) LogLearned(learnt);
+        // The list is replaced only when a picture is learnt, forgotten or holds a start: a reference compare per frame.
+        if (_metrics is not null && !ReferenceEquals(_stationaryMetered, _policy.Stationary.Current)) MeterStationary();
 
         double ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         _latencies.Add(ms);
@@ -349,6 +354,14 @@ public sealed class CameraPipeline : IDisposable
             "Camera {Camera}: a face has not moved for {Seconds} s at x {X1}–{X2}, y {Y1}–{Y2} of the frame: taken for a picture (a poster, a screen). " +
             "Where it is found again it starts no violation until it moves. If it is a picture, ignore it for good: add {Zone} to violation.ignoreZones (or this camera's ignoreZones)",
             _settings.Camera, _settings.Violation.Stationary.After.TotalSeconds, n.X1, n.X2, n.Y1, n.Y2, zone);
+    }
+
+    private void MeterStationary()
+    {
+        _stationaryMetered = _policy.Stationary.Current;
+        long held = _policy.Counters.Read().StationaryHeld;
+        _metrics!.Stationary(_stationaryMetered.Count, held - _heldMetered);
+        _heldMetered = held;
     }
 
     private void ReplaceModels()

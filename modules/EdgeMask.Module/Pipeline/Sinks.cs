@@ -61,11 +61,15 @@ public sealed class CameraMetrics
     private static readonly Counter SnapshotsSkipped = Metrics.CreateCounter("edgemask_snapshots_skipped_total",
         "Snapshot requests skipped because the camera's queue of frame copies was full (their events name an earlier snapshot, or none).", "camera");
     private static readonly Gauge SnapshotQueue = Metrics.CreateGauge("edgemask_snapshot_queue_frames", "Frame copies waiting for snapshot encoding.", "camera");
+    private static readonly Gauge Pictures = Metrics.CreateGauge("edgemask_stationary_faces",
+        "Faces the camera learnt as pictures (posters, screens): where one is found again it starts no violation until it moves.", "camera");
+    private static readonly Counter StartsHeld = Metrics.CreateCounter("edgemask_violation_starts_held_total",
+        "Violation starts held back because the face was at a learnt picture's spot and had not moved.", "camera");
     private static readonly string[] StateNames = ["starting", "connecting", "ok", "reconnecting", "failed", "ended", "stopped"];
 
     private readonly string _camera;
-    private readonly Counter.Child _frames, _dropped, _violations, _restarts, _snapshotsTaken, _snapshotsSkipped;
-    private readonly Gauge.Child _snapshotQueue;
+    private readonly Counter.Child _frames, _dropped, _violations, _restarts, _snapshotsTaken, _snapshotsSkipped, _startsHeld;
+    private readonly Gauge.Child _snapshotQueue, _pictures;
     private long _lastTaken, _lastSkipped;
     private readonly Histogram.Child _latency;
     private readonly Gauge.Child _faces, _active, _fps, _health;
@@ -89,6 +93,9 @@ public sealed class CameraMetrics
         _snapshotsTaken = SnapshotsTaken.WithLabels(camera);
         _snapshotsSkipped = SnapshotsSkipped.WithLabels(camera);
         _snapshotQueue = SnapshotQueue.WithLabels(camera);
+        _pictures = Pictures.WithLabels(camera);
+        _startsHeld = StartsHeld.WithLabels(camera);
+        _startsHeld.Inc(0);
         _snapshotsTaken.Inc(0);
         _snapshotsSkipped.Inc(0);
         // Prometheus shows a counter only once it has a value: 0 says "seen, none yet" rather than "unknown".
@@ -137,6 +144,13 @@ public sealed class CameraMetrics
 
     public void Restarted() => _restarts.Inc();
 
+    /// <summary>The camera's learnt pictures and the starts they held back since the last call (camera thread, when they change).</summary>
+    public void Stationary(int pictures, long newlyHeld)
+    {
+        _pictures.Set(pictures);
+        if (newlyHeld > 0) _startsHeld.Inc(newlyHeld);
+    }
+
     /// <summary>Removes the camera's series (a camera taken out of the configuration must not linger in /metrics).</summary>
     public void Remove()
     {
@@ -152,6 +166,8 @@ public sealed class CameraMetrics
         SnapshotsTaken.RemoveLabelled(_camera);
         SnapshotsSkipped.RemoveLabelled(_camera);
         SnapshotQueue.RemoveLabelled(_camera);
+        Pictures.RemoveLabelled(_camera);
+        StartsHeld.RemoveLabelled(_camera);
         foreach (var s in StateNames) State.RemoveLabelled(_camera, s);
     }
 }

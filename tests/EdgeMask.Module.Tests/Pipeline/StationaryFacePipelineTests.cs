@@ -52,7 +52,7 @@ public class StationaryFacePipelineTests
         return hidden;
     }
 
-    private static (int Starts, IReadOnlyList<StationaryFace> Learnt) Run(ViolationPolicyOptions violation, ILogger logger)
+    private static (int Starts, IReadOnlyList<StationaryFace> Learnt) Run(ViolationPolicyOptions violation, ILogger logger, CameraMetrics? metrics = null)
     {
         var options = new EdgeMaskOptions
         {
@@ -71,7 +71,7 @@ public class StationaryFacePipelineTests
             ClassifySettledEveryNthFrame = options.Classifier.SettledEveryNthFrame,
         };
         using var pipeline = new CameraPipeline(settings, new FixedModelSource(models), new DirectEventOutput("test", "platform", sink), sink,
-            TimeProvider.System, logger);
+            TimeProvider.System, logger, metrics);
         using var wall = Wall();
         using var hidden = Hidden(wall);
         long frame = 0;
@@ -92,6 +92,14 @@ public class StationaryFacePipelineTests
         return (sink.Starts, learnt);
     }
 
+    private static string Metric(string name, string camera)
+    {
+        using var stream = new MemoryStream();
+        Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(stream).GetAwaiter().GetResult();
+        string prefix = $"{name}{{camera=\"{camera}\"}} ";
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray()).Split('\n').Single(l => l.StartsWith(prefix, StringComparison.Ordinal))[prefix.Length..];
+    }
+
     private static readonly ViolationPolicyOptions Learning = new ViolationPolicyOptions()
         with { Stationary = new StationaryFaceOptions { After = TimeSpan.FromSeconds(3) } };
 
@@ -103,13 +111,18 @@ public class StationaryFacePipelineTests
         Assert.Equal(4, startsWithout);
 
         using var logs = new TestLoggerFactory(null);
-        var (starts, learnt) = Run(Learning, logs.CreateLogger("pipeline"));
+        string camera = $"poster-{Guid.NewGuid():N}";
+        var metrics = new CameraMetrics(camera);
+        var (starts, learnt) = Run(Learning, logs.CreateLogger("pipeline"), metrics);
 
         Assert.Equal(1, starts);
         StationaryFace poster = Assert.Single(learnt);
         Assert.Equal(3, poster.HeldStarts);
         Assert.InRange(poster.Box.CenterX, 620, 845);
         Assert.InRange(poster.Box.CenterY, 120, 420);
+        Assert.Equal("1", Metric("edgemask_stationary_faces", camera));
+        Assert.Equal("3", Metric("edgemask_violation_starts_held_total", camera));
+        metrics.Remove();
 
         // The warning names the zone to paste; pasted, the poster never starts a violation.
         LogEntry warning = Assert.Single(logs.Entries, e => e.Level == LogLevel.Warning && e.Message.Contains("taken for a picture", StringComparison.Ordinal));
