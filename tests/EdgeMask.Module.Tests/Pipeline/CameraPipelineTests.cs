@@ -55,14 +55,6 @@ public sealed class CameraPipelineTests : IDisposable
         }
     }
 
-    private static string Metric(string name, string camera)
-    {
-        using var stream = new MemoryStream();
-        Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(stream).GetAwaiter().GetResult();
-        string prefix = $"{name}{{camera=\"{camera}\"}} ";
-        return System.Text.Encoding.UTF8.GetString(stream.ToArray()).Split('\n').Single(l => l.StartsWith(prefix, StringComparison.Ordinal))[prefix.Length..];
-    }
-
     [Fact]
     public void ProcessFrame_UnmaskedPersonForFiveFrames_OneStartEventCountedInCountersAndMetrics()
     {
@@ -81,9 +73,9 @@ public sealed class CameraPipelineTests : IDisposable
         Assert.Equal(8, pipeline.Counters.Frames);
         Assert.Equal(8, pipeline.Counters.Faces);
         // The metric that always said 0.
-        Assert.Equal("1", Metric("edgemask_violations_total", _camera));
-        Assert.Equal("8", Metric("edgemask_frames_processed_total", _camera));
-        Assert.Equal("1", Metric("edgemask_violations_active", _camera));
+        Assert.Equal("1", PrometheusText.Metric("edgemask_violations_total", _camera));
+        Assert.Equal("8", PrometheusText.Metric("edgemask_frames_processed_total", _camera));
+        Assert.Equal("1", PrometheusText.Metric("edgemask_violations_active", _camera));
     }
 
     [Fact]
@@ -437,14 +429,14 @@ public sealed class CameraPipelineTests : IDisposable
     public void CameraMetrics_SnapshotTotals_ExportedAsCountersTheQueueAsAGauge()
     {
         var metrics = new CameraMetrics(_camera);
-        Assert.Equal("0", Metric("edgemask_snapshots_skipped_total", _camera));
+        Assert.Equal("0", PrometheusText.Metric("edgemask_snapshots_skipped_total", _camera));
 
         metrics.Snapshots(takenTotal: 5, skippedTotal: 2, pendingFrames: 3);
         metrics.Snapshots(takenTotal: 7, skippedTotal: 2, pendingFrames: 0);
 
-        Assert.Equal("7", Metric("edgemask_snapshots_taken_total", _camera));
-        Assert.Equal("2", Metric("edgemask_snapshots_skipped_total", _camera));
-        Assert.Equal("0", Metric("edgemask_snapshot_queue_frames", _camera));
+        Assert.Equal("7", PrometheusText.Metric("edgemask_snapshots_taken_total", _camera));
+        Assert.Equal("2", PrometheusText.Metric("edgemask_snapshots_skipped_total", _camera));
+        Assert.Equal("0", PrometheusText.Metric("edgemask_snapshot_queue_frames", _camera));
         metrics.Remove();
     }
 

@@ -42,23 +42,10 @@ public class SampleSceneStartsTests
     /// <summary>The scene's frames through a fresh pipeline at the default configuration; the starts and their frames.</summary>
     private static List<EpisodeStart> Run(SceneExpectation scene, IncorrectMaskCounting counting)
     {
-        var options = new EdgeMaskOptions
-        {
-            Inference = new InferenceSettings { ModelsDirectory = Path.Combine(TestPaths.RepoRoot, "models"), ExecutionProvider = "cpu" },
-        };
-        using var models = InferenceModels.Open(options.Inference, options.Classifier, NullLogger.Instance);
         var sink = new StartSink();
-        var settings = new CameraPipelineSettings
-        {
-            Device = "test",
-            Camera = "sample",
-            Detector = options.Detector.ToDetectorOptions(),
-            Tracking = options.Tracking,
-            Violation = options.Violation with { IncorrectCounts = counting },
-            ClassifySmallFaces = options.Classifier.ClassifySmallFaces,
-            ClassifySettledEveryNthFrame = options.Classifier.SettledEveryNthFrame,
-        };
-        using var pipeline = new CameraPipeline(settings, new FixedModelSource(models), new DirectEventOutput("test", "sample", sink), sink, TimeProvider.System, NullLogger.Instance);
+        var defaults = new EdgeMaskOptions().Violation;
+        using var real = new RealModelPipeline("sample", sink, defaults with { IncorrectCounts = counting });
+        var pipeline = real.Pipeline;
         using var video = new VideoCapture(TestPaths.SampleVideo);
         Assert.True(video.IsOpened(), $"Cannot open {TestPaths.SampleVideo}");
         using var frame = new Mat();

@@ -54,24 +54,9 @@ public class StationaryFacePipelineTests
 
     private static (int Starts, IReadOnlyList<StationaryFace> Learnt) Run(ViolationPolicyOptions violation, ILogger logger, CameraMetrics? metrics = null)
     {
-        var options = new EdgeMaskOptions
-        {
-            Inference = new InferenceSettings { ModelsDirectory = Path.Combine(TestPaths.RepoRoot, "models"), ExecutionProvider = "cpu" },
-        };
-        using var models = InferenceModels.Open(options.Inference, options.Classifier, NullLogger.Instance);
         var sink = new StartSink();
-        var settings = new CameraPipelineSettings
-        {
-            Device = "test",
-            Camera = "platform",
-            Detector = options.Detector.ToDetectorOptions(),
-            Tracking = options.Tracking,
-            Violation = violation,
-            ClassifySmallFaces = options.Classifier.ClassifySmallFaces,
-            ClassifySettledEveryNthFrame = options.Classifier.SettledEveryNthFrame,
-        };
-        using var pipeline = new CameraPipeline(settings, new FixedModelSource(models), new DirectEventOutput("test", "platform", sink), sink,
-            TimeProvider.System, logger, metrics);
+        using var real = new RealModelPipeline("platform", sink, violation, logger, metrics);
+        var pipeline = real.Pipeline;
         using var wall = Wall();
         using var hidden = Hidden(wall);
         long frame = 0;
@@ -90,14 +75,6 @@ public class StationaryFacePipelineTests
         var learnt = pipeline.Policy.Stationary.Current;
         pipeline.Complete();
         return (sink.Starts, learnt);
-    }
-
-    private static string Metric(string name, string camera)
-    {
-        using var stream = new MemoryStream();
-        Prometheus.Metrics.DefaultRegistry.CollectAndExportAsTextAsync(stream).GetAwaiter().GetResult();
-        string prefix = $"{name}{{camera=\"{camera}\"}} ";
-        return System.Text.Encoding.UTF8.GetString(stream.ToArray()).Split('\n').Single(l => l.StartsWith(prefix, StringComparison.Ordinal))[prefix.Length..];
     }
 
     private static readonly ViolationPolicyOptions Learning = new ViolationPolicyOptions()
@@ -120,8 +97,8 @@ public class StationaryFacePipelineTests
         Assert.Equal(3, poster.HeldStarts);
         Assert.InRange(poster.Box.CenterX, 620, 845);
         Assert.InRange(poster.Box.CenterY, 120, 420);
-        Assert.Equal("1", Metric("edgemask_stationary_faces", camera));
-        Assert.Equal("3", Metric("edgemask_violation_starts_held_total", camera));
+        Assert.Equal("1", PrometheusText.Metric("edgemask_stationary_faces", camera));
+        Assert.Equal("3", PrometheusText.Metric("edgemask_violation_starts_held_total", camera));
         metrics.Remove();
 
         // The warning names the zone to paste; pasted, the poster never starts a violation.
