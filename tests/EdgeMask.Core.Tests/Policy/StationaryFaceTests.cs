@@ -26,6 +26,13 @@ public class StationaryFaceTests
     private static IReadOnlyList<MaskEvent> PosterFrame(PipelineHarness h, int frame) =>
         h.Step((Face(300 + (frame % 3 - 1) * 2, 250 + (frame % 2) * 2, 80), Unmasked()));
 
+    /// <summary>The poster in view for <paramref name="frames"/> frames from poster frame <paramref name="frame"/>; the next poster frame.</summary>
+    private static int ShowPoster(PipelineHarness h, int frame, int frames)
+    {
+        for (int f = 0; f < frames; f++) PosterFrame(h, frame++);
+        return frame;
+    }
+
     private static void Hide(PipelineHarness h, int frames)
     {
         for (int f = 0; f < frames; f++) h.Step();
@@ -35,15 +42,14 @@ public class StationaryFaceTests
     public void Evaluate_PictureHiddenAndFoundAgain_StartsOnlyTheFirstTime()
     {
         var h = Harness();
-        int frame = 0;
-        for (int f = 0; f < 45; f++) PosterFrame(h, frame++);
+        int frame = ShowPoster(h, 0, 45);
         StationaryFace spot = Assert.Single(h.Policy.Stationary.Current);
         Assert.Equal(1, h.Starts);
 
         for (int round = 0; round < 3; round++)
         {
             Hide(h, 40);
-            for (int f = 0; f < 60; f++) PosterFrame(h, frame++);
+            frame = ShowPoster(h, frame, 60);
         }
 
         Assert.Equal(1, h.Starts);
@@ -58,12 +64,11 @@ public class StationaryFaceTests
     public void Evaluate_LearningOff_PictureStartsEveryTimeItIsFoundAgain()
     {
         var h = Harness(Quick with { Enabled = false });
-        int frame = 0;
-        for (int f = 0; f < 45; f++) PosterFrame(h, frame++);
+        int frame = ShowPoster(h, 0, 45);
         for (int round = 0; round < 3; round++)
         {
             Hide(h, 40);
-            for (int f = 0; f < 60; f++) PosterFrame(h, frame++);
+            frame = ShowPoster(h, frame, 60);
         }
 
         Assert.Equal(4, h.Starts);
@@ -108,12 +113,11 @@ public class StationaryFaceTests
     public void Evaluate_FaceAppearsAtSpotThenMoves_StartsOnceItMoves()
     {
         var h = Harness();
-        int frame = 0;
-        for (int f = 0; f < 45; f++) PosterFrame(h, frame++);
+        int frame = ShowPoster(h, 0, 45);
         Hide(h, 40);
 
         // Someone stands where the picture was learnt: held while put…
-        for (int f = 0; f < 20; f++) PosterFrame(h, frame++);
+        frame = ShowPoster(h, frame, 20);
         Assert.Equal(1, h.Starts);
         Assert.Equal(1, Assert.Single(h.Policy.Stationary.Current).HeldStarts);
 
@@ -127,8 +131,7 @@ public class StationaryFaceTests
     public void Evaluate_PersonWalksOntoTheSpot_StartsAsUsual()
     {
         var h = Harness();
-        int frame = 0;
-        for (int f = 0; f < 45; f++) PosterFrame(h, frame++);
+        int frame = ShowPoster(h, 0, 45);
         Hide(h, 40);
 
         // A face that appears elsewhere and walks to the spot has moved since it appeared.
@@ -141,14 +144,13 @@ public class StationaryFaceTests
     public void Evaluate_SpotNotSeenForForgetAfter_ForgottenAndTheFaceCountsAgain()
     {
         var h = Harness();
-        int frame = 0;
-        for (int f = 0; f < 45; f++) PosterFrame(h, frame++);
+        int frame = ShowPoster(h, 0, 45);
         Assert.Single(h.Policy.Stationary.Current);
 
         Hide(h, 10 * 15 + 1);
         Assert.Empty(h.Policy.Stationary.Current);
 
-        for (int f = 0; f < 20; f++) PosterFrame(h, frame++);
+        frame = ShowPoster(h, frame, 20);
         Assert.Equal(2, h.Starts);
     }
 
@@ -156,13 +158,12 @@ public class StationaryFaceTests
     public void Evaluate_PictureSeenAgain_SpotKeptAlive()
     {
         var h = Harness();
-        int frame = 0;
-        for (int f = 0; f < 45; f++) PosterFrame(h, frame++);
+        int frame = ShowPoster(h, 0, 45);
         // Hidden for 8 s at a time, seen between: never 10 s unseen, so never forgotten.
         for (int round = 0; round < 3; round++)
         {
             Hide(h, 8 * 15);
-            for (int f = 0; f < 15; f++) PosterFrame(h, frame++);
+            frame = ShowPoster(h, frame, 15);
         }
 
         Assert.Single(h.Policy.Stationary.Current);
@@ -173,7 +174,7 @@ public class StationaryFaceTests
     public void Evaluate_FrameSizeChanges_SpotsForgotten()
     {
         var h = Harness();
-        for (int f = 0; f < 45; f++) PosterFrame(h, f);
+        ShowPoster(h, 0, 45);
         Assert.Single(h.Policy.Stationary.Current);
 
         h.Policy.Evaluate([], [], 1920, 1080, h.Now);
@@ -185,7 +186,7 @@ public class StationaryFaceTests
     public void Reconfigure_LearningTurnedOff_SpotsForgotten()
     {
         var h = Harness();
-        for (int f = 0; f < 45; f++) PosterFrame(h, f);
+        ShowPoster(h, 0, 45);
         Assert.Single(h.Policy.Stationary.Current);
 
         h.Policy.Reconfigure(h.Policy.Options with { Stationary = Quick with { Enabled = false } });
