@@ -132,7 +132,6 @@ public sealed class CameraPipeline : IDisposable
     // What /metrics last showed of the learnt pictures (the list in force and the starts held by this pipeline's policy).
     private IReadOnlyList<StationaryFace>? _stationaryMetered;
     private long _heldMetered;
-    private DateTimeOffset _nextStatsAt;
     private bool _disposed;
 
     /// <param name="settings">The first settings (validated here).</param>
@@ -171,7 +170,6 @@ public sealed class CameraPipeline : IDisposable
         }
         _statsStartTimestamp = _lastRateTimestamp = time.GetTimestamp();
         _statsStartFrames = _lastRateFrames = Counters.Frames;
-        _nextStatsAt = time.GetUtcNow() + settings.StatsInterval;
         _statsStartCounters = _policy.Counters.Read();
         if (_classifier is null)
             logger.LogWarning("Camera {Camera}: no mask classifier; faces are tracked but no violation can be raised", settings.Camera);
@@ -263,7 +261,7 @@ public sealed class CameraPipeline : IDisposable
         long frames = Interlocked.Increment(ref Counters.FramesProcessed);
         UpdateRate(frames);
         _metrics?.Observe(Counters, _probes.DroppedFrames(), ms);
-        if (_time.GetUtcNow() >= _nextStatsAt) PublishStats();
+        if (StatsDue) PublishStats();
     }
 
     /// <summary>
@@ -300,7 +298,7 @@ public sealed class CameraPipeline : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         AtFrameBoundary();
         UpdateRate(Counters.Frames);
-        if (_time.GetUtcNow() >= _nextStatsAt) PublishStats();
+        if (StatsDue) PublishStats();
     }
 
     /// <summary>Ends every open episode (reason <c>shutdown</c>) and publishes the last stats: call when the source ends or the camera stops.</summary>
@@ -333,7 +331,6 @@ public sealed class CameraPipeline : IDisposable
         }
         if (next.Tracking != previous.Tracking) _tracker.Reconfigure(next.Tracking);
         if (!ReferenceEquals(next.Violation, previous.Violation) && next.Violation != previous.Violation) _policy.Reconfigure(next.Violation);
-        if (next.StatsInterval != previous.StatsInterval) _nextStatsAt = _time.GetUtcNow() + next.StatsInterval;
         Volatile.Write(ref _settings, next);
         Interlocked.Exchange(ref _appliedVersion, next.Version);
         _logger.LogDebug("Camera {Camera} took settings version {Version}", next.Camera, next.Version);
@@ -426,6 +423,12 @@ public sealed class CameraPipeline : IDisposable
         _lastRateTimestamp = now;
     }
 
+    /// <summary>
+    /// Whether the stats interval has passed since the last stats, on the monotonic clock: the wall clock may step (NTP
+    /// setting a Jetson's clock after boot, by hours), and stats timed by it would stop for as long as a step back.
+    /// </summary>
+    private bool StatsDue => _time.GetElapsedTime(_statsStartTimestamp) >= _settings.StatsInterval;
+
     private void PublishStats()
     {
         long now = _time.GetTimestamp();
@@ -458,7 +461,6 @@ public sealed class CameraPipeline : IDisposable
         _statsStartFrames = frames;
         _statsStartTimestamp = now;
         _statsStartCounters = counters;
-        _nextStatsAt = _time.GetUtcNow() + _settings.StatsInterval;
         _sink.OnStats(stats);
     }
 

@@ -124,6 +124,25 @@ public sealed class CameraPipelineTests : IDisposable
     }
 
     [Fact]
+    public void Stats_WallClockSetBackAnHour_StillEveryInterval()
+    {
+        using var pipeline = Pipeline();
+        long index = 0;
+        Frames(pipeline, 1, ref index);
+
+        // NTP corrects a clock that ran an hour ahead: stats timed by the wall clock would stop for that hour.
+        _time.StepWallClock(TimeSpan.FromHours(-1));
+        for (int i = 0; i < 3; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(10));
+            pipeline.Tick();
+        }
+
+        Assert.Equal(3, _sink.Stats.Count);
+        Assert.All(_sink.Stats, s => Assert.InRange(s.IntervalSeconds, 10, 10.1));
+    }
+
+    [Fact]
     public void Tick_NoFramesForAnInterval_StatsStillPublishedWithTheCameraHealth()
     {
         string health = "connecting";

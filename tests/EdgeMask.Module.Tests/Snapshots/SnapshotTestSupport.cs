@@ -37,9 +37,20 @@ internal sealed class VocPhoto : IDisposable
 internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 {
     private readonly List<ManualTimer> _timers = new();
+    private readonly DateTimeOffset _start = start;
     private DateTimeOffset _now = start;
+    // The wall clock's steps (NTP setting the clock): moves GetUtcNow only, not the monotonic timestamp or the timers.
+    private TimeSpan _wallStep;
 
-    public override DateTimeOffset GetUtcNow() => _now;
+    public override DateTimeOffset GetUtcNow() => _now + _wallStep;
+
+    /// <summary>Monotonic, in ticks, moved by <see cref="Advance"/> only (as a machine's monotonic clock is not moved by NTP).</summary>
+    public override long GetTimestamp() => (_now - _start).Ticks;
+
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    /// <summary>The system clock is set by <paramref name="by"/> (forward or back), as NTP does at a Jetson's first sync.</summary>
+    public void StepWallClock(TimeSpan by) => _wallStep += by;
 
     public int ActiveTimers { get { lock (_timers) return _timers.Count(t => t.DueAt is not null); } }
 
