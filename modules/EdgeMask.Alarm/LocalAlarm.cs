@@ -31,6 +31,10 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
     private readonly List<string> _tripped = [];
     private readonly AlarmOutputReason[] _lastReasons;
     private DateTimeOffset? _timerDueAt;
+    // The wall clock and the monotonic clock at the last look, to see the wall clock step (see Now).
+    private DateTimeOffset _lastWall;
+    private long _lastStamp;
+    private bool _clockSeen;
     private bool _stopped;
     private bool _disposed;
 
@@ -172,7 +176,7 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
         {
             if (_stopped)
                 return;
-            var now = _time.GetUtcNow();
+            var now = Now();
             bool newEpisode = _engine.OnEvent(e, now);
             EvaluateAndApply();
             if (newEpisode && _announcer is not null)
@@ -197,7 +201,7 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
         {
             if (_stopped)
                 return;
-            var now = _time.GetUtcNow();
+            var now = Now();
             bool revived = _engine.Heartbeat(camera, now);
             if (revived)
                 LogWatchdogRecovered(_logger, camera);
@@ -259,7 +263,7 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_stopped, this);
-            token = _engine.StartTest(_time.GetUtcNow(), duration);
+            token = _engine.StartTest(Now(), duration);
             LogTestStarted(_logger, duration);
             EvaluateAndApply();
             if (announce && _announcer is not null)
@@ -305,7 +309,7 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
     {
         lock (_gate)
         {
-            var now = _time.GetUtcNow();
+            var now = Now();
             var lines = new AlarmLineSnapshot[_lines.Count];
             for (int i = 0; i < lines.Length; i++)
             {
@@ -426,7 +430,7 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
     /// <summary>Decides every output at the current instant, drives the lines, and arms the timer for the next change. Caller holds the lock.</summary>
     private void EvaluateAndApply()
     {
-        var now = _time.GetUtcNow();
+        var now = Now();
         _tripped.Clear();
         var next = _engine.Evaluate(now, _tripped);
         foreach (string camera in _tripped)
@@ -450,6 +454,39 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
         _timerDueAt = now + due;
         _timer?.Change(due, Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>Steps of the wall clock smaller than this are taken for timer jitter, not a step (NTP slews small errors anyway).</summary>
+    private static readonly TimeSpan ClockStepTolerance = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The wall clock now, after moving the engine's remembered instants by any step the wall clock made since the last
+    /// look (the monotonic clock says how much time really passed). A Jetson often starts with a wrong clock that NTP
+    /// then sets, by minutes or hours: minimum and maximum on-times, the rate limit's window and the watchdogs are
+    /// durations and must not stretch or shrink with it, while quiet hours are wall-clock times and follow the
+    /// corrected clock. Caller holds the lock.
+    /// </summary>
+    private DateTimeOffset Now()
+    {
+        DateTimeOffset wall = _time.GetUtcNow();
+        long stamp = _time.GetTimestamp();
+        if (_clockSeen)
+        {
+            TimeSpan step = wall - (_lastWall + _time.GetElapsedTime(_lastStamp, stamp));
+            if (step > ClockStepTolerance || step < -ClockStepTolerance)
+            {
+                _engine.ShiftTimes(step);
+                if (_timerDueAt is { } due) _timerDueAt = due + step;
+                LogClockStepped(_logger, step);
+            }
+        }
+        _lastWall = wall;
+        _lastStamp = stamp;
+        _clockSeen = true;
+        return wall;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The system clock was set by {Step} (NTP?); the alarm's on-times, rate limit and watchdogs keep their lengths")]
+    private static partial void LogClockStepped(ILogger logger, TimeSpan step);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Alarm started with {Outputs} outputs, announcement {Announcement}, {QuietRanges} quiet-hours ranges")]
     private static partial void LogStarted(ILogger logger, int outputs, bool announcement, int quietRanges);

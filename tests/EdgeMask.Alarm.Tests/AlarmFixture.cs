@@ -95,3 +95,18 @@ internal sealed class AlarmFixture
 
     public static MaskEvent End(string id, string camera = "door") => Event(EventTypes.ViolationEnd, id, camera, 2);
 }
+
+/// <summary>
+/// A fake clock whose wall clock can be set (NTP stepping the system clock) while the monotonic clock and the timers stay
+/// those of the <see cref="FakeTimeProvider"/> underneath, as on a real machine.
+/// </summary>
+internal sealed class SettableWallClock(FakeTimeProvider inner) : TimeProvider
+{
+    public TimeSpan Offset { get; set; }
+    public override DateTimeOffset GetUtcNow() => inner.GetUtcNow() + Offset;
+    public override long GetTimestamp() => inner.GetTimestamp();
+    public override long TimestampFrequency => inner.TimestampFrequency;
+    public override TimeZoneInfo LocalTimeZone => inner.LocalTimeZone;
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+        inner.CreateTimer(callback, state, dueTime, period);
+}

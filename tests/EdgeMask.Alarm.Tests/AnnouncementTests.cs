@@ -122,6 +122,27 @@ public sealed class AnnouncementTests : IDisposable
     }
 
     [Fact]
+    public async Task Handle_ClockSetBackAnHour_NextViolationAfterMinIntervalAnnounced()
+    {
+        var f = new AlarmFixture();
+        var clock = new SettableWallClock(f.Time);
+        var sink = new FileSinkAudioPlayer(Path.Combine(_dir, "sink"), f.Time, takeRealDuration: false);
+        using var alarm = new LocalAlarm(Announcing(TimeSpan.FromSeconds(30)), f.Chips, sink, clock);
+
+        alarm.Handle(Begin("v1"));
+        await alarm.CurrentAnnouncement.WaitAsync(Generous);
+        f.Time.Advance(TimeSpan.FromSeconds(1));
+        clock.Offset = TimeSpan.FromHours(-1);
+        f.Time.Advance(TimeSpan.FromSeconds(30));
+        alarm.Handle(Begin("v2"));
+        await alarm.CurrentAnnouncement.WaitAsync(Generous);
+
+        // Before: the interval measured on the wall clock, so nothing was announced for the hour the clock went back.
+        Assert.Equal(2, sink.Plays.Count);
+        Assert.Equal(0, alarm.Snapshot().Announcement!.DroppedInterval);
+    }
+
+    [Fact]
     public async Task Handle_ViolationInQuietHours_NotAnnounced()
     {
         var f = new AlarmFixture(new DateTimeOffset(2026, 3, 2, 23, 0, 0, TimeSpan.Zero));

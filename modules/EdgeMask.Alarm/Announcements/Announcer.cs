@@ -46,6 +46,7 @@ internal sealed partial class Announcer : IDisposable
     private bool _busy;
     private bool _stopped;
     private DateTimeOffset? _lastStartedAt;
+    private long? _lastStartedStamp;
     private long _played, _droppedBusy, _droppedInterval, _droppedQuiet, _failed;
 
     /// <param name="playingChanged">Called with true just before the sound starts and false when it ended (amplifier enable).</param>
@@ -101,14 +102,16 @@ internal sealed partial class Announcer : IDisposable
                 LogDropped(_logger, reason, "another announcement is playing");
                 return AnnouncementOutcome.DroppedBusy;
             }
-            var now = _time.GetUtcNow();
-            if (!ignoreInterval && _lastStartedAt is { } last && now - last < _options.MinInterval)
+            // The interval on the monotonic clock: a wall clock set back by NTP must not silence announcements for the step.
+            long stamp = _time.GetTimestamp();
+            if (!ignoreInterval && _lastStartedStamp is { } last && _time.GetElapsedTime(last, stamp) < _options.MinInterval)
             {
                 _droppedInterval++;
                 return AnnouncementOutcome.DroppedInterval;
             }
             _busy = true;
-            _lastStartedAt = now;
+            _lastStartedAt = _time.GetUtcNow();
+            _lastStartedStamp = stamp;
             // Off the caller's thread: the caller holds the alarm's lock, and rendering runs a child process.
             _current = Task.Run(() => PlayOnceAsync(reason, kind, _stopping.Token));
             return AnnouncementOutcome.Started;

@@ -118,6 +118,26 @@ internal sealed class AlarmEngine
         Announcing = previous.Announcing;
     }
 
+    /// <summary>
+    /// The wall clock stepped by <paramref name="step"/> (NTP setting the clock): every remembered instant moves with it,
+    /// so an output on for 2 s stays on for 2 s more of its minimum, not for an hour more after a step back, and a
+    /// camera's watchdog does not trip on a step forward.
+    /// </summary>
+    public void ShiftTimes(TimeSpan step)
+    {
+        foreach (var o in _outputs)
+        {
+            if (o.ActiveSince is { } since) o.ActiveSince = since + step;
+            o.RateLimiter.Shift(step);
+        }
+        foreach (var c in _cameras.Values) c.LastSeen += step;
+        if (_testStart is { } testStart)
+        {
+            _testStart = testStart + step;
+            _testUntil += step;
+        }
+    }
+
     public int ActiveEpisodes => _episodes.Count;
 
     public bool Announcing { get; set; }

@@ -26,6 +26,13 @@ internal sealed class RateLimiter(RateLimitOptions options)
             _starts.Enqueue(now);
     }
 
+    /// <summary>Moves the remembered activations by a step of the wall clock, so the window keeps its length across it.</summary>
+    public void Shift(TimeSpan step)
+    {
+        int n = _starts.Count;
+        for (int i = 0; i < n; i++) _starts.Enqueue(_starts.Dequeue() + step);
+    }
+
     /// <summary>When the oldest activation leaves the window (the earliest a blocked activation can happen).</summary>
     public DateTimeOffset? NextAllowed(DateTimeOffset now)
     {
