@@ -160,6 +160,18 @@ public sealed class StationaryFaces
         return Current[^1];
     }
 
+    /// <summary>Moves the spots' instants by a step of the wall clock (see <see cref="ViolationPolicy.ShiftTimes"/>).</summary>
+    internal void ShiftTimes(TimeSpan step)
+    {
+        if (_count == 0) return;
+        for (int i = 0; i < _count; i++)
+        {
+            _spots[i].LearnedAt += step;
+            _spots[i].LastSeenAt += step;
+        }
+        Publish();
+    }
+
     /// <summary>Forgets every spot (learning turned off).</summary>
     internal void Clear()
     {

@@ -78,7 +78,9 @@ public sealed class ViolationEpisode
     /// <summary>The track that carries the episode now: it changes when the person's track was lost and found
     /// again under a new id (<see cref="ViolationPolicyOptions.HandoverDistance"/>); <see cref="Id"/> does not.</summary>
     public long TrackId { get; internal set; }
-    public DateTimeOffset StartedAt { get; }
+    /// <summary>When the episode started; moved with a step of the wall clock (<see cref="ViolationPolicy.ShiftTimes"/>) so that
+    /// its later events give the start on the corrected clock and the right duration.</summary>
+    public DateTimeOffset StartedAt { get; internal set; }
     public DateTimeOffset? EndedAt { get; internal set; }
     public ViolationEndReason? EndReason { get; internal set; }
     public bool IsOpen => EndedAt is null;

@@ -77,6 +77,30 @@ public sealed class ViolationPolicy
         if (!options.Stationary.Enabled) Stationary.Clear();
     }
 
+    /// <summary>
+    /// The wall clock stepped by <paramref name="step"/> (NTP setting the clock, by minutes or hours): every instant the
+    /// policy remembers moves with it — cooldowns, the update interval, stillness, learnt pictures and the open episodes'
+    /// starts — so that no duration stretches or shrinks by the step. An open episode's later events give its start on
+    /// the corrected clock (its id, made at the start, does not change). Call between two steps, with the tracker's.
+    /// </summary>
+    public void ShiftTimes(TimeSpan step)
+    {
+        foreach (TrackPolicyState state in _states.Values)
+        {
+            if (state.CooldownUntil is { } until) state.CooldownUntil = until + step;
+            if (state.HasAnchor) state.StillSince += step;
+            if (state.LastClassified.Timestamp != default)
+                state.LastClassified = state.LastClassified with { Timestamp = state.LastClassified.Timestamp + step };
+            if (state.Episode is { } e)
+            {
+                e.StartedAt += step;
+                e.LastEventAt += step;
+                e.BestObservation = e.BestObservation with { Timestamp = e.BestObservation.Timestamp + step };
+            }
+        }
+        Stationary.ShiftTimes(step);
+    }
+
     /// <summary><c>&lt;device&gt;-&lt;camera&gt;-&lt;trackId&gt;-&lt;start time in UTC ticks&gt;</c>: track ids restart with the process, times do not.</summary>
     public static string DefaultEpisodeId(string device, string camera, long trackId, DateTimeOffset startedAt) =>
         $"{device}-{camera}-{trackId}-{startedAt.UtcTicks}";

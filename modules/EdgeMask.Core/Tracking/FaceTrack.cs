@@ -131,5 +131,12 @@ public sealed class FaceTrack
         return BoxF.FromCenter(_cx.Position, _cy.Position, w, h);
     }
 
+    /// <summary>Moves the track's instants by a step of the wall clock (see <see cref="FaceTracker.ShiftTimes"/>).</summary>
+    internal void ShiftTimes(TimeSpan step)
+    {
+        Observation = Observation with { Timestamp = Observation.Timestamp + step };
+        FirstSeenAt += step;
+    }
+
     public override string ToString() => $"track {Id} {State} {Box} hits {Hits} unseen {FramesSinceSeen}";
 }

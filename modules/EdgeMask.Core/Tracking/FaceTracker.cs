@@ -53,6 +53,17 @@ public sealed class FaceTracker
         _useVelocity = options.MotionModel == MotionModel.ConstantVelocity;
     }
 
+    /// <summary>
+    /// The wall clock stepped by <paramref name="step"/> between the last step and the next (NTP setting the clock): every
+    /// live track's instants move with it, so the next step does not take a step forward for hours of absence (and end
+    /// every track as lost, to be started again as new people). Call between two steps.
+    /// </summary>
+    public void ShiftTimes(TimeSpan step)
+    {
+        Timestamp += step;
+        foreach (FaceTrack track in _tracks) track.ShiftTimes(step);
+    }
+
     /// <summary>Live tracks (tentative and confirmed, seen or predicted) after the last step, oldest first.</summary>
     public ReadOnlySpan<FaceTrack> Tracks => CollectionsMarshal.AsSpan(_tracks);
 

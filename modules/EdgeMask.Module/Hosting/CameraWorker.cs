@@ -221,7 +221,7 @@ public sealed class CameraWorker : IAsyncDisposable
                         case FrameWait.Frame:
                             using (frame!)
                             {
-                                pipeline.ProcessFrame(frame!.Image, frame.Index, frame.CapturedAt);
+                                pipeline.ProcessFrame(frame!.Image, frame.Index, frame.CapturedAt, frame.CapturedTimestamp);
                                 FrameTap.Offer(frame.Image, frame.CapturedAt, pipeline.Tracks);
                                 // The alarm's watchdog switches this camera's lines off if the heartbeats stop (a hung pipeline).
                                 _context.Heartbeat?.Invoke(Id);

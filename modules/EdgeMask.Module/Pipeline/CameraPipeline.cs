@@ -132,6 +132,9 @@ public sealed class CameraPipeline : IDisposable
     // What /metrics last showed of the learnt pictures (the list in force and the starts held by this pipeline's policy).
     private IReadOnlyList<StationaryFace>? _stationaryMetered;
     private long _heldMetered;
+    // The last frame's wall-clock time and monotonic timestamp, to see the wall clock step between frames.
+    private DateTimeOffset _lastCapturedAt;
+    private long _lastCapturedTimestamp;
     private bool _disposed;
 
     /// <param name="settings">The first settings (validated here).</param>
@@ -204,10 +207,13 @@ public sealed class CameraPipeline : IDisposable
     }
 
     /// <summary>Runs every stage on one frame (8-bit BGR). <paramref name="capturedAt"/> is the frame's time for tracking and events.</summary>
-    public void ProcessFrame(Mat frame, long frameIndex, DateTimeOffset capturedAt)
+    /// <param name="capturedTimestamp">The capture's monotonic timestamp of the frame (<see cref="TimeProvider.GetTimestamp"/>
+    /// of this pipeline's clock), to see the wall clock step between frames; 0 when the times are the caller's own (a replay).</param>
+    public void ProcessFrame(Mat frame, long frameIndex, DateTimeOffset capturedAt, long capturedTimestamp = 0)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         AtFrameBoundary();
+        FollowClockStep(capturedAt, capturedTimestamp);
         long started = Stopwatch.GetTimestamp();
         bool detect = frameIndex % _settings.DetectEveryNthFrame == 0;
         if (detect)
@@ -351,6 +357,33 @@ public sealed class CameraPipeline : IDisposable
             "Camera {Camera}: a face has not moved for {Seconds} s at x {X1}–{X2}, y {Y1}–{Y2} of the frame: taken for a picture (a poster, a screen). " +
             "Where it is found again it starts no violation until it moves. If it is a picture, ignore it for good: add {Zone} to violation.ignoreZones (or this camera's ignoreZones)",
             _settings.Camera, _settings.Violation.Stationary.After.TotalSeconds, n.X1, n.X2, n.Y1, n.Y2, zone);
+    }
+
+    /// <summary>Steps of the wall clock smaller than this are taken for jitter; a real step (NTP) is seconds to hours.</summary>
+    private static readonly TimeSpan ClockStepTolerance = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// A Jetson often starts with a wrong clock that NTP then sets, by minutes or hours. The frames' times are wall-clock
+    /// times (events carry them), so a step between two frames would look like hours of absence to the tracker (every
+    /// track lost, every person in view started again) and stretch or cut every cooldown; the frames' monotonic
+    /// timestamps say how much time really passed, and the tracker's and the policy's instants move by the difference.
+    /// </summary>
+    private void FollowClockStep(DateTimeOffset capturedAt, long capturedTimestamp)
+    {
+        if (capturedTimestamp == 0) return;
+        if (_lastCapturedTimestamp != 0)
+        {
+            TimeSpan step = capturedAt - _lastCapturedAt - _time.GetElapsedTime(_lastCapturedTimestamp, capturedTimestamp);
+            if (step > ClockStepTolerance || step < -ClockStepTolerance)
+            {
+                _tracker.ShiftTimes(step);
+                _policy.ShiftTimes(step);
+                _logger.LogWarning("Camera {Camera}: the system clock was set by {Step} (NTP?); tracks, open violations and cooldowns follow it",
+                    _settings.Camera, step);
+            }
+        }
+        _lastCapturedAt = capturedAt;
+        _lastCapturedTimestamp = capturedTimestamp;
     }
 
     private void MeterStationary()

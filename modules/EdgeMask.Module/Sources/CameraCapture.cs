@@ -384,6 +384,7 @@ public sealed class CameraCapture : IAsyncDisposable, IDisposable
     {
         var now = _time.GetUtcNow();
         frame.CapturedAt = now;
+        frame.CapturedTimestamp = _time.GetTimestamp();
         frame.Index = Interlocked.Increment(ref _captured) - 1;
         Volatile.Write(ref _progressTimestamp, _time.GetTimestamp());
         Volatile.Write(ref _lastFrameUtcTicks, now.UtcTicks);

@@ -30,6 +30,12 @@ public sealed class Frame : IDisposable
     /// <summary>When the frame was read, from the capture's <see cref="TimeProvider"/>.</summary>
     public DateTimeOffset CapturedAt { get; internal set; }
 
+    /// <summary>
+    /// The capture's monotonic timestamp (<see cref="TimeProvider.GetTimestamp"/>) at <see cref="CapturedAt"/>: how much
+    /// time really passed between two frames, when the wall clock was set in between (NTP).
+    /// </summary>
+    public long CapturedTimestamp { get; internal set; }
+
     /// <summary>Position in the media for files (null for live sources and image folders).</summary>
     public TimeSpan? MediaPosition { get; internal set; }
 
@@ -97,6 +103,7 @@ public sealed class FramePool : IDisposable
         }
         frame.Index = 0;
         frame.CapturedAt = default;
+        frame.CapturedTimestamp = 0;
         frame.MediaPosition = null;
         frame.MarkRented();
         Interlocked.Increment(ref _outstanding);

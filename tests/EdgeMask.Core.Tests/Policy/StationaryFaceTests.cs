@@ -236,6 +236,28 @@ public class StationaryFaceTests
     }
 
     [Fact]
+    public void ShiftTimes_ClockSetForwardAnHour_LearntPictureKeptAndStillHeld()
+    {
+        var h = Harness();
+        int frame = ShowPoster(h, 0, 45);
+        StationaryFace before = Assert.Single(h.Policy.Stationary.Current);
+
+        // NTP sets the clock an hour forward; the pipeline moves the tracker's and the policy's instants with it.
+        var step = TimeSpan.FromHours(1);
+        h.ClockStep = step;
+        h.Tracker.ShiftTimes(step);
+        h.Policy.ShiftTimes(step);
+        Hide(h, 40);
+        ShowPoster(h, frame, 30);
+
+        // Not forgotten as unseen for an hour (ForgetAfter 10 s), and the picture found again is held.
+        StationaryFace after = Assert.Single(h.Policy.Stationary.Current);
+        Assert.Equal(before.LearnedAt + step, after.LearnedAt);
+        Assert.Equal(1, after.HeldStarts);
+        Assert.Equal(1, h.Starts);
+    }
+
+    [Fact]
     public void SuggestedIgnoreZone_NormalizedRectangleHalfAFaceAround()
     {
         var spot = new StationaryFace(new BoxF(480, 270, 576, 378), 960, 540, T0, 0);

@@ -63,7 +63,10 @@ internal sealed class PipelineHarness
     public List<SnapshotRequest> Snapshots { get; } = [];
     private readonly Dictionary<string, EventSnapshot> _stored = [];
 
-    public DateTimeOffset Now => Faces.At(Frame, FramesPerSecond);
+    /// <summary>A step of the wall clock (NTP) added to every frame's time from now on.</summary>
+    public TimeSpan ClockStep { get; set; }
+
+    public DateTimeOffset Now => Faces.At(Frame, FramesPerSecond) + ClockStep;
 
     /// <summary>A frame with detection; each face carries its classification (null = not classified).</summary>
     public IReadOnlyList<MaskEvent> Step(params (FaceDetection Face, MaskClassification? Class)[] faces)

@@ -123,6 +123,43 @@ public sealed class CameraPipelineTests : IDisposable
         Assert.True(validation.IsValid, validation.ToString());
     }
 
+    /// <summary>Frames as a camera delivers them: the wall-clock time and the monotonic timestamp of the capture.</summary>
+    private void CapturedFrames(CameraPipeline pipeline, int count, ref long index)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            pipeline.ProcessFrame(_frame, index, _time.GetUtcNow(), _time.GetTimestamp());
+            index++;
+            _time.Advance(TimeSpan.FromMilliseconds(66));
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(-1)]
+    public void ProcessFrame_WallClockSetByAnHourDuringAViolation_OneEpisodeEndedMaskedWithItsRealDuration(int hours)
+    {
+        _models.Faces = _ => [Face(300, 250)];
+        using var pipeline = Pipeline();
+        long index = 0;
+        CapturedFrames(pipeline, 8, ref index);
+        var start = Assert.Single(_sink.Events);
+
+        // NTP sets the clock while the person is in view: an hour of absence to a tracker timed by the wall clock.
+        _time.StepWallClock(TimeSpan.FromHours(hours));
+        CapturedFrames(pipeline, 10, ref index);
+        _models.MaskProbability = _ => 0.95f;
+        CapturedFrames(pipeline, 6, ref index);
+
+        Assert.Equal([EventTypes.ViolationStart, EventTypes.ViolationEnd], _sink.Events.Select(e => e.Type));
+        var end = _sink.Events.Last();
+        Assert.Equal(start.Id, end.Id);
+        Assert.Equal("masked", end.EndReason);
+        // The start on the corrected clock, so the episode lasts what it lasted (about 1.3 s), not an hour more or less.
+        Assert.Equal(start.StartedAt + TimeSpan.FromHours(hours), end.StartedAt);
+        Assert.InRange((end.EndedAt!.Value - end.StartedAt).TotalSeconds, 0.5, 2);
+    }
+
     [Fact]
     public void Stats_WallClockSetBackAnHour_StillEveryInterval()
     {
