@@ -539,7 +539,11 @@ public sealed class LightSequenceTests
         Assert.False(driver.LevelHigh(5));
         var changes = driver.Changes.Skip(before).ToArray();
         Assert.Equal(2, changes.Length);
-        Assert.True(changes[1].At - changes[0].At >= TimeSpan.FromMilliseconds(100));
+        // The minimum on-time runs from the engine's decision, a moment before the "on" write is recorded; on a loaded
+        // machine that moment can reach milliseconds (this failed twice on 2026-12-08 with the 100 ms bound while other
+        // test runs loaded both cores), so the bound allows 10.
+        var onFor = changes[1].At - changes[0].At;
+        Assert.True(onFor >= TimeSpan.FromMilliseconds(90), $"on for {onFor.TotalMilliseconds} ms, MinOn 100 ms");
     }
 
     private static async Task WaitUntilOffAsync(RecordingGpioDriver driver)
