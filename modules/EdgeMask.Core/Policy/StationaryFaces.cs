@@ -123,6 +123,23 @@ public sealed class StationaryFaces
         return -1;
     }
 
+    /// <summary>
+    /// The spot where <paramref name="box"/> is, or that holds it: a box mostly (90 %) inside the spot's box widened by
+    /// the tolerance is a part of that face — the picture half hidden by a passer-by. -1 when none.
+    /// </summary>
+    internal int FindCovering(in BoxF box, float tolerance)
+    {
+        for (int i = 0; i < _count; i++)
+        {
+            ref readonly BoxF s = ref _spots[i].Box;
+            if (SamePlace(s, box, tolerance)) return i;
+            float margin = tolerance * MathF.Max(s.Height, 1f);
+            var widened = new BoxF(s.X1 - margin, s.Y1 - margin, s.X2 + margin, s.Y2 + margin);
+            if (box.Area > 0f && box.IntersectionArea(widened) >= 0.9f * box.Area) return i;
+        }
+        return -1;
+    }
+
     /// <summary>A face was seen at spot <paramref name="index"/>: the spot is still there.</summary>
     internal void Seen(int index, DateTimeOffset at)
     {

@@ -282,7 +282,7 @@ public sealed class ViolationPolicy
                 // in violation than an end allows) so the handed-over episode does not end at the next frame.
                 if (state.WeakCount > _options.EndMaxUnmaskedFrames && TryTakeOver(state, track, tracks, now)) return;
                 if (state.StrongCount >= _options.StartUnmaskedFrames && (state.CooldownUntil is not { } until || now >= until)
-                    && !IsHeldAsStationary(state))
+                    && !IsHeldAsStationary(state, clipped))
                     Start(state, in obs, now, Quality(clipped, obs.Score, pViolation));
             }
             return;
@@ -310,26 +310,32 @@ public sealed class ViolationPolicy
 
     /// <summary>
     /// Follows how still the track's face stays: the anchor is where it was when it last moved by more than the tolerance.
-    /// A face put for <see cref="StationaryFaceOptions.After"/> is learnt as a stationary face; a face at a learnt spot
-    /// keeps the spot alive.
+    /// A face put for <see cref="StationaryFaceOptions.After"/> is learnt as a stationary face; a face at (or, partly
+    /// hidden, within) a learnt spot keeps the spot alive; a track stays "at the spot" while every box of it is.
     /// </summary>
     private void TrackStillness(TrackPolicyState state, in BoxF box, DateTimeOffset at)
     {
         StationaryFaceOptions o = _options.Stationary;
+        int spot = Stationary.Count > 0 ? Stationary.FindCovering(box, o.Tolerance) : -1;
+        if (spot >= 0) Stationary.Seen(spot, at);
         if (!state.HasAnchor)
         {
             state.HasAnchor = true;
             state.StillAnchor = box;
             state.StillSince = at;
+            state.StayedAtSpot = spot >= 0;
         }
-        else if (!StationaryFaces.SamePlace(state.StillAnchor, box, o.Tolerance))
+        else
         {
-            state.StillAnchor = box;
-            state.StillSince = at;
-            state.EverMoved = true;
-            state.AnchorLearned = false;
+            if (spot < 0) state.StayedAtSpot = false;
+            if (!StationaryFaces.SamePlace(state.StillAnchor, box, o.Tolerance))
+            {
+                state.StillAnchor = box;
+                state.StillSince = at;
+                state.EverMoved = true;
+                state.AnchorLearned = false;
+            }
         }
-        if (Stationary.Count > 0 && Stationary.Find(box, o.Tolerance) is var spot and >= 0) Stationary.Seen(spot, at);
         if (!state.AnchorLearned && at - state.StillSince >= o.After)
         {
             state.AnchorLearned = true;
@@ -338,14 +344,18 @@ public sealed class ViolationPolicy
     }
 
     /// <summary>
-    /// Whether a start is held back because the face is at a learnt stationary spot and has not moved since it appeared
-    /// (a picture found again after being hidden). A person who walks up moves on the way; one who stood there moves
-    /// eventually, and then counts. Counted once per track.
+    /// Whether a start is held back because the face is a learnt picture found again: every box of the track since it
+    /// appeared was at or within a learnt spot (a picture revealed bit by bit as a passer-by walks on shows a part of the
+    /// face first, inside the spot), or the track has not moved since it appeared and that place is a learnt spot (the
+    /// track that learnt it). A person who walks up was elsewhere on the way; one who stood there moves eventually, and
+    /// then counts. Counted once per track.
     /// </summary>
-    private bool IsHeldAsStationary(TrackPolicyState state)
+    private bool IsHeldAsStationary(TrackPolicyState state, in BoxF box)
     {
-        if (!_options.Stationary.Enabled || state.EverMoved || !state.HasAnchor || Stationary.Count == 0) return false;
-        int spot = Stationary.Find(state.StillAnchor, _options.Stationary.Tolerance);
+        if (!_options.Stationary.Enabled || !state.HasAnchor || Stationary.Count == 0) return false;
+        float tolerance = _options.Stationary.Tolerance;
+        int spot = state.StayedAtSpot ? Stationary.FindCovering(box, tolerance)
+            : state.EverMoved ? -1 : Stationary.Find(state.StillAnchor, tolerance);
         if (spot < 0) return false;
         if (!state.HeldCounted)
         {
@@ -536,6 +546,8 @@ public sealed class ViolationPolicy
         public BoxF StillAnchor;
         public DateTimeOffset StillSince;
         public bool HasAnchor, EverMoved, AnchorLearned, HeldCounted;
+        /// <summary>Every box of the track so far was at or within a learnt stationary spot.</summary>
+        public bool StayedAtSpot;
 
         public void Reset(long trackId, int window)
         {
@@ -549,7 +561,7 @@ public sealed class ViolationPolicy
             LastClassified = default;
             StillAnchor = default;
             StillSince = default;
-            HasAnchor = EverMoved = AnchorLearned = HeldCounted = false;
+            HasAnchor = EverMoved = AnchorLearned = HeldCounted = StayedAtSpot = false;
         }
 
         /// <summary>Keeps the newest min(Count, window) flags in a ring of <paramref name="window"/> frames.</summary>

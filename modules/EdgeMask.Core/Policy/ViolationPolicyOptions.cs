@@ -254,7 +254,8 @@ public sealed record ViolationPolicyOptions
 /// Stationary faces (section <c>Violation:Stationary</c>). A face whose box stays put — centre within
 /// <see cref="Tolerance"/> face heights of where it was, height within the same fraction — for <see cref="After"/> is
 /// taken for a picture: a poster, an advertising screen, a portrait, a mannequin. Its spot is learnt, and a face that
-/// later appears there and has not moved since it appeared does not start a violation. Without this, every time a
+/// later appears there and has stayed there since it appeared (a part of it inside the spot counts: a picture is revealed
+/// bit by bit as a passer-by walks on) does not start a violation. Without this, every time a
 /// crowd hides a poster and the tracker finds it again as a new track, the poster starts a new violation (a new event,
 /// snapshot and announcement) — on a busy platform, every minute. The picture's first appearance is still reported
 /// (nothing tells it from a person until it has stood still long enough); the learnt spots are listed in the camera's

@@ -128,6 +128,22 @@ public class StationaryFaceTests
     }
 
     [Fact]
+    public void Evaluate_PictureRevealedBitByBit_StillHeld()
+    {
+        var h = Harness();
+        int frame = ShowPoster(h, 0, 45);
+        Hide(h, 40);
+
+        // A passer-by walks on: first the left part of the face shows (a smaller box inside the spot, the same track as
+        // the whole face that follows), then all of it.
+        for (int f = 0; f < 5; f++) h.Step((Face(290 + 2 * f, 250, 60 + 4 * f), Unmasked()));
+        frame = ShowPoster(h, frame, 30);
+
+        Assert.Equal(1, h.Starts);
+        Assert.Equal(1, Assert.Single(h.Policy.Stationary.Current).HeldStarts);
+    }
+
+    [Fact]
     public void Evaluate_PersonWalksOntoTheSpot_StartsAsUsual()
     {
         var h = Harness();

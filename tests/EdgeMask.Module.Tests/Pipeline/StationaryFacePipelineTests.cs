@@ -45,11 +45,14 @@ public class StationaryFacePipelineTests
     }
 
     /// <summary>The wall with someone standing in front of the poster (their back: no face).</summary>
-    internal static Mat Hidden(Mat wall)
+    internal static Mat Hidden(Mat wall) => PasserBy(wall, 600);
+
+    /// <summary>The wall with a passer-by's back (270 px wide, no face) at <paramref name="x"/>; at 600 it hides the poster.</summary>
+    private static Mat PasserBy(Mat wall, int x)
     {
-        var hidden = wall.Clone();
-        Cv2.Rectangle(hidden, new Rect(600, 80, 270, 400), new Scalar(40, 30, 30), -1);
-        return hidden;
+        var image = wall.Clone();
+        Cv2.Rectangle(image, new Rect(x, 80, 270, 400), new Scalar(40, 30, 30), -1);
+        return image;
     }
 
     private static (int Starts, IReadOnlyList<StationaryFace> Learnt) Run(ViolationPolicyOptions violation, ILogger logger, CameraMetrics? metrics = null)
@@ -65,12 +68,25 @@ public class StationaryFacePipelineTests
             for (int i = 0; i < seconds * Fps; i++, frame++) pipeline.ProcessFrame(image, frame, T0 + TimeSpan.FromSeconds(frame / Fps));
         }
 
-        // In view for 4 s, then three passers-by, each in front of it for 3 s (longer than the tracker keeps a lost track).
-        Show(wall, 4);
-        for (int passerBy = 0; passerBy < 3; passerBy++)
+        // One frame each of a passer-by walking from the left (x 330) to the right (x 870) past the poster, in a second,
+        // so the face is hidden and revealed bit by bit as in a real scene.
+        var walk = Enumerable.Range(0, (int)Fps + 1).Select(i => PasserBy(wall, 330 + i * 540 / (int)Fps)).ToArray();
+        try
         {
-            Show(hidden, 3);
-            Show(wall, 2);
+            // In view for 4 s, then three passers-by, each stopping in front of it for 3 s (longer than the tracker keeps
+            // a lost track).
+            Show(wall, 4);
+            for (int passerBy = 0; passerBy < 3; passerBy++)
+            {
+                foreach (Mat step in walk[..((int)Fps / 2)]) Show(step, 1 / Fps);
+                Show(hidden, 3);
+                foreach (Mat step in walk[((int)Fps / 2)..]) Show(step, 1 / Fps);
+                Show(wall, 2);
+            }
+        }
+        finally
+        {
+            foreach (Mat step in walk) step.Dispose();
         }
         var learnt = pipeline.Policy.Stationary.Current;
         pipeline.Complete();
