@@ -355,7 +355,7 @@ public sealed class CameraPipeline : IDisposable
         string zone = System.Text.Json.JsonSerializer.Serialize(learnt.SuggestedIgnoreZone($"stationary-{learnt.LearnedAt.UtcDateTime:yyyyMMddHHmmss}"), ZoneJson);
         _logger.LogWarning(
             "Camera {Camera}: a face has not moved for {Seconds} s at x {X1}–{X2}, y {Y1}–{Y2} of the frame: taken for a picture (a poster, a screen). " +
-            "Where it is found again it starts no violation until it moves. If it is a picture, ignore it for good: add {Zone} to violation.ignoreZones (or this camera's ignoreZones)",
+            "Where it is found again it starts no violation until it leaves that spot. If it is a picture, ignore it for good: add {Zone} to violation.ignoreZones (or this camera's ignoreZones)",
             _settings.Camera, _settings.Violation.Stationary.After.TotalSeconds, n.X1, n.X2, n.Y1, n.Y2, zone);
     }
 

@@ -62,7 +62,7 @@ public sealed class CameraMetrics
         "Snapshot requests skipped because the camera's queue of frame copies was full (their events name an earlier snapshot, or none).", "camera");
     private static readonly Gauge SnapshotQueue = Metrics.CreateGauge("edgemask_snapshot_queue_frames", "Frame copies waiting for snapshot encoding.", "camera");
     private static readonly Gauge Pictures = Metrics.CreateGauge("edgemask_stationary_faces",
-        "Faces the camera learnt as pictures (posters, screens): where one is found again it starts no violation until it moves.", "camera");
+        "Faces the camera learnt as pictures (posters, screens): where one is found again it starts no violation until it leaves that spot.", "camera");
     private static readonly Counter StartsHeld = Metrics.CreateCounter("edgemask_violation_starts_held_total",
         "Violation starts held back because the face was at a learnt picture's spot and had not moved.", "camera");
     private static readonly string[] StateNames = ["starting", "connecting", "ok", "reconnecting", "failed", "ended", "stopped"];
