@@ -64,6 +64,53 @@ public static class Annotator
         }
     }
 
+    // BGR: zones cyan, ignore zones grey, learnt pictures magenta — none of the face colours.
+    public static readonly Scalar ZoneColour = new(220, 200, 0);
+    public static readonly Scalar IgnoreZoneColour = new(150, 150, 150);
+    public static readonly Scalar PictureColour = new(200, 0, 200);
+
+    /// <summary>
+    /// Draws where faces count (the <c>--annotate</c> video, for setting zones up): each zone's outline and name, each
+    /// ignore zone's outline crossed out, and each learnt picture's box labelled "picture".
+    /// </summary>
+    public static void DrawPolicyOverlay(Mat image, Core.Policy.ViolationPolicyOptions policy, IReadOnlyList<Core.Policy.StationaryFace> pictures)
+    {
+        int thickness = Math.Max(1, image.Height / 540);
+        foreach (var zone in policy.Zones) DrawZone(image, zone, ZoneColour, crossed: false, thickness);
+        foreach (var zone in policy.IgnoreZones) DrawZone(image, zone, IgnoreZoneColour, crossed: true, thickness);
+        foreach (var picture in pictures)
+        {
+            // The learnt box was measured on frames of the picture's own size; drawn to this frame's.
+            float sx = (float)image.Width / picture.FrameWidth, sy = (float)image.Height / picture.FrameHeight;
+            var b = picture.Box;
+            var rect = new Rect((int)(b.X1 * sx), (int)(b.Y1 * sy), Math.Max(1, (int)(b.Width * sx)), Math.Max(1, (int)(b.Height * sy)));
+            Cv2.Rectangle(image, rect, PictureColour, thickness);
+            Label(image, "picture", new Point(rect.X, rect.Bottom + 12 * thickness), PictureColour, thickness);
+        }
+    }
+
+    private static void DrawZone(Mat image, Core.Policy.ZoneOptions zone, Scalar colour, bool crossed, int thickness)
+    {
+        bool normalized = zone.Units == Core.Policy.ZoneUnits.Normalized;
+        var points = zone.Points.Select(p => normalized
+            ? new Point((int)MathF.Round(p.X * image.Width), (int)MathF.Round(p.Y * image.Height))
+            : new Point((int)MathF.Round(p.X), (int)MathF.Round(p.Y))).ToArray();
+        Cv2.Polylines(image, [points], isClosed: true, colour, thickness, LineTypes.AntiAlias);
+        if (crossed)
+        {
+            var bounds = Cv2.BoundingRect(points);
+            Cv2.Line(image, bounds.TopLeft, bounds.BottomRight, colour, thickness, LineTypes.AntiAlias);
+            Cv2.Line(image, new Point(bounds.Right, bounds.Top), new Point(bounds.Left, bounds.Bottom), colour, thickness, LineTypes.AntiAlias);
+        }
+        Label(image, crossed ? $"{zone.Name} (ignored)" : zone.Name, new Point(points.Min(p => p.X) + 3, points.Min(p => p.Y) + 14 * thickness), colour, thickness);
+    }
+
+    private static void Label(Mat image, string text, Point origin, Scalar colour, int thickness)
+    {
+        Cv2.PutText(image, text, origin, HersheyFonts.HersheySimplex, 0.45 * thickness, Scalar.Black, thickness + 2, LineTypes.AntiAlias);
+        Cv2.PutText(image, text, origin, HersheyFonts.HersheySimplex, 0.45 * thickness, colour, thickness, LineTypes.AntiAlias);
+    }
+
     public static void Save(Mat image, IReadOnlyList<FaceDetection> faces, string path, IReadOnlyList<string>? labels = null, IReadOnlyList<Scalar>? colours = null)
     {
         using var copy = image.Clone();

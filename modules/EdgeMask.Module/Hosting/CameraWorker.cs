@@ -230,6 +230,8 @@ public sealed class CameraWorker : IAsyncDisposable
                                 if (_context.Run.AnnotatePath is { } path)
                                 {
                                     writer ??= OpenWriter(path, frame.Image, capture.Source.NominalFps);
+                                    // Where faces count, under the faces: the video is what an operator sets zones up with.
+                                    Annotator.DrawPolicyOverlay(frame.Image, pipeline.Policy.Options, StationaryFaces);
                                     Annotator.DrawTracks(frame.Image, pipeline.Tracks);
                                     writer.Write(frame.Image);
                                 }
