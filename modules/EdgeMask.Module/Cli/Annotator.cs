@@ -58,9 +58,7 @@ public static class Annotator
             var colour = cls is null ? Unclassified : ColourOf(cls.Value.Label);
             Cv2.Rectangle(image, new Rect((int)b.X1, (int)b.Y1, Math.Max(1, (int)b.Width), Math.Max(1, (int)b.Height)), colour, thickness);
             string label = cls is null ? $"#{track.Id}" : $"#{track.Id} {cls.Value.LabelText} {cls.Value.Probability:0.00}";
-            var origin = new Point((int)b.X1, Math.Max(12, (int)b.Y1 - 4));
-            Cv2.PutText(image, label, origin, HersheyFonts.HersheySimplex, 0.45 * thickness, Scalar.Black, thickness + 2, LineTypes.AntiAlias);
-            Cv2.PutText(image, label, origin, HersheyFonts.HersheySimplex, 0.45 * thickness, colour, thickness, LineTypes.AntiAlias);
+            Label(image, label, new Point((int)b.X1, Math.Max(12, (int)b.Y1 - 4)), colour, thickness);
         }
     }
 
@@ -105,6 +103,7 @@ public static class Annotator
         Label(image, crossed ? $"{zone.Name} (ignored)" : zone.Name, new Point(points.Min(p => p.X) + 3, points.Min(p => p.Y) + 14 * thickness), colour, thickness);
     }
 
+    /// <summary>Text in <paramref name="colour"/> outlined in black, readable on any background.</summary>
     private static void Label(Mat image, string text, Point origin, Scalar colour, int thickness)
     {
         Cv2.PutText(image, text, origin, HersheyFonts.HersheySimplex, 0.45 * thickness, Scalar.Black, thickness + 2, LineTypes.AntiAlias);
