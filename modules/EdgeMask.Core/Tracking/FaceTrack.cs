@@ -50,6 +50,12 @@ public sealed class FaceTrack
     public (float X, float Y) Velocity => (_cx.Velocity, _cy.Velocity);
 
     /// <summary>
+    /// The newest classification of the track's face, from this frame or an earlier one (a settled face is classified only
+    /// every few frames); null until the first. For displays: the policy judges from the observations themselves.
+    /// </summary>
+    public MaskClassification? LastClassification { get; private set; }
+
+    /// <summary>
     /// Attaches a classification to this frame's observation, for callers that classify after tracking (e.g. only
     /// confirmed tracks). Ignored when the track was not observed this frame: a prediction has no pixels to classify.
     /// </summary>
@@ -57,6 +63,7 @@ public sealed class FaceTrack
     {
         if (!IsObservedThisFrame) return false;
         Observation = Observation with { Classification = classification };
+        LastClassification = classification;
         return true;
     }
 
@@ -70,6 +77,7 @@ public sealed class FaceTrack
         FirstFrameIndex = observation.FrameIndex;
         FirstSeenAt = observation.Timestamp;
         Observation = observation;
+        LastClassification = observation.Classification;
         IsObservedThisFrame = true;
         BoxF b = observation.Box;
         float scale = MathF.Max(b.Height, 1f);
@@ -118,6 +126,7 @@ public sealed class FaceTrack
         Hits++;
         MissedDetections = 0;
         Observation = observation;
+        if (observation.Classification is { } c) LastClassification = c;
         IsObservedThisFrame = true;
         FrameIndex = observation.FrameIndex;
         if (confirmNow) State = TrackState.Confirmed;

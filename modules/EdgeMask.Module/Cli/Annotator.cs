@@ -46,7 +46,8 @@ public static class Annotator
 
     private static readonly Scalar Unclassified = new(200, 200, 200);
 
-    /// <summary>Draws confirmed tracks (the <c>--annotate</c> video): box coloured by the latest label, "#id label p".</summary>
+    /// <summary>Draws confirmed tracks (the <c>--annotate</c> video): box coloured by the latest label (of this frame or the
+    /// last one classified, so a settled face does not flicker grey), "#id label p".</summary>
     public static void DrawTracks(Mat image, ReadOnlySpan<Core.Tracking.FaceTrack> tracks)
     {
         int thickness = Math.Max(1, image.Height / 360);
@@ -54,7 +55,7 @@ public static class Annotator
         {
             if (!track.IsConfirmed) continue;
             var b = track.Box;
-            var cls = track.Observation.Classification;
+            var cls = track.LastClassification;
             var colour = cls is null ? Unclassified : ColourOf(cls.Value.Label);
             Cv2.Rectangle(image, new Rect((int)b.X1, (int)b.Y1, Math.Max(1, (int)b.Width), Math.Max(1, (int)b.Height)), colour, thickness);
             string label = cls is null ? $"#{track.Id}" : $"#{track.Id} {cls.Value.LabelText} {cls.Value.Probability:0.00}";

@@ -312,6 +312,24 @@ public class FaceTrackerTests
     }
 
     [Fact]
+    public void LastClassification_FrameNotClassified_KeepsTheLastOne()
+    {
+        var tracker = new FaceTracker(Options(confirmHits: 1));
+        tracker.Update([Face(100, 100, 50)], 0, At(0));
+        FaceTrack t = Single(tracker.Tracks);
+        Assert.Null(t.LastClassification);
+        t.AttachClassification(Unmasked());
+
+        // A settled face is classified every few frames: the next frame's observation has none.
+        tracker.Update([Face(101, 100, 50)], 1, At(1));
+
+        Assert.Null(t.Observation.Classification);
+        Assert.Equal(MaskLabel.NoMask, t.LastClassification!.Value.Label);
+        tracker.Update([Face(102, 100, 50)], [Masked()], 2, At(2));
+        Assert.Equal(MaskLabel.Mask, t.LastClassification!.Value.Label);
+    }
+
+    [Fact]
     public void Update_FrameIndexNotIncreasing_Throws()
     {
         var tracker = new FaceTracker(Options());
