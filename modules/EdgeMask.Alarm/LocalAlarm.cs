@@ -3,6 +3,7 @@ using EdgeMask.Alarm.Engine;
 using EdgeMask.Alarm.Gpio;
 using EdgeMask.Core.Detection;
 using EdgeMask.Core.Events;
+using EdgeMask.Core.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -31,10 +32,7 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
     private readonly List<string> _tripped = [];
     private readonly AlarmOutputReason[] _lastReasons;
     private DateTimeOffset? _timerDueAt;
-    // The wall clock and the monotonic clock at the last look, to see the wall clock step (see Now).
-    private DateTimeOffset _lastWall;
-    private long _lastStamp;
-    private bool _clockSeen;
+    private readonly ClockStepDetector _clockSteps;
     private bool _stopped;
     private bool _disposed;
 
@@ -60,6 +58,7 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
         AlarmOptionsValidator.Validate(options);
         _options = options;
         _time = time ?? TimeProvider.System;
+        _clockSteps = new ClockStepDetector(_time);
         _logger = (ILogger?)loggerFactory?.CreateLogger<LocalAlarm>() ?? NullLogger.Instance;
         var zone = options.QuietHours.TimeZone is { } id ? TimeZoneInfo.FindSystemTimeZoneById(id) : _time.LocalTimeZone;
         _engine = new AlarmEngine(options, zone);
@@ -455,33 +454,22 @@ public sealed partial class LocalAlarm : IAsyncDisposable, IDisposable
         _timer?.Change(due, Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>Steps of the wall clock smaller than this are taken for timer jitter, not a step (NTP slews small errors anyway).</summary>
-    private static readonly TimeSpan ClockStepTolerance = TimeSpan.FromSeconds(2);
-
     /// <summary>
     /// The wall clock now, after moving the engine's remembered instants by any step the wall clock made since the last
-    /// look (the monotonic clock says how much time really passed). A Jetson often starts with a wrong clock that NTP
-    /// then sets, by minutes or hours: minimum and maximum on-times, the rate limit's window and the watchdogs are
-    /// durations and must not stretch or shrink with it, while quiet hours are wall-clock times and follow the
+    /// look (<see cref="ClockStepDetector"/>). Minimum and maximum on-times, the rate limit's window and the watchdogs are
+    /// durations and must not stretch or shrink with a step, while quiet hours are wall-clock times and follow the
     /// corrected clock. Caller holds the lock.
     /// </summary>
     private DateTimeOffset Now()
     {
         DateTimeOffset wall = _time.GetUtcNow();
-        long stamp = _time.GetTimestamp();
-        if (_clockSeen)
+        TimeSpan step = _clockSteps.Observe(wall, _time.GetTimestamp());
+        if (step != TimeSpan.Zero)
         {
-            TimeSpan step = wall - (_lastWall + _time.GetElapsedTime(_lastStamp, stamp));
-            if (step > ClockStepTolerance || step < -ClockStepTolerance)
-            {
-                _engine.ShiftTimes(step);
-                if (_timerDueAt is { } due) _timerDueAt = due + step;
-                LogClockStepped(_logger, step);
-            }
+            _engine.ShiftTimes(step);
+            if (_timerDueAt is { } due) _timerDueAt = due + step;
+            LogClockStepped(_logger, step);
         }
-        _lastWall = wall;
-        _lastStamp = stamp;
-        _clockSeen = true;
         return wall;
     }
 

@@ -4,6 +4,7 @@ using EdgeMask.Core.Detection;
 using EdgeMask.Core.Events;
 using EdgeMask.Core.Geometry;
 using EdgeMask.Core.Policy;
+using EdgeMask.Core.Resilience;
 using EdgeMask.Core.Tracking;
 using EdgeMask.Inference.Detection;
 using Microsoft.Extensions.Logging;
@@ -132,9 +133,7 @@ public sealed class CameraPipeline : IDisposable
     // What /metrics last showed of the learnt pictures (the list in force and the starts held by this pipeline's policy).
     private IReadOnlyList<StationaryFace>? _stationaryMetered;
     private long _heldMetered;
-    // The last frame's wall-clock time and monotonic timestamp, to see the wall clock step between frames.
-    private DateTimeOffset _lastCapturedAt;
-    private long _lastCapturedTimestamp;
+    private readonly ClockStepDetector _clockSteps;
     private bool _disposed;
 
     /// <param name="settings">The first settings (validated here).</param>
@@ -158,6 +157,7 @@ public sealed class CameraPipeline : IDisposable
         _time = time;
         _logger = logger;
         _tracker = new FaceTracker(settings.Tracking);
+        _clockSteps = new ClockStepDetector(time);
         _policy = new ViolationPolicy(settings.Violation, settings.Device, settings.Camera, stationary: stationary);
         _appliedVersion = settings.Version;
         _lease = models.Acquire();
@@ -359,31 +359,20 @@ public sealed class CameraPipeline : IDisposable
             _settings.Camera, _settings.Violation.Stationary.After.TotalSeconds, n.X1, n.X2, n.Y1, n.Y2, zone);
     }
 
-    /// <summary>Steps of the wall clock smaller than this are taken for jitter; a real step (NTP) is seconds to hours.</summary>
-    private static readonly TimeSpan ClockStepTolerance = TimeSpan.FromSeconds(2);
-
     /// <summary>
-    /// A Jetson often starts with a wrong clock that NTP then sets, by minutes or hours. The frames' times are wall-clock
-    /// times (events carry them), so a step between two frames would look like hours of absence to the tracker (every
-    /// track lost, every person in view started again) and stretch or cut every cooldown; the frames' monotonic
-    /// timestamps say how much time really passed, and the tracker's and the policy's instants move by the difference.
+    /// The frames' times are wall-clock times (events carry them), so a step of the system clock between two frames (NTP,
+    /// <see cref="ClockStepDetector"/>) would look like hours of absence to the tracker (every track lost, every person in
+    /// view started again) and stretch or cut every cooldown; the tracker's and the policy's instants move by the step.
     /// </summary>
     private void FollowClockStep(DateTimeOffset capturedAt, long capturedTimestamp)
     {
         if (capturedTimestamp == 0) return;
-        if (_lastCapturedTimestamp != 0)
-        {
-            TimeSpan step = capturedAt - _lastCapturedAt - _time.GetElapsedTime(_lastCapturedTimestamp, capturedTimestamp);
-            if (step > ClockStepTolerance || step < -ClockStepTolerance)
-            {
-                _tracker.ShiftTimes(step);
-                _policy.ShiftTimes(step);
-                _logger.LogWarning("Camera {Camera}: the system clock was set by {Step} (NTP?); tracks, open violations and cooldowns follow it",
-                    _settings.Camera, step);
-            }
-        }
-        _lastCapturedAt = capturedAt;
-        _lastCapturedTimestamp = capturedTimestamp;
+        TimeSpan step = _clockSteps.Observe(capturedAt, capturedTimestamp);
+        if (step == TimeSpan.Zero) return;
+        _tracker.ShiftTimes(step);
+        _policy.ShiftTimes(step);
+        _logger.LogWarning("Camera {Camera}: the system clock was set by {Step} (NTP?); tracks, open violations and cooldowns follow it",
+            _settings.Camera, step);
     }
 
     private void MeterStationary()
